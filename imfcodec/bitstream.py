@@ -1,0 +1,371 @@
+"""The .imf container: pure bytes, no torch. docs/format.md describes it byte by byte.
+
+File = MAGIC (4 bytes) | version major (u8) | version minor (u8) | records...
+Record = type (u8) | payload length (varint) | payload | CRC-32 of type, length and payload
+(u32 little-endian). The first record is HEADER, the last END; KEYFRAME and TOKENS records
+come in frame order between them.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import BinaryIO, Iterator
+
+from .errors import FormatError
+
+MAGIC = b"\x89IMF"
+VERSION = (1, 0)
+MAX_VARINT_BYTES = 10
+MAX_SIDE = 16384
+MAX_FRAMES = 1 << 31
+MAX_TOKEN_DIM = 1024
+MAX_NAME = 255
+
+
+class RecordType(enum.IntEnum):
+    HEADER = 1
+    KEYFRAME = 2
+    TOKENS = 3
+    END = 4
+
+
+class KeyReason(enum.IntEnum):
+    """Why the encoder placed a key frame (for `imfcodec info`)."""
+
+    START = 0
+    INTERVAL = 1
+    THRESHOLD = 2
+    SCENE_CUT = 3
+
+
+class Fit(enum.IntEnum):
+    CROP = 0
+    PAD = 1
+
+
+# --- varints -------------------------------------------------------------------------------
+
+
+def write_varint(value: int) -> bytes:
+    """Unsigned LEB128."""
+    if value < 0:
+        raise ValueError("varints are unsigned")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+class Cursor:
+    """Reads fields from one record's payload; every overrun is a FormatError."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.pos, self.what = data, 0, what
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise FormatError(f"{self.what} record is truncated")
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def varint(self) -> int:
+        return read_varint(self.take, self.what)
+
+    def rest(self) -> bytes:
+        return self.take(len(self.data) - self.pos)
+
+
+def read_varint(take, what: str) -> int:
+    value = 0
+    for i in range(MAX_VARINT_BYTES):
+        byte = take(1)
+        if not byte:
+            raise FormatError(f"file ends inside a {what} length")
+        value |= (byte[0] & 0x7F) << (7 * i)
+        if not byte[0] & 0x80:
+            return value
+    raise FormatError(f"{what}: varint longer than {MAX_VARINT_BYTES} bytes")
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+@dataclass
+class Header:
+    model_name: str
+    model_digest: bytes  # 16 bytes
+    token_dim: int
+    width: int  # the model's frame size
+    height: int
+    source_width: int
+    source_height: int
+    fps: Fraction
+    frame_count: int
+    quality: int
+    token_step: float  # stored as IEEE float32
+    intra_codec: int
+    intra_qp: int
+    fit: Fit = Fit.CROP
+    chunk_frames: int = 25
+    keyframe_interval: int = 0  # 0: none beyond the first
+
+    def to_bytes(self) -> bytes:
+        name = self.model_name.encode("utf-8")
+        if len(name) > MAX_NAME or len(self.model_digest) != 16:
+            raise ValueError("model name too long or digest not 16 bytes")
+        parts = [
+            write_varint(len(name)),
+            name,
+            self.model_digest,
+            write_varint(self.token_dim),
+            write_varint(self.width),
+            write_varint(self.height),
+            write_varint(self.source_width),
+            write_varint(self.source_height),
+            write_varint(self.fps.numerator),
+            write_varint(self.fps.denominator),
+            write_varint(self.frame_count),
+            bytes([self.quality]),
+            struct.pack("<f", self.token_step),
+            bytes([self.intra_codec, self.intra_qp, int(self.fit)]),
+            write_varint(self.chunk_frames),
+            write_varint(self.keyframe_interval),
+        ]
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Header":
+        c = Cursor(data, "header")
+        name_len = c.varint()
+        if name_len > MAX_NAME:
+            raise FormatError(f"header: model name of {name_len} bytes")
+        try:
+            name = c.take(name_len).decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError("header: model name is not UTF-8") from None
+        digest = c.take(16)
+        token_dim, width, height, sw, sh = (c.varint() for _ in range(5))
+        fps_num, fps_den, frames = c.varint(), c.varint(), c.varint()
+        quality = c.u8()
+        (step,) = struct.unpack("<f", c.take(4))
+        intra_codec, intra_qp, fit = c.u8(), c.u8(), c.u8()
+        chunk, interval = c.varint(), c.varint()
+        if c.pos != len(data):
+            raise FormatError("header: unexpected bytes after the last field")
+        if not 0 < token_dim <= MAX_TOKEN_DIM:
+            raise FormatError(f"header: token size {token_dim} out of range")
+        for side in (width, height, sw, sh):
+            if not 0 < side <= MAX_SIDE:
+                raise FormatError(f"header: frame side {side} out of range 1..{MAX_SIDE}")
+        if fps_num == 0 or fps_den == 0 or fps_num > 1 << 32 or fps_den > 1 << 32:
+            raise FormatError(f"header: invalid frame rate {fps_num}/{fps_den}")
+        if frames > MAX_FRAMES:
+            raise FormatError(f"header: frame count {frames} out of range")
+        if not (step > 0 and step < 1e6):  # also rejects NaN
+            raise FormatError(f"header: invalid token step {step}")
+        if fit not in (0, 1):
+            raise FormatError(f"header: unknown fit mode {fit}")
+        if not 0 < chunk <= 65536:
+            raise FormatError(f"header: chunk size {chunk} out of range")
+        return cls(name, digest, token_dim, width, height, sw, sh, Fraction(fps_num, fps_den),
+                   frames, quality, step, intra_codec, intra_qp, Fit(fit), chunk, interval)
+
+
+@dataclass
+class KeyFrame:
+    frame_index: int
+    codec: int
+    qp: int
+    reason: KeyReason
+    data: bytes = field(repr=False)
+
+    def to_bytes(self) -> bytes:
+        head = write_varint(self.frame_index) + bytes([self.codec, self.qp, int(self.reason)])
+        return head + self.data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "KeyFrame":
+        c = Cursor(data, "key frame")
+        index, codec, qp, reason = c.varint(), c.u8(), c.u8(), c.u8()
+        if reason not in KeyReason._value2member_map_:
+            raise FormatError(f"key frame: unknown reason {reason}")
+        payload = c.rest()
+        if not payload:
+            raise FormatError("key frame: empty picture")
+        return cls(index, codec, qp, KeyReason(reason), payload)
+
+
+@dataclass
+class TokenChunk:
+    first_frame: int
+    frame_count: int
+    absolute_first: bool  # the first frame follows a key frame: coded without prediction
+    data: bytes = field(repr=False)
+
+    def to_bytes(self) -> bytes:
+        head = write_varint(self.first_frame) + write_varint(self.frame_count)
+        return head + bytes([int(self.absolute_first)]) + self.data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "TokenChunk":
+        c = Cursor(data, "token chunk")
+        first, count, flags = c.varint(), c.varint(), c.u8()
+        if flags > 1:
+            raise FormatError(f"token chunk: unknown flags {flags}")
+        if count == 0 or count > 65536:
+            raise FormatError(f"token chunk: {count} frames")
+        return cls(first, count, bool(flags), c.rest())
+
+
+@dataclass
+class End:
+    frame_count: int
+
+    def to_bytes(self) -> bytes:
+        return write_varint(self.frame_count)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "End":
+        c = Cursor(data, "end")
+        count = c.varint()
+        if c.pos != len(data):
+            raise FormatError("end record: unexpected bytes")
+        return cls(count)
+
+
+_RECORD_CLASSES = {
+    RecordType.HEADER: Header,
+    RecordType.KEYFRAME: KeyFrame,
+    RecordType.TOKENS: TokenChunk,
+    RecordType.END: End,
+}
+_RECORD_TYPES = {cls: kind for kind, cls in _RECORD_CLASSES.items()}
+
+
+def file_start() -> bytes:
+    return MAGIC + bytes(VERSION)
+
+
+def record_bytes(record) -> bytes:
+    """One framed record: type, varint length, payload, CRC-32."""
+    kind = _RECORD_TYPES[type(record)]
+    payload = record.to_bytes()
+    framed = bytes([kind]) + write_varint(len(payload)) + payload
+    return framed + struct.pack("<I", zlib.crc32(framed))
+
+
+class Writer:
+    """Writes a .imf stream; returns the number of bytes each call wrote."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.bytes_written = 0
+
+    def _write(self, data: bytes) -> int:
+        self.stream.write(data)
+        self.bytes_written += len(data)
+        return len(data)
+
+    def start(self) -> int:
+        return self._write(file_start())
+
+    def write(self, record) -> int:
+        return self._write(record_bytes(record))
+
+
+def _stream_size(stream: BinaryIO) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer())
+        return None
+
+
+def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
+    """Yields (record size in bytes, parsed record), checking framing and CRCs as it goes.
+
+    The first record is always a Header; iteration stops after End. A payload length is
+    checked against the bytes left before anything is allocated for it.
+    """
+    size = _stream_size(stream)
+    start = stream.read(6)
+    if len(start) < 4 or start[:4] != MAGIC:
+        raise FormatError("not an .imf file (bad magic bytes)")
+    if len(start) < 6:
+        raise FormatError("file ends inside the version")
+    major, minor = start[4], start[5]
+    if major != VERSION[0]:
+        raise FormatError(
+            f"format version {major}.{minor} is not supported (this imfcodec reads {VERSION[0]}.x)"
+        )
+    position, seen_header, frames_seen = 6, False, 0
+    while True:
+        kind_byte = stream.read(1)
+        if not kind_byte:
+            raise FormatError("file is truncated (no end record)")
+        length_bytes = bytearray()
+
+        def take(n: int) -> bytes:
+            b = stream.read(n)
+            length_bytes.extend(b)
+            return b
+
+        length = read_varint(take, "record")
+        framed_len = 1 + len(length_bytes) + length + 4
+        if size is not None and position + framed_len > size:
+            raise FormatError("file is truncated (a record runs past the end)")
+        if length > 1 << 30:
+            raise FormatError(f"record of {length} bytes is too large")
+        payload = stream.read(length)
+        crc = stream.read(4)
+        if len(payload) != length or len(crc) != 4:
+            raise FormatError("file is truncated (a record runs past the end)")
+        if zlib.crc32(kind_byte + bytes(length_bytes) + payload) != struct.unpack("<I", crc)[0]:
+            raise FormatError(f"checksum mismatch in the record at byte {position}")
+        position += framed_len
+        try:
+            kind = RecordType(kind_byte[0])
+        except ValueError:
+            raise FormatError(f"unknown record type {kind_byte[0]} at byte {position}") from None
+        record = _RECORD_CLASSES[kind].from_bytes(payload)
+        if not seen_header:
+            if kind is not RecordType.HEADER:
+                raise FormatError("the first record is not a header")
+            seen_header = True
+            header = record
+        elif kind is RecordType.HEADER:
+            raise FormatError("a second header record")
+        elif kind is RecordType.KEYFRAME:
+            if record.frame_index != frames_seen:
+                raise FormatError(f"key frame for frame {record.frame_index}, expected {frames_seen}")
+            frames_seen += 1
+        elif kind is RecordType.TOKENS:
+            if record.first_frame != frames_seen or frames_seen == 0:
+                raise FormatError(f"token chunk for frame {record.first_frame}, expected {frames_seen}")
+            frames_seen += record.frame_count
+        if frames_seen > header.frame_count:
+            raise FormatError(f"more frames than the header's {header.frame_count}")
+        yield framed_len, record
+        if kind is RecordType.END:
+            if record.frame_count != header.frame_count or frames_seen != header.frame_count:
+                raise FormatError(
+                    f"end record counts {record.frame_count} frames, header {header.frame_count}, "
+                    f"records {frames_seen}"
+                )
+            return

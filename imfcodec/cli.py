@@ -1,0 +1,192 @@
+"""The imfcodec command line: one short function per command, typed errors to one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import IMFError
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+class Group(click.Group):
+    """Turns library errors into one red line and an exit code (tracebacks with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        debug = ctx.params.get("debug", False)
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except IMFError as exc:
+            if debug:
+                raise
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            _fail("interrupted; no output was written", EXIT_INTERRUPTED)
+        except Exception as exc:  # a bug: still one line, unless --debug
+            if debug:
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                  EXIT_INTERNAL)
+
+
+def _fail(message: str, code: int) -> None:
+    from .console import console
+
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    sys.exit(code)
+
+
+def _emit_json(data: dict) -> None:
+    click.echo(json.dumps(data, indent=None, sort_keys=True))
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise IMFError("--device cuda: no CUDA device is available")
+    return name
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="imfcodec")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def main(debug: bool) -> None:
+    """Neural talking-head video codec (Implicit Motion Function)."""
+
+
+quality_option = click.option(
+    "--quality", "-q", type=click.IntRange(0, 7), default=3, show_default=True,
+    help="0 = lowest rate .. 7 = best quality.")
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@quality_option
+@click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
+@click.option("--keyframe-interval", type=click.IntRange(0), default=0,
+              help="Also code every N-th frame as a key frame (0: only the first).")
+@click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
+              help="Centre square crop, or pad to square keeping the whole picture.")
+@click.option("--intra", "intra_name", type=click.Choice(["hevc", "av1"]), default="hevc",
+              show_default=True, help="Codec of the key frames.")
+@device_option
+@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, device,
+           force, quiet, as_json):
+    """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
+    from .codec import EncodeOptions, encode_video
+    from .console import console, progress_bar
+    from .intra import IntraCodec
+    from .io.atomic import check_target
+    from .io.reader import probe
+    from .models import weights
+
+    check_target(target, force)
+    info = probe(source)
+    loaded = weights.load(model_name, _device(device))
+    size = loaded.model.cfg.image_size
+    if not (quiet or as_json):
+        how = "centre square crop" if fit == "crop" else "padded to a square"
+        console.print(f"{source}: {info.width}x{info.height} at {float(info.fps):.3f} fps -> "
+                      f"{size}x{size} ({how}), model {loaded.name}, quality {quality}")
+    options = EncodeOptions(quality=quality, keyframe_interval=keyframe_interval, fit=fit,
+                            intra_codec=IntraCodec[intra_name.upper()])
+    with progress_bar("encode", info.frames, not (quiet or as_json)) as advance:
+        result = encode_video(source, target, loaded, options, force, advance)
+    summary = {
+        "input": str(source), "output": str(target), "model": loaded.name,
+        "frames": result.frames, "key_frames": result.key_frames, "fps": float(result.fps),
+        "seconds": round(result.seconds, 4), "bytes": result.bytes_total,
+        "bytes_key_frames": result.bytes_key_frames, "bytes_tokens": result.bytes_tokens,
+        "kbps": round(result.kbps, 4), "bits_per_pixel": round(result.bits_per_pixel, 6),
+        "width": result.width, "height": result.height, "quality": quality,
+    }
+    if as_json:
+        _emit_json(summary)
+    elif not quiet:
+        console.print(f"wrote {target}: {result.bytes_total} bytes, {result.frames} frames, "
+                      f"{result.kbps:.2f} kbps ({result.bytes_key_frames} B key frames, "
+                      f"{result.bytes_tokens} B tokens)")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", default=None,
+              help="Model name or path (default: the model named in the stream).")
+@device_option
+@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+def decode(source, target, model_name, device, force, quiet, as_json):
+    """Decode the .imf file SOURCE to TARGET: .mp4 (H.264), .mkv (FFV1 lossless), .y4m,
+    or a folder of PNG frames."""
+    from .codec import check_model, decode_video
+    from .console import console, progress_bar
+    from .io.atomic import check_target
+    from .io.writer import output_kind
+    from .models import weights
+
+    output_kind(target)
+    check_target(target, force)
+    dev = _device(device)
+    state = {}
+
+    def model_for(header):
+        name = model_name
+        if name is None:
+            name = header.model_name if header.model_name in weights.shipped_models() else None
+        loaded = weights.load(name, dev)
+        check_model(header, loaded)
+        return loaded
+
+    def on_header(header):
+        state["header"] = header
+
+    with progress_bar("decode", None, not (quiet or as_json)) as advance:
+        header = decode_video(source, target, model_for, force, advance, on_header)
+    kbps = Path(source).stat().st_size * 8 / 1000 / (header.frame_count / float(header.fps))
+    summary = {"input": str(source), "output": str(target), "frames": header.frame_count,
+               "fps": float(header.fps), "width": header.width, "height": header.height,
+               "kbps": round(kbps, 4)}
+    if as_json:
+        _emit_json(summary)
+    elif not quiet:
+        console.print(f"wrote {target}: {header.frame_count} frames at {float(header.fps):.3f} fps, "
+                      f"{header.width}x{header.height}")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(source, as_json):
+    """Show the header of an .imf file, its key frames, and where the bytes went."""
+    from .report import describe, render
+
+    data = describe(source)
+    if as_json:
+        _emit_json(data)
+    else:
+        render(data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Token quantisation and entropy coding."""

@@ -1,0 +1,43 @@
+"""Closed-loop quantisation of tokens to integers.
+
+A token t (float, token_dim numbers) is quantised on the grid ``unit = step * token_scale``:
+k = clamp(round(t / unit)). The reconstructed token is k * unit (float32), identical on
+encoder and decoder. Each frame sends the residual k - k_prev against the previous
+*reconstructed* token of the same reference; the first frame after a key frame sends k
+itself ("absolute"). Everything the entropy coder sees is an integer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .tables import MAX_LEVEL
+
+
+def unit(step: float, token_scale: np.ndarray) -> np.ndarray:
+    return (np.float32(step) * np.asarray(token_scale, dtype=np.float32)).astype(np.float32)
+
+
+def quantize(tokens: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(F, D) float tokens -> (F, D) int64 levels."""
+    levels = np.rint(np.asarray(tokens, dtype=np.float32) / grid)
+    return np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int64)
+
+
+def dequantize(levels: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(F, D) int levels -> (F, D) float32 tokens, bit-identical everywhere."""
+    return (np.asarray(levels, dtype=np.float32) * grid).astype(np.float32)
+
+
+def to_residuals(levels: np.ndarray, previous: np.ndarray | None):
+    """Levels of consecutive frames -> (absolute or None, residuals (F', D))."""
+    if previous is None:
+        return levels[0].copy(), np.diff(levels, axis=0)
+    return None, np.diff(np.concatenate([previous[None], levels]), axis=0)
+
+
+def from_residuals(absolute, residuals: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """Inverse of to_residuals."""
+    start = absolute if previous is None else previous
+    rows = np.concatenate([np.asarray(start)[None], residuals]).cumsum(axis=0)
+    return rows if previous is None else rows[1:]

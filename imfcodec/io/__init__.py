@@ -1,0 +1,1 @@
+"""Reading videos into model-sized RGB frames, and writing decoded frames out."""

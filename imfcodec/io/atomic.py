@@ -1,0 +1,61 @@
+"""Outputs are written beside their target and renamed into place, or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import OutputError
+
+
+def check_target(path: str | Path, force: bool) -> Path:
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputError(f"{path} exists (use --force to overwrite)")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: output directory does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{parent}: output directory is not writable")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, force: bool, directory: bool = False) -> Iterator[Path]:
+    """Yields a temporary path beside ``path`` (same suffix); renames it over ``path`` when the
+    block succeeds, removes it when the block raises (KeyboardInterrupt included)."""
+    path = check_target(path, force)
+    parent = path.parent
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=parent)
+        os.close(fd)
+        tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        yield tmp
+        if directory and path.exists():
+            if not path.is_dir() or any(p.suffix != ".png" for p in path.iterdir()):
+                raise OutputError(f"{path} exists and is not a folder of PNG frames; not replacing it")
+            shutil.rmtree(path)
+        elif not directory and path.is_dir():
+            raise OutputError(f"{path} is a directory")
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,74 @@
+"""Decoded frames to a file: .mp4 (H.264), .mkv (FFV1, lossless), .y4m, or a PNG folder."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import OutputError
+
+KINDS = {".mp4": "H.264 (crf 18)", ".mkv": "FFV1, lossless RGB", ".y4m": "raw YUV 4:4:4"}
+
+
+def output_kind(path: str | Path) -> str:
+    """'.mp4', '.mkv', '.y4m', or 'png' for a folder (a path with no suffix)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in KINDS:
+        return suffix
+    if suffix == "" or path.is_dir():
+        return "png"
+    raise OutputError(f"{path}: unknown output kind {suffix!r} (use .mp4, .mkv, .y4m or a folder)")
+
+
+class FrameWriter:
+    """Writes frames one at a time to ``path`` (a temporary path chosen by the caller)."""
+
+    def __init__(self, path: Path, kind: str, fps: Fraction, size: tuple[int, int]) -> None:
+        self.path, self.kind, self.count = Path(path), kind, 0
+        self.container = self.stream = None
+        if kind == "png":
+            self.path.mkdir(exist_ok=True)
+            return
+        fmt = {".mp4": "mp4", ".mkv": "matroska", ".y4m": "yuv4mpegpipe"}[kind]
+        self.container = av.open(str(path), "w", format=fmt)
+        codec, pix_fmt, options = {
+            ".mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "medium"}),
+            ".mkv": ("ffv1", "bgr0", {}),
+            ".y4m": ("rawvideo", "yuv444p", {}),
+        }[kind]
+        self.stream = self.container.add_stream(codec, rate=fps)
+        self.stream.width, self.stream.height = size
+        self.stream.pix_fmt = pix_fmt
+        self.stream.options = options
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self.kind == "png":
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.to_image().save(self.path / f"frame_{self.count:06d}.png")
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            for packet in self.stream.encode(frame.reformat(format=self.stream.pix_fmt)):
+                self.container.mux(packet)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.container is not None:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            self.container.close()
+            self.container = None
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.container is not None:
+            try:
+                self.close()
+            except Exception:
+                if exc[0] is None:
+                    raise

@@ -1,0 +1,57 @@
+"""IMF_A: implicit motion alignment, one cross-attention plus transformer blocks per scale.
+
+Q comes from the current token's motion features, K from the reference token's motion
+features, V from the reference frame's dense features. Everything that depends only on the
+reference is computed once per key frame by ``reference()``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import GridAttention, TransformerBlock
+from .config import IMFConfig
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).transpose(1, 2)  # (B, C, H, W) -> (B, H*W, C)
+
+
+class AlignLevel(nn.Module):
+    def __init__(self, cfg: IMFConfig, level: int) -> None:
+        super().__init__()
+        motion, value = cfg.motion_channels[level], cfg.feat_out_channels[level]
+        size, heads = cfg.scales[level], cfg.attn_heads[level]
+        dim, window = cfg.attn_dim[level], cfg.attn_window[level]
+        self.size = size
+        self.norm_motion = nn.LayerNorm(motion)
+        self.cross = GridAttention(motion, motion, value, dim, heads, window, size)
+        self.blocks = nn.Sequential(
+            *[
+                TransformerBlock(value, dim, heads, window, size, cfg.mlp_ratio)
+                for _ in range(cfg.blocks[level])
+            ]
+        )
+
+    def reference(self, m_ref: torch.Tensor, f_ref: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.cross.keys_values(self.norm_motion(to_tokens(m_ref)), to_tokens(f_ref))
+
+    def forward(self, m_cur: torch.Tensor, ref: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        b = m_cur.shape[0]
+        x = self.cross(self.norm_motion(to_tokens(m_cur)), ref)  # (B, N, C)
+        x = self.blocks(x)
+        return x.transpose(1, 2).reshape(b, -1, self.size, self.size)
+
+
+class MotionAlignment(nn.Module):
+    def __init__(self, cfg: IMFConfig) -> None:
+        super().__init__()
+        self.levels = nn.ModuleList(AlignLevel(cfg, i) for i in range(4))
+
+    def reference(self, m_ref: list[torch.Tensor], f_ref: list[torch.Tensor]) -> list:
+        return [lvl.reference(m, f) for lvl, m, f in zip(self.levels, m_ref, f_ref)]
+
+    def forward(self, m_cur: list[torch.Tensor], ref: list) -> list[torch.Tensor]:
+        """Aligned features fine to coarse."""
+        return [lvl(m, r) for lvl, m, r in zip(self.levels, m_cur, ref)]

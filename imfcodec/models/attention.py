@@ -1,0 +1,130 @@
+"""Attention over an image grid with a learned locality prior.
+
+Logits are ``q.k / sqrt(d) - alpha_h * |p_i - p_j|^2`` where p are the grid positions in
+[-1, 1] and alpha_h a learned per-head sharpness. alpha starts at size**2, so a query's
+neighbour one pixel away scores 4 nats below the query's own position: at initialisation
+the attention copies the reference (the "copy floor") instead of blurring it, and training
+widens or narrows it per head.
+
+Global attention folds the prior into the dot product, appending 4 channels to q and k
+(``2a p_i, -a|p_i|^2, 1`` against ``p_j, 1, -a|p_j|^2``) so PyTorch's fused
+scaled_dot_product_attention runs and the N x N map is never materialised. Local attention
+(window k) scores each query against its k x k neighbourhood only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def grid_positions(size: int, device: torch.device | None = None) -> torch.Tensor:
+    """Pixel-centre coordinates of a size x size grid in [-1, 1], row-major: (N, 2)."""
+    axis = (torch.arange(size, dtype=torch.float32, device=device) + 0.5) / size * 2 - 1
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([yy.flatten(), xx.flatten()], dim=-1)
+
+
+class GridAttention(nn.Module):
+    """Multi-head attention from queries on a grid to keys/values on the same grid."""
+
+    def __init__(
+        self, q_in: int, kv_in: int, v_in: int, attn_dim: int, heads: int, window: int, size: int
+    ) -> None:
+        super().__init__()
+        self.heads, self.window, self.size = heads, window, size
+        self.head_dim = attn_dim // heads
+        self.v_dim = v_in
+        if v_in % heads:
+            raise ValueError(f"value channels {v_in} not divisible by {heads} heads")
+        self.q = nn.Linear(q_in, attn_dim)
+        self.k = nn.Linear(kv_in, attn_dim)
+        self.v = nn.Linear(v_in, v_in)
+        self.out = nn.Linear(v_in, v_in)
+        self.log_alpha = nn.Parameter(torch.full((heads,), 2 * math.log(size)))
+        self.register_buffer("pos", grid_positions(size), persistent=False)
+
+    def _split(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.heads, dim).transpose(1, 2)  # (B, h, N, dim)
+
+    def keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Projects (B, N, C) key and value sources; cache the result for a fixed reference."""
+        k = self._split(self.k(k_src), self.head_dim)
+        v = self._split(self.v(v_src), self.v_dim // self.heads)
+        if self.window == 0:
+            alpha = self.log_alpha.exp()[None, :, None, None]  # (1, h, 1, 1)
+            p = self.pos[None, None].expand(k.shape[0], self.heads, -1, -1)  # (B, h, N, 2)
+            one = torch.ones_like(p[..., :1])
+            k = torch.cat([k, p, one, -alpha * p.pow(2).sum(-1, keepdim=True)], dim=-1)
+        return k, v
+
+    def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in)."""
+        k, v = kv
+        b = q_src.shape[0]
+        if k.shape[0] != b:
+            k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
+        q = self._split(self.q(q_src), self.head_dim) / math.sqrt(self.head_dim)
+        if self.window == 0:
+            alpha = self.log_alpha.exp()[None, :, None, None]
+            p = self.pos[None, None].expand(b, self.heads, -1, -1)
+            one = torch.ones_like(p[..., :1])
+            q = torch.cat([q, 2 * alpha * p, -alpha * p.pow(2).sum(-1, keepdim=True), one], -1)
+            out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (B, h, N, dv)
+        else:
+            out = self._local(q, k, v)
+        out = out.transpose(1, 2).reshape(b, -1, self.v_dim)
+        return self.out(out)
+
+    def _local(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Each query attends to the w x w neighbourhood around its own position.
+
+        Loops over the w*w offsets with shifted views instead of unfolding, so memory stays
+        at a few feature maps whatever the window.
+        """
+        b, h, n, d = q.shape
+        w, s, r = self.window, self.size, self.window // 2
+
+        def padded_grid(x: torch.Tensor) -> torch.Tensor:  # (B', h, N, c) -> (B', h, c, S+2r, S+2r)
+            grid = x.transpose(2, 3).reshape(x.shape[0], h, x.shape[-1], s, s)
+            return F.pad(grid, (r, r, r, r))
+
+        qg = q.transpose(2, 3).reshape(b, h, d, s, s)
+        kp, vp = padded_grid(k), padded_grid(v)
+        ones = F.pad(torch.ones(1, 1, s, s, device=q.device, dtype=q.dtype), (r, r, r, r))
+        alpha = self.log_alpha.exp()[None, :, None, None]  # (1, h, 1, 1)
+        unit = (2.0 / s) ** 2
+        logits = []
+        for dy in range(w):
+            for dx in range(w):
+                window = (..., slice(dy, dy + s), slice(dx, dx + s))
+                prior = -alpha * unit * ((dy - r) ** 2 + (dx - r) ** 2)
+                outside = (ones[window] - 1) * 1e9  # padding positions never win
+                logits.append((qg * kp[window]).sum(2) + prior + outside[0])
+        weights = torch.softmax(torch.stack(logits, 2), dim=2)  # (B, h, w*w, S, S)
+        out = 0
+        for i, (dy, dx) in enumerate((dy, dx) for dy in range(w) for dx in range(w)):
+            out = out + weights[:, :, i : i + 1] * vp[..., dy : dy + s, dx : dx + s]
+        return out.reshape(b, h, -1, n).transpose(2, 3)  # (B, h, N, dv)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: grid self-attention and a GELU feed-forward, both residual."""
+
+    def __init__(self, dim: int, attn_dim: int, heads: int, window: int, size: int, mlp_ratio: int):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = GridAttention(dim, dim, dim, attn_dim, heads, window, size)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Linear(dim * mlp_ratio, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C)
+        h = self.norm1(x)
+        x = x + self.attn(h, self.attn.keys_values(h, h))
+        return x + self.mlp(self.norm2(x))

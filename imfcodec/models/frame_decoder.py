@@ -1,0 +1,37 @@
+"""D_F: the frame decoder, aligned features at four scales to an RGB frame."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import IMFConfig
+from .layers import ResUp
+
+
+class FrameDecoder(nn.Module):
+    """Starts from the coarsest aligned features, upsamples to full size, merging each scale."""
+
+    def __init__(self, cfg: IMFConfig) -> None:
+        super().__init__()
+        feats = cfg.feat_out_channels  # fine to coarse
+        dec = cfg.dec_channels  # image/16 .. image
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        cin = feats[3]
+        for i, cout in enumerate(dec):
+            self.up.append(ResUp(cin, cout))
+            # After upsampling i, the size is image/16, /8, /4, /2, /1: merge the first three.
+            level = 2 - i
+            if level >= 0:
+                self.merge.append(nn.Conv2d(cout + feats[level], cout, 1))
+            cin = cout
+        self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1)
+
+    def forward(self, aligned: list[torch.Tensor]) -> torch.Tensor:
+        h = aligned[3]
+        for i, up in enumerate(self.up):
+            h = up(h)
+            if i < len(self.merge):
+                h = self.merge[i](torch.cat([h, aligned[2 - i]], dim=1))
+        return torch.sigmoid(self.to_rgb(h))

@@ -1,0 +1,125 @@
+"""Model weights on disk: safetensors only, the config stored as JSON in the metadata.
+
+A weights file never runs code when loaded: anything that is not a safetensors file (a
+pickle, a zip from torch.save) is refused before it is parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..errors import ModelError
+from .config import IMFConfig
+from .imf import IMF
+
+DEFAULT_MODEL = "imf-small"
+FORMAT_KEY = "imfcodec.format"
+FORMAT_VALUE = "imf-weights-1"
+
+
+@dataclass
+class LoadedModel:
+    name: str  # the stable model name, written into every .imf header
+    digest: bytes  # first 16 bytes of the SHA-256 of the weights file
+    model: IMF
+    metadata: dict
+
+
+def shipped_models() -> dict[str, Path]:
+    """Names and paths of the weights files inside the package."""
+    folder = resources.files("imfcodec") / "weights"
+    return {
+        Path(str(p)).stem: Path(str(p))
+        for p in folder.iterdir()
+        if str(p).endswith(".safetensors")
+    }
+
+
+def resolve(name_or_path: str | None) -> Path:
+    """A shipped model's name, or a path to a .safetensors file."""
+    name_or_path = name_or_path or DEFAULT_MODEL
+    shipped = shipped_models()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    known = ", ".join(sorted(shipped)) or "none"
+    raise ModelError(f"no model {name_or_path!r}: not a file, and not a shipped model ({known})")
+
+
+def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = True) -> bytes:
+    """The bytes of a weights file: tensors (fp16 when ``half``) and the config as metadata."""
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu").contiguous()
+        if half and value.is_floating_point() and key != "token_scale":
+            value = value.half()
+        tensors[key] = value
+    metadata = {
+        FORMAT_KEY: FORMAT_VALUE,
+        "name": name,
+        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
+    }
+    for key, value in (extra or {}).items():
+        metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return st_save(tensors, metadata=metadata)
+
+
+def save(model: IMF, path: str | Path, name: str, extra: dict | None = None) -> None:
+    Path(path).write_bytes(serialize(model, name, extra))
+
+
+def _check_safetensors(data: bytes, where: str) -> dict:
+    if data[:2] == b"PK" or data[:1] == b"\x80":
+        raise ModelError(f"{where}: refusing a pickle-based weights file; only safetensors load")
+    if len(data) < 10:
+        raise ModelError(f"{where}: not a safetensors file (too short)")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8 or data[8:9] != b"{":
+        raise ModelError(f"{where}: not a safetensors file")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelError(f"{where}: corrupt safetensors header") from None
+    metadata = header.get("__metadata__") or {}
+    if metadata.get(FORMAT_KEY) != FORMAT_VALUE:
+        raise ModelError(f"{where}: not an imfcodec weights file (no {FORMAT_KEY} metadata)")
+    return metadata
+
+
+def load(name_or_path: str | None = None, device: str = "cpu") -> LoadedModel:
+    path = resolve(name_or_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read weights {path}: {exc.strerror}") from None
+    return load_bytes(data, str(path), device)
+
+
+def load_bytes(data: bytes, where: str = "weights", device: str = "cpu") -> LoadedModel:
+    metadata = _check_safetensors(data, where)
+    try:
+        cfg = IMFConfig.from_dict(json.loads(metadata["config"]))
+        tensors = st_load(data)
+    except (KeyError, ValueError, TypeError, SafetensorError) as exc:
+        raise ModelError(f"{where}: corrupt weights file ({exc})") from None
+    model = IMF(cfg)
+    state = {k: v.float() for k, v in tensors.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelError(f"{where}: weights do not fit their config ({first})") from None
+    model.eval().to(device)
+    digest = hashlib.sha256(data).digest()[:16]
+    return LoadedModel(metadata.get("name", cfg.name), digest, model, metadata)

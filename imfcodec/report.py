@@ -1,0 +1,87 @@
+"""`imfcodec info`: what an .imf file holds and where its bytes went (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import bitstream as bs
+from .errors import IMFError
+from .intra import IntraCodec
+
+
+def describe(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise IMFError(f"{path}: no such file")
+    key_frames, chunks = [], 0
+    bytes_key = bytes_tokens = bytes_other = 0
+    with open(path, "rb") as f:
+        header = None
+        for size, record in bs.read_records(f):
+            if isinstance(record, bs.Header):
+                header = record
+                bytes_other += size
+            elif isinstance(record, bs.KeyFrame):
+                key_frames.append({"frame": record.frame_index, "reason": record.reason.name.lower(),
+                                   "codec": IntraCodec(record.codec).name.lower()
+                                   if record.codec in IntraCodec._value2member_map_ else record.codec,
+                                   "qp": record.qp, "bytes": size})
+                bytes_key += size
+            elif isinstance(record, bs.TokenChunk):
+                chunks += 1
+                bytes_tokens += size
+            else:
+                bytes_other += size
+    total = path.stat().st_size
+    seconds = header.frame_count / float(header.fps)
+    inter = header.frame_count - len(key_frames)
+    return {
+        "file": str(path),
+        "format_version": f"{bs.VERSION[0]}.{bs.VERSION[1]}",
+        "model": header.model_name,
+        "model_digest": header.model_digest.hex(),
+        "width": header.width, "height": header.height,
+        "source_width": header.source_width, "source_height": header.source_height,
+        "fit": header.fit.name.lower(),
+        "fps": f"{header.fps.numerator}/{header.fps.denominator}",
+        "frames": header.frame_count, "seconds": round(seconds, 4),
+        "quality": header.quality, "token_step": header.token_step,
+        "intra_codec": IntraCodec(header.intra_codec).name.lower()
+        if header.intra_codec in IntraCodec._value2member_map_ else header.intra_codec,
+        "intra_qp": header.intra_qp,
+        "key_frames": key_frames, "token_chunks": chunks,
+        "bytes": total, "bytes_key_frames": bytes_key, "bytes_tokens": bytes_tokens,
+        "bytes_container": total - bytes_key - bytes_tokens,
+        "kbps": round(total * 8 / 1000 / seconds, 4) if seconds else 0.0,
+        "kbps_key_frames": round(bytes_key * 8 / 1000 / seconds, 4) if seconds else 0.0,
+        "kbps_tokens": round(bytes_tokens * 8 / 1000 / seconds, 4) if seconds else 0.0,
+        "bits_per_token_frame": round(bytes_tokens * 8 / inter, 2) if inter else 0.0,
+        "bits_per_pixel": round(total * 8 / (header.frame_count * header.width * header.height), 6),
+    }
+
+
+def render(data: dict) -> None:
+    from rich.table import Table
+
+    from .console import console
+
+    console.print(f"[bold]{data['file']}[/bold]  imf format {data['format_version']}")
+    console.print(f"model {data['model']} (weights {data['model_digest']}), quality {data['quality']}, "
+                  f"token step {data['token_step']:.4g}, key frames {data['intra_codec']} QP {data['intra_qp']}")
+    console.print(f"{data['frames']} frames, {data['width']}x{data['height']} "
+                  f"(source {data['source_width']}x{data['source_height']}, {data['fit']}), "
+                  f"{data['fps']} fps, {data['seconds']} s")
+    table = Table(title="where the bytes went")
+    for col in ("part", "bytes", "kbps", "share"):
+        table.add_column(col, justify="right" if col != "part" else "left")
+    total = max(1, data["bytes"])
+    for part, b, k in (("key frames", data["bytes_key_frames"], data["kbps_key_frames"]),
+                       ("tokens", data["bytes_tokens"], data["kbps_tokens"]),
+                       ("container", data["bytes_container"], None)):
+        table.add_row(part, str(b), f"{k:.3f}" if k is not None else "", f"{100 * b / total:.1f}%")
+    table.add_row("[bold]total", str(data["bytes"]), f"{data['kbps']:.3f}", "100%")
+    console.print(table)
+    console.print(f"{data['token_chunks']} token chunks, {data['bits_per_token_frame']} bits per "
+                  f"predicted frame, {data['bits_per_pixel']} bits per pixel")
+    keys = ", ".join(f"{k['frame']} ({k['reason']}, {k['bytes']} B)" for k in data["key_frames"])
+    console.print(f"key frames: {keys}")

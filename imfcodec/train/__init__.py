@@ -1,0 +1,1 @@
+"""Training the IMF model: data, losses, the loop."""

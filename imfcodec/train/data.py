@@ -1,0 +1,84 @@
+"""Training pairs: (reference, current) frames of one clip, the reference degraded by the
+real key-frame codec at a random QP, as the decoder will receive it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import intra
+from ..errors import InputError
+from ..io.reader import read_frames
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".flv", ".mpg", ".ts"}
+
+
+def find_clips(root: str | Path) -> list[Path]:
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    clips = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    if not clips:
+        raise InputError(f"{root}: no video clips found")
+    return clips
+
+
+def load_clips(root: str | Path, size: int, max_frames: int | None = None) -> list[np.ndarray]:
+    """Every clip under root as a (T, size, size, 3) uint8 array (clips of < 2 frames dropped)."""
+    clips = []
+    for path in find_clips(root):
+        frames = []
+        for frame in read_frames(path, size, "crop"):
+            frames.append(frame)
+            if max_frames and len(frames) >= max_frames:
+                break
+        if len(frames) >= 2:
+            clips.append(np.stack(frames))
+    if not clips:
+        raise InputError(f"{root}: no clip with at least 2 frames")
+    return clips
+
+
+class PairSampler:
+    """Random (reference, current) pairs with flips, colour jitter and a degraded reference."""
+
+    def __init__(self, clips: list[np.ndarray], max_distance: int = 250, degrade: float = 0.9,
+                 qp_range: tuple[int, int] = (23, 51), seed: int = 0) -> None:
+        self.clips, self.max_distance, self.degrade, self.qp_range = clips, max_distance, degrade, qp_range
+        self.weights = np.array([len(c) for c in clips], dtype=np.float64)
+        self.weights /= self.weights.sum()
+        self.rng = random.Random(seed)
+        self.np_rng = np.random.default_rng(seed)
+
+    def pair(self) -> tuple[np.ndarray, np.ndarray]:
+        clip = self.clips[int(self.np_rng.choice(len(self.clips), p=self.weights))]
+        t = len(clip)
+        i = self.rng.randrange(t)
+        # Distances spread from neighbours to far apart (log-uniform), either direction.
+        d = int(round(np.exp(self.rng.uniform(0, np.log(min(self.max_distance, t - 1) + 1))))) - 1
+        j = min(t - 1, max(0, i + self.rng.choice((-1, 1)) * max(d, 1)))
+        ref, cur = clip[i], clip[j]
+        if self.rng.random() < self.degrade:
+            qp = self.rng.randint(*self.qp_range)
+            ref = intra.decode(intra.encode(ref, intra.IntraCodec.HEVC, qp), intra.IntraCodec.HEVC)
+        return ref, cur
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        refs, curs = [], []
+        for _ in range(size):
+            ref, cur = self.pair()
+            refs.append(ref)
+            curs.append(cur)
+        ref_t = torch.from_numpy(np.stack(refs)).permute(0, 3, 1, 2).float() / 255
+        cur_t = torch.from_numpy(np.stack(curs)).permute(0, 3, 1, 2).float() / 255
+        flip = torch.rand(size) < 0.5
+        ref_t[flip], cur_t[flip] = ref_t[flip].flip(-1), cur_t[flip].flip(-1)
+        # The same small colour jitter for both frames of a pair (brightness, contrast, tint).
+        gain = 1 + 0.1 * (torch.rand(size, 1, 1, 1) - 0.5) * 2
+        tint = 0.03 * (torch.rand(size, 3, 1, 1) - 0.5) * 2
+        ref_t = (ref_t * gain + tint).clamp(0, 1)
+        cur_t = (cur_t * gain + tint).clamp(0, 1)
+        return ref_t, cur_t

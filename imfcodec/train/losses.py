@@ -1,0 +1,35 @@
+"""Training losses: reconstruction (L1, perceptual substitute), rate, hinge GAN."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ms_ssim, ssim
+
+
+def multiscale_l1(x: torch.Tensor, y: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    total = 0.0
+    for i in range(scales):
+        if i:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        total = total + (x - y).abs().mean()
+    return total / scales
+
+
+def structural(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 - MS-SSIM (SSIM for frames under 161 pixels, where MS-SSIM's 5 scales do not fit)."""
+    if min(x.shape[-2:]) > 160:
+        return 1 - ms_ssim(x, y, data_range=1.0, size_average=True)
+    return 1 - ssim(x, y, data_range=1.0, size_average=True, win_size=7)
+
+
+def perceptual_substitute(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Without VGG-19 weights: 1 - MS-SSIM plus multi-scale L1 (docs/training.md)."""
+    return structural(x, y) + multiscale_l1(x, y)
+
+
+def rate_proxy(t_cur: torch.Tensor, t_ref: torch.Tensor, scale: torch.Tensor, step: torch.Tensor):
+    """Bits-like cost of the token: log2(1 + |t_cur - t_ref| / unit) per dimension, where unit is
+    the quantiser step; tokens that stay close to the reference's code cheaply."""
+    unit = (step[:, None] * scale[None]).clamp_min(1e-6)
+    return torch.log2(1 + (t_cur - t_ref).abs() / unit).sum(1).mean()
