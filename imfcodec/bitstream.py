@@ -124,6 +124,10 @@ class Header:
     chunk_frames: int = 25
     keyframe_interval: int = 0  # 0: none beyond the first
 
+    def __post_init__(self) -> None:
+        # The file stores float32: hold exactly the value a reader will get back.
+        self.token_step = struct.unpack("<f", struct.pack("<f", self.token_step))[0]
+
     def to_bytes(self) -> bytes:
         name = self.model_name.encode("utf-8")
         if len(name) > MAX_NAME or len(self.model_digest) != 16:

@@ -188,5 +188,52 @@ def info(source, as_json):
         render(data)
 
 
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Folder (searched recursively) or file of training clips.")
+@click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Clips to measure on every --eval-every steps.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Run folder: checkpoints, log.jsonl, best.safetensors.")
+@click.option("--preset", "preset_name", type=click.Choice(["small", "paper", "tiny"]),
+              default="small", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt if it exists.")
+@click.option("--steps", type=click.IntRange(1), default=100000, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True)
+@click.option("--save-every", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--max-frames", type=click.IntRange(2), default=None,
+              help="Frames read per clip (bounds memory).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+def train(data, val, out_dir, preset_name, resume, steps, batch, lr, eval_every, save_every,
+          max_frames, threads):
+    """Train an IMF model (checkpoints are resumable with --resume)."""
+    from .console import console
+    from .train.loop import TrainOptions, train as run_training
+
+    options = TrainOptions(data=str(data), val=str(val) if val else None, out=str(out_dir),
+                           preset=preset_name, steps=steps, batch=batch, lr=lr,
+                           eval_every=eval_every, save_every=save_every, max_frames=max_frames,
+                           threads=threads, name=f"imf-{preset_name}")
+    run_training(options, resume=resume, log=lambda entry: console.print(entry))
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "target", required=True, type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Model name to store (default: the checkpoint's).")
+@click.option("--force", "-f", is_flag=True)
+def export(checkpoint, target, name, force):
+    """Strip training state from CHECKPOINT: fp16 weights and config for shipping."""
+    from .console import console
+    from .io.atomic import atomic_path
+    from .train.loop import export as export_weights
+
+    with atomic_path(target, force) as tmp:
+        export_weights(checkpoint, tmp, name)
+    console.print(f"wrote {target} ({target.stat().st_size} bytes)")
+
+
 if __name__ == "__main__":
     main()

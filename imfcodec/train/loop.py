@@ -33,6 +33,7 @@ class TrainOptions:
     l1_weight: float = 10.0
     perceptual_weight: float = 10.0
     rate_weight: float = 0.05
+    rate_start: int = 2000  # the rate term ramps in over rate_start..2*rate_start steps
     eval_every: int = 200
     save_every: int = 100
     max_frames: int | None = None  # per clip, to bound memory
@@ -43,6 +44,13 @@ class TrainOptions:
 
 def lr_at(step: int, base: float, warmup: int = 100) -> float:
     return base * min(1.0, (step + 1) / warmup)
+
+
+def ramp(step: int, start: int) -> float:
+    """0 before ``start``, then linearly to 1 at ``2 * start``."""
+    if start <= 0:
+        return 1.0
+    return min(1.0, max(0.0, (step - start) / start))
 
 
 def save_checkpoint(folder: Path, model: IMF, opt: torch.optim.Optimizer, step: int,
@@ -150,7 +158,8 @@ def train(options: TrainOptions, resume: bool = False, log=print) -> Path:
             l1 = (out_img - cur).abs().mean()
             perc = perceptual_substitute(out_img, cur)
             rate = rate_proxy(t_cur, t_ref.detach(), model.token_scale, step_sizes)
-            loss = options.l1_weight * l1 + options.perceptual_weight * perc + options.rate_weight * rate
+            rate_weight = options.rate_weight * ramp(step, options.rate_start)
+            loss = options.l1_weight * l1 + options.perceptual_weight * perc + rate_weight * rate
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,66 @@
+import hashlib
+
+import numpy as np
+import pytest
+
+from imfcodec.entropy import coder, quantize, tables
+
+
+def test_tables_are_exact_integers_summing_to_the_total():
+    freq = tables.frequency_table()
+    assert freq.shape == (tables.N_TABLES, tables.ALPHABET)
+    assert (freq.sum(axis=1) == 1 << tables.TOTAL_BITS).all()
+    assert (freq >= 1).all()
+
+
+def test_tables_never_change():
+    # The decoder of every .imf file ever written depends on these exact numbers.
+    digest = hashlib.sha256(tables.frequency_table().astype("<i8").tobytes()).hexdigest()
+    assert digest == TABLE_DIGEST
+
+
+TABLE_DIGEST = "9596f75850ddd8e85e6f63073c4aa165353d8c19f9470172d0601b4ec1cf65a8"
+
+
+@pytest.mark.parametrize("scale", [0.2, 1.5, 8.0])
+@pytest.mark.parametrize("absolute", [True, False])
+def test_chunk_round_trip_is_exact(scale, absolute):
+    rng = np.random.default_rng(1)
+    levels = np.clip(np.cumsum(rng.laplace(0, scale, (30, 32)).round(), 0), -127, 127).astype(np.int64)
+    previous = None if absolute else np.zeros(32, dtype=np.int64)
+    abs_part, residuals = quantize.to_residuals(levels, previous)
+    data = coder.encode_chunk(residuals, abs_part)
+    got_res, got_abs = coder.decode_chunk(data, len(residuals), 32, absolute)
+    assert np.array_equal(got_res, residuals)
+    assert np.array_equal(quantize.from_residuals(got_abs, got_res, previous), levels)
+
+
+def test_size_is_close_to_the_information_content():
+    rng = np.random.default_rng(2)
+    residuals = rng.laplace(0, 2.0, (200, 32)).round().astype(np.int64)
+    data = coder.encode_chunk(residuals, None)
+    costs = tables.cost_table()
+    ideal = sum(costs[coder.best_table(residuals[:, d]), residuals[:, d] + tables.MAX_RESIDUAL].sum()
+                for d in range(32))
+    side_info = 32 * np.log2(tables.N_TABLES)
+    assert ideal < len(data) * 8 <= ideal + side_info + 64
+    # and the chosen tables are near the empirical entropy of a Laplace(2) source per symbol
+    assert len(data) * 8 / residuals.size < 3.6
+
+
+def test_extreme_symbols_round_trip():
+    res = np.array([[tables.MAX_RESIDUAL] * 4, [-tables.MAX_RESIDUAL] * 4, [0] * 4])
+    data = coder.encode_chunk(res, np.array([127, -127, 0, 5]))
+    got_res, got_abs = coder.decode_chunk(data, 3, 4, True)
+    assert np.array_equal(got_res, res) and list(got_abs) == [127, -127, 0, 5]
+    with pytest.raises(ValueError):
+        coder.encode_chunk(res * 2, None)
+
+
+def test_quantise_dequantise_is_deterministic_float32():
+    grid = quantize.unit(0.35, np.linspace(0.5, 2.0, 32))
+    tokens = np.random.default_rng(3).normal(0, 1, (10, 32)).astype(np.float32)
+    levels = quantize.quantize(tokens, grid)
+    recon = quantize.dequantize(levels, grid)
+    assert recon.dtype == np.float32
+    assert np.all(np.abs(recon - tokens) <= grid / 2 + 1e-6)

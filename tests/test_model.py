@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from imfcodec.models import IMF, IMFConfig, count_parameters, preset
+from imfcodec.models.attention import GridAttention
+
+
+def test_tiny_forward_shapes():
+    model = IMF(preset("tiny"))
+    x = torch.rand(2, 3, 64, 64)
+    out, t_cur, t_ref = model(x, x, torch.zeros(2, 32))
+    assert out.shape == x.shape and t_cur.shape == (2, 32) and t_ref.shape == (2, 32)
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_presets_have_the_documented_shapes():
+    paper, small = preset("paper"), preset("small")
+    assert paper.scales == (64, 32, 16, 8) and paper.token_dim == 32
+    assert paper.feat_out_channels == (128, 256, 512, 512)
+    assert small.attn_window[0] > 0 and all(w == 0 for w in small.attn_window[1:])
+    assert 2e6 < count_parameters(IMF(small)) < 6e6
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = preset("small")
+    assert IMFConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError):
+        IMFConfig.from_dict({"nonsense": 1})
+
+
+@pytest.mark.parametrize("window", [0, 3])
+def test_attention_starts_as_a_copy_of_the_reference(window):
+    """At initialisation each query attends mostly to its own position (the copy floor)."""
+    torch.manual_seed(0)
+    attn = GridAttention(8, 8, 8, 8, 1, window, 16)
+    with torch.no_grad():
+        for lin in (attn.v, attn.out):
+            lin.weight.copy_(torch.eye(8))
+            lin.bias.zero_()
+    values = torch.randn(1, 256, 8)
+    motion = torch.randn(1, 256, 8)
+    out = attn(motion, attn.keys_values(motion, values))
+    cos = torch.nn.functional.cosine_similarity(out, values, dim=-1).mean()
+    assert cos > 0.9
+
+
+def test_local_attention_equals_global_when_the_window_covers_the_grid():
+    torch.manual_seed(0)
+    g = GridAttention(8, 8, 8, 8, 2, 0, 4)
+    loc = GridAttention(8, 8, 8, 8, 2, 9, 4)
+    loc.load_state_dict(g.state_dict())
+    q, kv = torch.randn(2, 16, 8), torch.randn(1, 16, 8)
+    assert torch.allclose(g(q, g.keys_values(kv, kv)), loc(q, loc.keys_values(kv, kv)), atol=1e-5)

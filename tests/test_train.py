@@ -1,0 +1,39 @@
+import json
+import math
+
+from click.testing import CliRunner
+
+from imfcodec.cli import main
+from imfcodec.models import weights
+
+from .conftest import synthetic_frames, write_clip
+
+
+def test_two_step_training_smoke(tmp_path, clip):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(data / "a.mp4", synthetic_frames(8, 64, 64, seed=1))
+    write_clip(data / "b.mp4", synthetic_frames(8, 72, 64, seed=2))
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "--val", data, "--out", run, "--preset", "tiny",
+            "--steps", 2, "--batch", 2, "--eval-every", 2, "--save-every", 1]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2]
+    assert all(math.isfinite(e["loss"]) for e in log) and "val_psnr" in log[-1]
+    # resume continues from the checkpoint
+    args[args.index("--steps") + 1] = 3
+    r = CliRunner().invoke(main, [str(a) for a in args] + ["--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
+    # export, then the exported model encodes and decodes
+    exported = tmp_path / "tiny.safetensors"
+    r = CliRunner().invoke(main, ["export", str(run / "ckpt"), "--out", str(exported)])
+    assert r.exit_code == 0, r.output
+    assert weights.load(exported).model.cfg.name == "tiny"
+    out = tmp_path / "a.imf"
+    for args in (["encode", clip, out, "--model", exported, "--quiet"],
+                 ["decode", out, tmp_path / "a.mkv", "--model", exported, "--quiet"]):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
