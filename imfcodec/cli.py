@@ -216,7 +216,13 @@ def train(data, val, out_dir, preset_name, resume, steps, batch, lr, eval_every,
                            preset=preset_name, steps=steps, batch=batch, lr=lr,
                            eval_every=eval_every, save_every=save_every, max_frames=max_frames,
                            threads=threads, name=f"imf-{preset_name}")
-    run_training(options, resume=resume, log=lambda entry: console.print(entry))
+    def log(entry) -> None:
+        if isinstance(entry, dict):
+            entry = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in entry.items())
+        console.print(entry)
+
+    run_training(options, resume=resume, log=log)
 
 
 @main.command()
