@@ -47,6 +47,7 @@ def _encoder_context(codec: IntraCodec, width: int, height: int, qp: int) -> av.
 
 def encode(rgb: np.ndarray, codec: IntraCodec, qp: int) -> bytes:
     """Codes an (H, W, 3) uint8 picture (H and W even) as one intra picture."""
+    codec = IntraCodec(codec)
     lo, hi = QP_RANGE[codec]
     if not lo <= qp <= hi:
         raise IMFError(f"{codec.name} key-frame QP must be in {lo}..{hi}, got {qp}")

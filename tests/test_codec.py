@@ -61,3 +61,13 @@ def test_decode_of_many_frames_is_batched(tiny_model):
         a = model.decode(torch.zeros(4, 32), ref)
         b = model.decode(torch.zeros(1, 32), ref)
     assert torch.allclose(a[0], b[0], atol=1e-5)
+
+
+def test_key_frame_encoders_are_silent(tmp_path, clip, tiny_model, capfd):
+    from imfcodec.intra import IntraCodec
+
+    for codec in IntraCodec:
+        encode_video(clip, tmp_path / f"{codec.name}.imf", tiny_model, EncodeOptions(intra_codec=codec))
+    captured = capfd.readouterr()
+    noise = captured.err + captured.out
+    assert "x265" not in noise and "Svt" not in noise, noise[:500]
