@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from imfcodec import bitstream as bs
@@ -71,3 +72,14 @@ def test_key_frame_encoders_are_silent(tmp_path, clip, tiny_model, capfd):
     captured = capfd.readouterr()
     noise = captured.err + captured.out
     assert "x265" not in noise and "Svt" not in noise, noise[:500]
+
+
+def test_metrics_on_known_frames():
+    from imfcodec.metrics import clip_quality, psnr
+
+    a = np.full((64, 64, 3), 100, np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 110  # one pixel off by 10: MSE = 100 / (64*64*3)
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / (100 / (64 * 64 * 3))), rel=1e-6)
+    q = clip_quality([a, a], [a, a])
+    assert q["psnr"] == 100.0 and q["msssim"] == pytest.approx(1.0)
