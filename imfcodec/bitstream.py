@@ -178,7 +178,7 @@ class Header:
                 raise FormatError(f"header: frame side {side} out of range 1..{MAX_SIDE}")
         if fps_num == 0 or fps_den == 0 or fps_num > 1 << 32 or fps_den > 1 << 32:
             raise FormatError(f"header: invalid frame rate {fps_num}/{fps_den}")
-        if frames > MAX_FRAMES:
+        if not 0 < frames <= MAX_FRAMES:
             raise FormatError(f"header: frame count {frames} out of range")
         if not (step > 0 and step < 1e6):  # also rejects NaN
             raise FormatError(f"header: invalid token step {step}")

@@ -239,12 +239,6 @@ def check_model(header: bs.Header, loaded: LoadedModel) -> None:
         )
 
 
-@dataclass
-class DecodedChunk:
-    first_frame: int
-    levels: np.ndarray  # (F, D) int64
-
-
 def iter_decoded(stream, loaded_for_header: Callable[[bs.Header], LoadedModel]):
     """Yields ('header', Header, model), ('key', KeyFrame, rgb), ('tokens', chunk, levels)."""
     records = bs.read_records(stream)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .config import IMFConfig
-from .layers import ResDown
+from .layers import ResBlock
 
 
 class FeatureEncoder(nn.Module):
@@ -20,7 +20,7 @@ class FeatureEncoder(nn.Module):
             nn.ReLU(),
         )
         chans = (cfg.feat_stem,) + tuple(cfg.feat_channels)
-        self.blocks = nn.ModuleList(ResDown(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.blocks = nn.ModuleList(ResBlock(a, b, "down") for a, b in zip(chans[:-1], chans[1:]))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Returns features fine to coarse: image/4, /8, /16, /32."""

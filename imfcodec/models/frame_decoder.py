@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .config import IMFConfig
-from .layers import ResUp
+from .layers import ResBlock
 
 
 class FrameDecoder(nn.Module):
@@ -20,7 +20,7 @@ class FrameDecoder(nn.Module):
         self.merge = nn.ModuleList()
         cin = feats[3]
         for i, cout in enumerate(dec):
-            self.up.append(ResUp(cin, cout))
+            self.up.append(ResBlock(cin, cout, "up"))
             # After upsampling i, the size is image/16, /8, /4, /2, /1: merge the first three.
             level = 2 - i
             if level >= 0:

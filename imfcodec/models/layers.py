@@ -13,33 +13,25 @@ def act(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
 
 
-class ResDown(nn.Module):
-    """Residual block that halves the spatial size: two 3x3 convs, average pooling."""
+class ResBlock(nn.Module):
+    """Residual block of two 3x3 convs that halves (``down``) or doubles (``up``) the size:
+    average pooling after the convs, or bilinear upsampling before them."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, resample: str) -> None:
         super().__init__()
+        if resample not in ("down", "up"):
+            raise ValueError(f"resample must be 'down' or 'up', got {resample!r}")
+        self.down = resample == "down"
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.avg_pool2d(act(self.conv2(act(self.conv1(x)))), 2)
-        return (y + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
-
-
-class ResUp(nn.Module):
-    """Residual block that doubles the spatial size: upsampling, two 3x3 convs."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.down:
+            y = F.avg_pool2d(act(self.conv2(act(self.conv1(x)))), 2)
+            return (y + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        y = act(self.conv2(act(self.conv1(x))))
-        return (y + self.skip(x)) / math.sqrt(2)
+        return (act(self.conv2(act(self.conv1(x)))) + self.skip(x)) / math.sqrt(2)
 
 
 class ModulatedConv2d(nn.Module):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .config import IMFConfig
-from .layers import ResDown, act
+from .layers import ResBlock, act
 
 
 class TokenEncoder(nn.Module):
@@ -17,7 +17,7 @@ class TokenEncoder(nn.Module):
         chans = cfg.token_enc_channels
         self.stem = nn.Conv2d(3, chans[0], 3, padding=1)
         self.blocks = nn.Sequential(
-            *[ResDown(cin, cout) for cin, cout in zip((chans[0],) + chans[:-1], chans)]
+            *[ResBlock(cin, cout, "down") for cin, cout in zip((chans[0],) + chans[:-1], chans)]
         )
         self.to_vector = nn.Conv2d(chans[-1], cfg.token_mlp_width, 4)  # 4x4 -> 1x1
         layers: list[nn.Module] = []
