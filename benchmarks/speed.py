@@ -27,9 +27,7 @@ def measure(preset_name: str, frames: int, threads: int | None) -> dict:
     import numpy as np
     import torch
 
-    from imfcodec import bitstream as bs
-    from imfcodec.codec import BATCH, EncodeOptions, encode_frames, iter_decoded, to_images, to_tensor
-    from imfcodec.entropy import quantize as quant
+    from imfcodec.codec import BATCH, EncodeOptions, StreamDecoder, encode_to_stream, to_tensor
     from imfcodec.models import IMF, preset, weights
     from imfcodec.models.weights import LoadedModel
 
@@ -46,34 +44,15 @@ def measure(preset_name: str, frames: int, threads: int | None) -> dict:
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
     clip = [np.roll(base, shift=i, axis=1) for i in range(frames)]
-    header = bs.Header(loaded.name, loaded.digest, model.cfg.token_dim, size, size, size, size,
-                       Fraction(25), frames, 3, 0.35, 1, 39, bs.Fit.CROP, 25, 0)
-    # warm-up outside the timed region
-    with torch.inference_mode():
+    with torch.inference_mode():  # warm-up outside the timed region
         model.decode(torch.zeros(BATCH, model.cfg.token_dim), model.reference(to_tensor(clip[:1], "cpu")))
     out = io.BytesIO()
-    writer = bs.Writer(out)
-    writer.start()
-    writer.write(header)
     t0 = time.perf_counter()
-    encode_frames(iter(clip), loaded, header, EncodeOptions(), writer.write)
+    encode_to_stream(iter(clip), out, loaded, EncodeOptions(), Fraction(25), (size, size))
     encode_s = time.perf_counter() - t0
-    writer.write(bs.End(frames))
     out.seek(0)
     t0 = time.perf_counter()
-    events = iter_decoded(out, lambda h: loaded)
-    next(events)
-    grid = quant.unit(header.token_step, model.token_scale.numpy())
-    decoded = 0
-    with torch.inference_mode():
-        for kind, _, payload in events:
-            if kind == "key":
-                ref = model.reference(to_tensor([payload], "cpu"))
-                decoded += 1
-            else:
-                tokens = torch.from_numpy(quant.dequantize(payload, grid))
-                for start in range(0, len(tokens), BATCH):
-                    decoded += len(to_images(model.decode(tokens[start : start + BATCH], ref)))
+    decoded = sum(1 for _ in StreamDecoder(out, lambda h: loaded).frames())
     decode_s = time.perf_counter() - t0
     assert decoded == frames
     return {

@@ -148,8 +148,6 @@ def decode(source, target, model_name, device, force, quiet, as_json):
     output_kind(target)
     check_target(target, force)
     dev = _device(device)
-    state = {}
-
     def model_for(header):
         name = model_name
         if name is None:
@@ -158,11 +156,9 @@ def decode(source, target, model_name, device, force, quiet, as_json):
         check_model(header, loaded)
         return loaded
 
-    def on_header(header):
-        state["header"] = header
-
-    with progress_bar("decode", None, not (quiet or as_json)) as advance:
-        header = decode_video(source, target, model_for, force, advance, on_header)
+    with progress_bar("decode", None, not (quiet or as_json)) as bar:
+        header = decode_video(source, target, model_for, force, bar,
+                              lambda h: bar.set_total(h.frame_count))
     kbps = Path(source).stat().st_size * 8 / 1000 / (header.frame_count / float(header.fps))
     summary = {"input": str(source), "output": str(target), "frames": header.frame_count,
                "fps": float(header.fps), "width": header.width, "height": header.height,

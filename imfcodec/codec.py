@@ -178,6 +178,50 @@ def encode_frames(
     )
 
 
+def make_header(loaded: LoadedModel, options: EncodeOptions, fps: Fraction,
+                source_size: tuple[int, int]) -> bs.Header:
+    q = level(options.quality)
+    cfg = loaded.model.cfg
+    return bs.Header(
+        model_name=loaded.name,
+        model_digest=loaded.digest,
+        token_dim=cfg.token_dim,
+        width=cfg.image_size,
+        height=cfg.image_size,
+        source_width=source_size[0],
+        source_height=source_size[1],
+        fps=fps,
+        frame_count=0,
+        quality=options.quality,
+        token_step=q.token_step,
+        intra_codec=int(options.intra_codec),
+        intra_qp=q.intra_qp(options.intra_codec),
+        fit=bs.Fit.CROP if options.fit == "crop" else bs.Fit.PAD,
+        chunk_frames=max(1, round(float(fps) * options.chunk_seconds)),
+        keyframe_interval=options.keyframe_interval,
+    )
+
+
+def encode_to_stream(frames: Iterator[np.ndarray], stream, loaded: LoadedModel,
+                     options: EncodeOptions, fps: Fraction, source_size: tuple[int, int],
+                     progress: Progress | None = None) -> EncodeResult:
+    """Encodes frames into a complete .imf byte stream written to ``stream``."""
+    header = make_header(loaded, options, fps, source_size)
+    records: list = []
+    result = encode_frames(frames, loaded, header, options, records.append, progress)
+    if result.frames == 0:
+        raise IMFError("the video has no frames")
+    header.frame_count = result.frames
+    writer = bs.Writer(stream)
+    writer.start()
+    writer.write(header)
+    for record in records:
+        writer.write(record)
+    writer.write(bs.End(result.frames))
+    result.bytes_total = writer.bytes_written
+    return result
+
+
 def encode_video(
     source: str | Path,
     target: str | Path,
@@ -186,44 +230,18 @@ def encode_video(
     force: bool = False,
     progress: Progress | None = None,
 ) -> EncodeResult:
+    """Any video FFmpeg reads -> an .imf file, written atomically."""
     info = probe(source)
-    q = level(options.quality)
-    cfg = loaded.model.cfg
-    header = bs.Header(
-        model_name=loaded.name,
-        model_digest=loaded.digest,
-        token_dim=cfg.token_dim,
-        width=cfg.image_size,
-        height=cfg.image_size,
-        source_width=info.width,
-        source_height=info.height,
-        fps=info.fps,
-        frame_count=0,
-        quality=options.quality,
-        token_step=q.token_step,
-        intra_codec=int(options.intra_codec),
-        intra_qp=q.intra_qp(options.intra_codec),
-        fit=bs.Fit.CROP if options.fit == "crop" else bs.Fit.PAD,
-        chunk_frames=max(1, round(float(info.fps) * options.chunk_seconds)),
-        keyframe_interval=options.keyframe_interval,
-    )
-    records: list = []
-    frames = read_frames(source, cfg.image_size, options.fit)
-    result = encode_frames(frames, loaded, header, options, records.append, progress)
-    if result.frames == 0:
-        raise IMFError(f"{source}: the video has no frames")
-    header.frame_count = result.frames
+    frames = read_frames(source, loaded.model.cfg.image_size, options.fit)
     with atomic_path(target, force) as tmp:
         with open(tmp, "wb") as f:
-            writer = bs.Writer(f)
-            writer.start()
-            writer.write(header)
-            for record in records:
-                writer.write(record)
-            writer.write(bs.End(result.frames))
+            try:
+                result = encode_to_stream(frames, f, loaded, options, info.fps,
+                                          (info.width, info.height), progress)
+            except IMFError as exc:
+                raise type(exc)(f"{source}: {exc}") from None
             f.flush()
             os.fsync(f.fileno())
-        result.bytes_total = writer.bytes_written
     return result
 
 
@@ -268,6 +286,35 @@ def iter_decoded(stream, loaded_for_header: Callable[[bs.Header], LoadedModel]):
             yield "tokens", record, levels
 
 
+class StreamDecoder:
+    """Reads an .imf stream: ``header`` at once, then ``frames()`` one uint8 frame at a time.
+
+    Memory stays bounded by one token chunk and BATCH frames, whatever the clip length.
+    """
+
+    def __init__(self, stream, loaded_for_header: Callable[[bs.Header], LoadedModel]) -> None:
+        self._events = iter_decoded(stream, loaded_for_header)
+        _, self.header, self.loaded = next(self._events)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        model = self.loaded.model
+        device = _device_of(model)
+        grid = quant.unit(self.header.token_step, model.token_scale.cpu().numpy())
+        ref = None
+        for event, _, payload in self._events:
+            if event == "key":
+                with torch.inference_mode():
+                    ref = model.reference(to_tensor([payload], device))
+                yield payload
+                continue
+            tokens = quant.dequantize(payload, grid)
+            for start in range(0, len(tokens), BATCH):
+                part = torch.from_numpy(tokens[start : start + BATCH]).to(device)
+                with torch.inference_mode():
+                    images = to_images(model.decode(part, ref))
+                yield from images
+
+
 def decode_video(
     source: str | Path,
     target: str | Path,
@@ -276,36 +323,20 @@ def decode_video(
     progress: Progress | None = None,
     on_header: Callable[[bs.Header], None] | None = None,
 ) -> bs.Header:
+    """An .imf file -> .mp4 / .mkv / .y4m / a PNG folder, written atomically."""
     kind = output_kind(target)
     source = Path(source)
     if not source.is_file():
         raise IMFError(f"{source}: no such file")
     with open(source, "rb") as f, atomic_path(target, force, directory=kind == "png") as tmp:
-        events = iter_decoded(f, loaded_for_header)
-        _, header, loaded = next(events)
+        decoder = StreamDecoder(f, loaded_for_header)
+        header = decoder.header
         if on_header:
             on_header(header)
-        model = loaded.model
-        device = _device_of(model)
-        grid = quant.unit(header.token_step, model.token_scale.cpu().numpy())
-        ref = None
         with FrameWriter(tmp, kind, header.fps, (header.width, header.height)) as writer:
-            for event, record, payload in events:
-                if event == "key":
-                    writer.write(payload)
-                    with torch.inference_mode():
-                        ref = model.reference(to_tensor([payload], device))
-                    if progress:
-                        progress(1)
-                else:
-                    tokens = quant.dequantize(payload, grid)
-                    for start in range(0, len(tokens), BATCH):
-                        part = torch.from_numpy(tokens[start : start + BATCH]).to(device)
-                        with torch.inference_mode():
-                            frames = to_images(model.decode(part, ref))
-                        for frame in frames:
-                            writer.write(frame)
-                        if progress:
-                            progress(len(frames))
+            for frame in decoder.frames():
+                writer.write(frame)
+                if progress:
+                    progress(1)
             writer.close()
     return header

@@ -12,14 +12,28 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+class Bar:
+    """Callable progress: ``bar(n)`` advances by n frames; ``bar.set_total(n)`` once known."""
+
+    def __init__(self, progress: Progress | None = None, task=None) -> None:
+        self.progress, self.task = progress, task
+
+    def __call__(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(self.task, n)
+
+    def set_total(self, total: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, total=total)
+
+
 @contextlib.contextmanager
-def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterator:
-    """Yields an ``advance(n)`` callable; a no-op when disabled."""
+def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterator[Bar]:
+    """Yields a Bar on stderr; a no-op Bar when disabled."""
     if not enabled:
-        yield lambda n: None
+        yield Bar()
         return
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("frames"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
+        yield Bar(progress, progress.add_task(label, total=total))
