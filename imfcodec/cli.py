@@ -188,37 +188,55 @@ def info(source, as_json):
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="Folder (searched recursively) or file of training clips.")
 @click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Clips to measure on every --eval-every steps.")
+              help="Clips coded by the real codec every --eval-every steps.")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Run folder: checkpoints, log.jsonl, best.safetensors.")
+              help="Run folder: ckpt/, log.jsonl, best.safetensors.")
 @click.option("--preset", "preset_name", type=click.Choice(["small", "paper", "tiny"]),
               default="small", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt if it exists.")
 @click.option("--steps", type=click.IntRange(1), default=100000, show_default=True)
-@click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=8, show_default=True,
+              help="Pairs per step (per process under torchrun).")
 @click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--rate-weight", type=float, default=0.05, show_default=True)
+@click.option("--rate-start", type=click.IntRange(0), default=2000, show_default=True)
+@click.option("--gan-weight", type=float, default=1.0, show_default=True)
+@click.option("--gan-start", type=click.IntRange(0), default=10000, show_default=True,
+              help="Steps of reconstruction-only warm-up before the GAN loss.")
+@click.option("--disc-width", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="VGG-19 feature weights (safetensors) for the perceptual loss.")
 @click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True)
+@click.option("--val-frames", type=click.IntRange(2), default=50, show_default=True)
 @click.option("--save-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--max-frames", type=click.IntRange(2), default=None,
-              help="Frames read per clip (bounds memory).")
+              help="Frames read per training clip (bounds memory).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
-def train(data, val, out_dir, preset_name, resume, steps, batch, lr, eval_every, save_every,
-          max_frames, threads):
-    """Train an IMF model (checkpoints are resumable with --resume)."""
-    from .console import console
+@device_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight, rate_start,
+          gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames, save_every,
+          max_frames, threads, device, quiet):
+    """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
+    from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
 
-    options = TrainOptions(data=str(data), val=str(val) if val else None, out=str(out_dir),
-                           preset=preset_name, steps=steps, batch=batch, lr=lr,
-                           eval_every=eval_every, save_every=save_every, max_frames=max_frames,
-                           threads=threads, name=f"imf-{preset_name}")
+    options = TrainOptions(
+        data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
+        steps=steps, batch=batch, lr=lr, rate_weight=rate_weight, rate_start=rate_start,
+        gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
+        vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
+        save_every=save_every, max_frames=max_frames, threads=threads, device=device,
+        name=f"imf-{preset_name}")
+
     def log(entry) -> None:
         if isinstance(entry, dict):
             entry = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in entry.items())
         console.print(entry)
 
-    run_training(options, resume=resume, log=log)
+    with training_bar(steps, enabled=not quiet) as on_step:
+        run_training(options, resume=resume, log=log, on_step=on_step)
 
 
 @main.command()

@@ -37,3 +37,21 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
                TextColumn("frames"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         yield Bar(progress, progress.add_task(label, total=total))
+
+
+@contextlib.contextmanager
+def training_bar(total_steps: int, enabled: bool = True) -> Iterator:
+    """Yields ``on_step(step, entry)`` that shows the step, loss and seconds per step."""
+    if not enabled:
+        yield lambda step, entry: None
+        return
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+               TextColumn("loss {task.fields[loss]}  {task.fields[sec]} s/step"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("train", total=total_steps, loss="-", sec="-")
+
+        def on_step(step: int, entry: dict) -> None:
+            progress.update(task, completed=step, loss=f"{entry['loss']:.4f}", sec=f"{entry['sec']:.2f}")
+
+        yield on_step

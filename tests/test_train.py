@@ -16,12 +16,16 @@ def test_two_step_training_smoke(tmp_path, clip):
     write_clip(data / "b.mp4", synthetic_frames(8, 72, 64, seed=2))
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", run, "--preset", "tiny",
-            "--steps", 2, "--batch", 2, "--eval-every", 2, "--save-every", 1]
+            "--steps", 2, "--batch", 2, "--eval-every", 2, "--save-every", 1, "--val-frames", 4,
+            "--gan-start", 1, "--disc-width", 4, "--rate-start", 0, "--quiet"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2]
-    assert all(math.isfinite(e["loss"]) for e in log) and "val_psnr" in log[-1]
+    assert all(math.isfinite(e["loss"]) for e in log)
+    assert log[0]["d_loss"] == 0.0 and log[1]["d_loss"] > 0.0  # the GAN starts at step 1
+    assert math.isfinite(log[-1]["val_q3_psnr"]) and log[-1]["val_q0_kbps"] > 0
+    assert (run / "ckpt" / "discriminator.safetensors").exists()
     # resume continues from the checkpoint
     args[args.index("--steps") + 1] = 3
     r = CliRunner().invoke(main, [str(a) for a in args] + ["--resume"])

@@ -52,7 +52,15 @@ class GridAttention(nn.Module):
         return x.view(b, n, self.heads, dim).transpose(1, 2)  # (B, h, N, dim)
 
     def keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Projects (B, N, C) key and value sources; cache the result for a fixed reference."""
+        """Projects (B, N, C) key and value sources; cache the result for a fixed reference.
+
+        Attention always runs in float32, also under autocast: the positional terms are
+        large numbers that cancel, which bf16 cannot represent.
+        """
+        with torch.autocast(k_src.device.type, enabled=False):
+            return self._keys_values(k_src.float(), v_src.float())
+
+    def _keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor) -> tuple[torch.Tensor, ...]:
         k = self._split(self.k(k_src), self.head_dim)
         v = self._split(self.v(v_src), self.v_dim // self.heads)
         if self.window == 0:
@@ -64,7 +72,10 @@ class GridAttention(nn.Module):
 
     def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in)."""
-        k, v = kv
+        with torch.autocast(q_src.device.type, enabled=False):
+            return self._attend(q_src.float(), kv[0].float(), kv[1].float())
+
+    def _attend(self, q_src: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         b = q_src.shape[0]
         if k.shape[0] != b:
             k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)

@@ -1,24 +1,36 @@
-"""The training loop: reads top to bottom; checkpoints carry config, step and optimizer state."""
+"""The training loop: reads top to bottom; checkpoints carry config, step and optimizer state.
+
+One command for every device: CPU, one CUDA GPU (bf16 autocast), or several GPUs through
+torchrun (DistributedDataParallel; each rank draws its own batches of ``batch`` pairs).
+"""
 
 from __future__ import annotations
 
+import io
 import json
-import math
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
+from torch.nn.parallel import DistributedDataParallel
 
-from .. import intra
-from ..entropy import quantize as quant
+from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
+from ..io.reader import probe
+from ..metrics import clip_quality
 from ..models import IMF, IMFConfig, preset
 from ..models import weights as wts
-from ..quality import DEFAULT_QUALITY, LEVELS, level
-from .data import PairSampler, load_clips
-from .losses import perceptual_substitute, rate_proxy, structural
+from ..models.weights import LoadedModel
+from ..quality import LEVELS
+from .data import PairSampler, find_clips, load_clips
+from .discriminator import MultiScaleDiscriminator, hinge_d_loss, hinge_g_loss
+from .losses import perceptual_substitute, rate_proxy
 
 
 @dataclass
@@ -27,19 +39,37 @@ class TrainOptions:
     out: str
     val: str | None = None
     preset: str = "small"
-    steps: int = 1000
-    batch: int = 8
+    steps: int = 100000
+    batch: int = 8  # pairs per step on each rank
     lr: float = 2e-4
     l1_weight: float = 10.0
     perceptual_weight: float = 10.0
     rate_weight: float = 0.05
     rate_start: int = 2000  # the rate term ramps in over rate_start..2*rate_start steps
-    eval_every: int = 200
+    gan_weight: float = 1.0
+    gan_start: int = 10000  # reconstruction-only warm-up before the hinge GAN starts
+    disc_width: int = 64
+    vgg_weights: str | None = None  # VGG-19 features as safetensors; else the substitute
+    eval_every: int = 500
     save_every: int = 100
-    max_frames: int | None = None  # per clip, to bound memory
+    val_frames: int = 50  # frames of each val clip coded by the real codec at each evaluation
+    val_qualities: tuple[int, ...] = (0, 3)
+    max_frames: int | None = None  # per training clip, to bound memory
     threads: int | None = None
+    device: str = "auto"
     seed: int = 0
     name: str = "imf-small"
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
 
 
 def lr_at(step: int, base: float, warmup: int = 100) -> float:
@@ -53,136 +83,249 @@ def ramp(step: int, start: int) -> float:
     return min(1.0, max(0.0, (step - start) / start))
 
 
-def save_checkpoint(folder: Path, model: IMF, opt: torch.optim.Optimizer, step: int,
-                    options: TrainOptions, name: str) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    (tmp / "model.safetensors").write_bytes(wts.serialize(model, name, half=False))
-    state = {}
-    for i, s in enumerate(opt.state_dict()["state"].values()):
-        for key, value in s.items():
-            state[f"{i}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    save_file(state, str(tmp / "optimizer.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "options": asdict(options)}, indent=1))
-    if folder.exists():
-        for f in folder.iterdir():
-            f.unlink()
-        folder.rmdir()
-    tmp.rename(folder)
+def setup_device(name: str) -> Distributed:
+    """torchrun sets WORLD_SIZE / RANK / LOCAL_RANK; a plain run is one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available() and name in ("auto", "cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA device is available")
+    if world > 1:
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(device)
+        return Distributed(dist.get_rank(), world, device)
+    return Distributed(0, 1, torch.device("cuda" if cuda else "cpu"))
 
 
-def load_checkpoint(folder: Path, opt_params) -> tuple[IMF, dict, int]:
-    loaded = wts.load(folder / "model.safetensors")
-    state = json.loads((folder / "state.json").read_text())
-    return loaded.model, load_file(str(folder / "optimizer.safetensors")), state["step"]
+# --- checkpoints -----------------------------------------------------------------------
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, flat: dict) -> None:
+def _flat_optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    flat = {}
+    for pid, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            flat[f"{pid}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return flat
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, flat: dict) -> None:
     sd = opt.state_dict()
-    params = sd["param_groups"][0]["params"]
-    for i, pid in enumerate(params):
-        keys = [k for k in flat if k.startswith(f"{i}.")]
-        if keys:
-            sd["state"][pid] = {k.split(".", 1)[1]: flat[k] for k in keys}
+    for key, value in flat.items():
+        pid, name = key.split(".", 1)
+        sd["state"].setdefault(int(pid), {})[name] = value
     opt.load_state_dict(sd)
 
 
+def save_checkpoint(folder: Path, step: int, options: TrainOptions, model: IMF,
+                    opt: torch.optim.Optimizer, disc: torch.nn.Module,
+                    disc_opt: torch.optim.Optimizer) -> None:
+    """Writes folder.tmp and renames it over folder, so a crash never leaves half a checkpoint."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "model.safetensors").write_bytes(wts.serialize(model, options.name, half=False))
+    save_file(_flat_optimizer_state(opt), str(tmp / "optimizer.safetensors"))
+    save_file({k: v.detach().cpu().contiguous() for k, v in disc.state_dict().items()},
+              str(tmp / "discriminator.safetensors"))
+    save_file(_flat_optimizer_state(disc_opt), str(tmp / "disc_optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "options": asdict(options)}, indent=1))
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    if old.exists():
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+
+
+def load_checkpoint(folder: Path, device, model_name: str | None = None):
+    """Returns (model, flat optimizer state, discriminator state or None, flat disc state, step)."""
+    model = wts.load(folder / "model.safetensors", device).model
+    state = json.loads((folder / "state.json").read_text())
+    opt = load_file(str(folder / "optimizer.safetensors"))
+    disc_file, disc_opt_file = folder / "discriminator.safetensors", folder / "disc_optimizer.safetensors"
+    disc = load_file(str(disc_file)) if disc_file.exists() else None
+    disc_opt = load_file(str(disc_opt_file)) if disc_opt_file.exists() else {}
+    return model, opt, disc, disc_opt, state["step"]
+
+
+# --- evaluation ------------------------------------------------------------------------
+
+
+@dataclass
+class ValClip:
+    name: str
+    frames: list
+    fps: Fraction
+
+
+def load_val(root: str, size: int, frames: int) -> list[ValClip]:
+    clips = []
+    for path in find_clips(root):
+        from ..io.reader import read_frames
+
+        picked = []
+        for frame in read_frames(path, size):
+            picked.append(frame)
+            if len(picked) >= frames:
+                break
+        if len(picked) >= 2:
+            clips.append(ValClip(path.name, picked, probe(path).fps))
+    return clips
+
+
 @torch.no_grad()
-def evaluate(model: IMF, val_pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """Reconstruction through the codec's own steps: the HEVC-coded reference at the default
-    quality, the quantised current token; PSNR and (MS-)SSIM against the source frame."""
+def evaluate(model: IMF, clips: list[ValClip], qualities: tuple[int, ...]) -> dict:
+    """Each val clip through the real codec (encode to bytes, decode) at each quality level:
+    kbps from the bytes, PSNR / MS-SSIM of the decoded frames, bits per predicted frame, and
+    the MS-SSIM of showing the decoded key frame throughout (the floor to beat)."""
+    was_training = model.training
     model.eval()
-    q = level(DEFAULT_QUALITY)
-    grid = torch.from_numpy(quant.unit(q.token_step, model.token_scale.cpu().numpy()))
-    psnr, sim, copy_sim = [], [], []
-    for ref_np, cur_np in val_pairs:
-        ref_np = intra.decode(intra.encode(ref_np, intra.IntraCodec.HEVC, q.hevc_qp), intra.IntraCodec.HEVC)
-        ref = torch.from_numpy(ref_np).permute(2, 0, 1)[None].float() / 255
-        cur = torch.from_numpy(cur_np).permute(2, 0, 1)[None].float() / 255
-        token = model.encode_token(cur)
-        token = torch.round(token / grid) * grid
-        out = model.decode(token, model.reference(ref)).clamp(0, 1)
-        mse = (out - cur).pow(2).mean().item()
-        psnr.append(10 * math.log10(1 / max(mse, 1e-10)))
-        sim.append(1 - structural(out, cur).item())
-        copy_sim.append(1 - structural(ref, cur).item())
-    model.train()
-    return {"val_psnr": float(np.mean(psnr)), "val_msssim": float(np.mean(sim)),
-            "val_copy_msssim": float(np.mean(copy_sim))}
+    loaded = LoadedModel("eval", bytes(16), model, {})
+    out = {}
+    for q in qualities:
+        rows = []
+        for clip in clips:
+            buf = io.BytesIO()
+            size = (clip.frames[0].shape[1], clip.frames[0].shape[0])
+            result = encode_to_stream(iter(clip.frames), buf, loaded, EncodeOptions(quality=q),
+                                      clip.fps, size)
+            buf.seek(0)
+            decoded = list(StreamDecoder(buf, lambda h: loaded).frames())
+            quality = clip_quality(clip.frames, decoded)
+            floor = clip_quality(clip.frames, [decoded[0]] * len(decoded))
+            inter = result.frames - result.key_frames
+            rows.append((result.kbps, quality["psnr"], quality["msssim"], floor["msssim"],
+                         result.bytes_tokens * 8 / max(1, inter)))
+        mean = np.mean(rows, axis=0)
+        out.update({f"val_q{q}_kbps": float(mean[0]), f"val_q{q}_psnr": float(mean[1]),
+                    f"val_q{q}_msssim": float(mean[2]), f"val_q{q}_key_only_msssim": float(mean[3]),
+                    f"val_q{q}_bits_per_frame": float(mean[4])})
+    model.train(was_training)
+    return out
 
 
-def val_pairs_from(clips: list[np.ndarray], per_clip: int = 4) -> list:
-    pairs = []
-    for clip in clips:
-        idx = np.linspace(1, len(clip) - 1, per_clip).astype(int)
-        pairs += [(clip[0], clip[i]) for i in idx]
-    return pairs
+# --- the loop --------------------------------------------------------------------------
 
 
-def train(options: TrainOptions, resume: bool = False, log=print) -> Path:
+def train(options: TrainOptions, resume: bool = False, log: Callable = print,
+          on_step: Callable[[int, dict], None] | None = None) -> Path:
     if options.threads:
         torch.set_num_threads(options.threads)
-    torch.manual_seed(options.seed)
+    env = setup_device(options.device)
+    device, cuda = env.device, env.device.type == "cuda"
+    torch.manual_seed(options.seed + env.rank)
     out = Path(options.out)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / "ckpt"
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
     cfg: IMFConfig = preset(options.preset)
-    model = IMF(cfg)
-    step = 0
-    opt = torch.optim.Adam(model.parameters(), lr=options.lr, betas=(0.5, 0.999))
+
+    model = IMF(cfg).to(device)
+    disc = MultiScaleDiscriminator(options.disc_width).to(device)
+    step, flat_opt, flat_disc_opt, disc_state = 0, None, {}, None
     if resume and ckpt.exists():
-        model, flat, step = load_checkpoint(ckpt, None)
-        opt = torch.optim.Adam(model.parameters(), lr=options.lr, betas=(0.5, 0.999))
-        restore_optimizer(opt, flat)
+        model, flat_opt, disc_state, flat_disc_opt, step = load_checkpoint(ckpt, device)
+        if disc_state is not None:
+            disc.load_state_dict(disc_state)
         log(f"resumed from {ckpt} at step {step}")
     model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=options.lr, betas=(0.5, 0.999))
+    disc_opt = torch.optim.Adam(disc.parameters(), lr=options.lr, betas=(0.5, 0.999))
+    if flat_opt:
+        _restore_optimizer(opt, flat_opt)
+    if flat_disc_opt:
+        _restore_optimizer(disc_opt, flat_disc_opt)
+    net, dnet = model, disc
+    if env.world > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+        dnet = DistributedDataParallel(disc, device_ids=[device.index] if cuda else None)
+
+    perceptual = perceptual_substitute
+    if options.vgg_weights:
+        from .vgg import VGGPerceptual
+
+        perceptual = VGGPerceptual(options.vgg_weights).to(device)
+
     clips = load_clips(options.data, cfg.image_size, options.max_frames)
-    log(f"{len(clips)} training clips, {sum(len(c) for c in clips)} frames")
-    sampler = PairSampler(clips, seed=options.seed + step)
-    val_pairs = val_pairs_from(load_clips(options.val, cfg.image_size, 300)) if options.val else []
+    log(f"{len(clips)} training clips, {sum(len(c) for c in clips)} frames; device {device}, "
+        f"{env.world} process(es), batch {options.batch} per process")
+    sampler = PairSampler(clips, seed=options.seed + 1000 * env.rank + step)
+    val = load_val(options.val, cfg.image_size, options.val_frames) if options.val and env.main else []
     steps_q = torch.tensor([lv.token_step for lv in LEVELS])
-    best = -1.0
     best_file = out / "best.json"
-    if best_file.exists():
-        best = json.loads(best_file.read_text())["val_msssim"]
-    log_file = open(out / "log.jsonl", "a")
+    best = json.loads(best_file.read_text()).get("score", -1.0) if best_file.exists() else -1.0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
+
+    log_file = open(out / "log.jsonl", "a") if env.main else None
     try:
         while step < options.steps:
             t0 = time.time()
-            ref, cur = sampler.batch(options.batch)
-            step_sizes = steps_q[torch.randint(len(steps_q), (options.batch,))]
-            noise = (torch.rand(options.batch, cfg.token_dim) - 0.5) * step_sizes[:, None]
-            for group in opt.param_groups:
+            ref, cur = (t.to(device, non_blocking=True) for t in sampler.batch(options.batch))
+            step_sizes = steps_q[torch.randint(len(steps_q), (options.batch,))].to(device)
+            noise = (torch.rand(options.batch, cfg.token_dim, device=device) - 0.5) * step_sizes[:, None]
+            for group in opt.param_groups + disc_opt.param_groups:
                 group["lr"] = lr_at(step, options.lr)
-            out_img, t_cur, t_ref = model(ref, cur, noise)
+            gan_on = step >= options.gan_start and options.gan_weight > 0
+
+            with autocast:
+                out_img, t_cur, t_ref = net(ref, cur, noise)
+            out_img = out_img.float()
             l1 = (out_img - cur).abs().mean()
-            perc = perceptual_substitute(out_img, cur)
-            rate = rate_proxy(t_cur, t_ref.detach(), model.token_scale, step_sizes)
-            rate_weight = options.rate_weight * ramp(step, options.rate_start)
-            loss = options.l1_weight * l1 + options.perceptual_weight * perc + rate_weight * rate
+            perc = perceptual(out_img, cur)
+            rate = rate_proxy(t_cur.float(), t_ref.detach().float(), model.token_scale, step_sizes)
+            loss = (options.l1_weight * l1 + options.perceptual_weight * perc
+                    + options.rate_weight * ramp(step, options.rate_start) * rate)
+            g_gan = torch.zeros((), device=device)
+            if gan_on:
+                with autocast:
+                    g_gan = hinge_g_loss([s.float() for s in dnet(out_img)])
+                loss = loss + options.gan_weight * g_gan
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+
+            d_loss = torch.zeros((), device=device)
+            if gan_on:
+                with autocast:
+                    real = [s.float() for s in dnet(cur)]
+                    fake = [s.float() for s in dnet(out_img.detach())]
+                d_loss = hinge_d_loss(real, fake)
+                disc_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                disc_opt.step()
+
             with torch.no_grad():
-                spread = torch.cat([t_cur, t_ref]).std(0).clamp_min(1e-4)
+                spread = torch.cat([t_cur, t_ref]).float().std(0).clamp_min(1e-4)
                 model.token_scale.mul_(0.99).add_(0.01 * spread)
             step += 1
+            if not env.main:
+                continue
             entry = {"step": step, "loss": loss.item(), "l1": l1.item(), "perceptual": perc.item(),
-                     "rate_bits": rate.item(), "sec": round(time.time() - t0, 3)}
-            if options.eval_every and (step % options.eval_every == 0 or step == options.steps) and val_pairs:
-                entry.update(evaluate(model, val_pairs))
-                if entry["val_msssim"] > best:
-                    best = entry["val_msssim"]
+                     "rate_bits": rate.item(), "g_gan": g_gan.item(), "d_loss": d_loss.item(),
+                     "sec": round(time.time() - t0, 3)}
+            if val and options.eval_every and (step % options.eval_every == 0 or step == options.steps):
+                entry.update(evaluate(model, val, options.val_qualities))
+                score = entry[f"val_q{max(options.val_qualities)}_msssim"]
+                if score > best:
+                    best = score
                     (out / "best.safetensors").write_bytes(wts.serialize(model, options.name))
-                    best_file.write_text(json.dumps(entry))
+                    best_file.write_text(json.dumps({"score": score, **entry}))
+                log({k: v for k, v in entry.items() if k.startswith("val") or k == "step"})
             log_file.write(json.dumps(entry) + "\n")
             log_file.flush()
-            log(entry)
+            if on_step:
+                on_step(step, entry)
             if step % options.save_every == 0 or step == options.steps:
-                save_checkpoint(ckpt, model, opt, step, options, options.name)
+                save_checkpoint(ckpt, step, options, model, opt, disc, disc_opt)
     finally:
-        log_file.close()
+        if log_file:
+            log_file.close()
+        if env.world > 1:
+            dist.destroy_process_group()
     return ckpt
 
 
@@ -194,5 +337,3 @@ def export(checkpoint: str | Path, target: str | Path, name: str | None = None,
     loaded = wts.load(source)
     Path(target).write_bytes(wts.serialize(loaded.model, name or loaded.name, extra))
     return Path(target)
-
-
