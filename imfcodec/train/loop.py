@@ -216,6 +216,8 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
         torch.set_num_threads(options.threads)
     env = setup_device(options.device)
     device, cuda = env.device, env.device.type == "cuda"
+    if not env.main:
+        log = lambda *args, **kwargs: None  # noqa: E731 - only rank 0 speaks
     torch.manual_seed(options.seed + env.rank)
     out = Path(options.out)
     ckpt = out / "ckpt"
