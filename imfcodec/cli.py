@@ -185,6 +185,56 @@ def info(source, as_json):
 
 
 @main.command()
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for results.json/.csv, bd_rate.json, rd_psnr.png, rd_msssim.png.")
+@click.option("--codecs", default="imf,x264,x265,svtav1", show_default=True,
+              help="Comma-separated: imf, x264, x265, svtav1.")
+@click.option("--qualities", default=None, help="imfcodec quality levels, e.g. 0,2,4 (default: all).")
+@click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
+@click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
+@device_option
+@click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, as_json):
+    """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
+    from .bench import rd, report
+    from .bench.anchors import ANCHORS
+    from .console import console
+    from .io.atomic import atomic_path
+    from .io.reader import probe
+    from .models import weights
+
+    names = [c.strip() for c in codecs.split(",") if c.strip()]
+    unknown = [c for c in names if c != "imf" and c not in ANCHORS]
+    if unknown or not names:
+        raise IMFError(f"unknown codec(s) {', '.join(unknown) or '(none)'}; choose from imf, "
+                       f"{', '.join(ANCHORS)}")
+    try:
+        levels = [int(q) for q in qualities.split(",")] if qualities else None
+    except ValueError:
+        raise IMFError(f"--qualities takes comma-separated integers, got {qualities!r}") from None
+    if levels and not all(0 <= q <= 7 for q in levels):
+        raise IMFError("--qualities must be within 0..7")
+    for clip in clips:
+        probe(clip)  # every input is checked before any work
+    loaded = weights.load(model_name, _device(device)) if "imf" in names else None
+    say = (lambda m: None) if as_json else (lambda m: console.print(m))
+    rows = rd.run(list(clips), names, loaded, levels, frames, say)
+    if not rows:
+        raise IMFError("nothing was measured")
+    with atomic_path(out_dir, force, directory=True,
+                     replaceable=lambda d: (d / "results.json").exists()) as tmp:
+        summary = report.write(rows, tmp)
+    if as_json:
+        _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
+    else:
+        report.render(summary)
+        console.print(f"wrote {out_dir}/: results.json, results.csv, bd_rate.json, rd_psnr.png, "
+                      f"rd_msssim.png, per_clip/")
+
+
+@main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
               help="Folder (searched recursively) or file of training clips.")
 @click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,

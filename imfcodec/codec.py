@@ -328,7 +328,10 @@ def decode_video(
     source = Path(source)
     if not source.is_file():
         raise IMFError(f"{source}: no such file")
-    with open(source, "rb") as f, atomic_path(target, force, directory=kind == "png") as tmp:
+    with open(source, "rb") as f, atomic_path(
+        target, force, directory=kind == "png",
+        replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())
+    ) as tmp:
         decoder = StreamDecoder(f, loaded_for_header)
         header = decoder.header
         if on_header:

@@ -15,28 +15,43 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return float(peak_signal_noise_ratio(reference, test, data_range=255))
 
 
-def msssim(reference: np.ndarray, test: np.ndarray) -> float:
-    """MS-SSIM of one uint8 (H, W, 3) frame pair (pytorch-msssim, RGB in [0, 1]).
-
-    The standard 11-tap window needs sides over 160 pixels; smaller frames use the largest odd
-    window that fits the 5 scales, and frames of 32 pixels or less single-scale SSIM.
-    """
-    a = torch.from_numpy(reference).permute(2, 0, 1)[None].double() / 255
-    b = torch.from_numpy(test).permute(2, 0, 1)[None].double() / 255
-    side = min(reference.shape[:2])
+def _window(side: int) -> int:
+    """The 11-tap MS-SSIM window needs sides over 160 pixels; smaller frames get the largest odd
+    window that fits MS-SSIM's 5 scales (0 when none does: single-scale SSIM is used)."""
     win = 11
     while win > 3 and side <= (win - 1) * 16:
         win -= 2
-    if side <= (win - 1) * 16:
-        return float(ssim(a, b, data_range=1.0, size_average=True, win_size=min(7, side | 1)))
-    return float(ms_ssim(a, b, data_range=1.0, size_average=True, win_size=win))
+    return win if side > (win - 1) * 16 else 0
+
+
+def msssim_frames(reference: list[np.ndarray], test: list[np.ndarray], batch: int = 32) -> np.ndarray:
+    """Per-frame MS-SSIM of uint8 (H, W, 3) frames (pytorch-msssim, RGB in [0, 1]), in batches."""
+    side = min(reference[0].shape[:2])
+    win = _window(side)
+    out = []
+    for i in range(0, len(reference), batch):
+        a = torch.from_numpy(np.stack(reference[i : i + batch])).permute(0, 3, 1, 2).float() / 255
+        b = torch.from_numpy(np.stack(test[i : i + batch])).permute(0, 3, 1, 2).float() / 255
+        if win:
+            values = ms_ssim(a, b, data_range=1.0, size_average=False, win_size=win)
+        else:
+            values = ssim(a, b, data_range=1.0, size_average=False, win_size=min(7, side | 1))
+        out.append(values.double().numpy())
+    return np.concatenate(out)
+
+
+def msssim(reference: np.ndarray, test: np.ndarray) -> float:
+    """MS-SSIM of one frame pair (see msssim_frames)."""
+    return float(msssim_frames([reference], [test])[0])
 
 
 def clip_quality(reference: list[np.ndarray], test: list[np.ndarray]) -> dict:
     """Mean per-frame PSNR and MS-SSIM of two equally long frame lists."""
     if len(reference) != len(test):
         raise ValueError(f"{len(reference)} reference frames but {len(test)} test frames")
+    with torch.inference_mode():
+        sims = msssim_frames(reference, test)
     return {
         "psnr": float(np.mean([psnr(r, t) for r, t in zip(reference, test)])),
-        "msssim": float(np.mean([msssim(r, t) for r, t in zip(reference, test)])),
+        "msssim": float(np.mean(sims)),
     }

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import OutputError
 
@@ -31,9 +31,14 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, force: bool, directory: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | Path, force: bool, directory: bool = False,
+                replaceable: Callable[[Path], bool] = lambda folder: False) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` (same suffix); renames it over ``path`` when the
-    block succeeds, removes it when the block raises (KeyboardInterrupt included)."""
+    block succeeds, removes it when the block raises (KeyboardInterrupt included).
+
+    With ``directory``, an existing folder is replaced (under --force) only when
+    ``replaceable(folder)`` says it is one of ours.
+    """
     path = check_target(path, force)
     parent = path.parent
     if directory:
@@ -47,8 +52,8 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False) -> Itera
     try:
         yield tmp
         if directory and path.exists():
-            if not path.is_dir() or any(p.suffix != ".png" for p in path.iterdir()):
-                raise OutputError(f"{path} exists and is not a folder of PNG frames; not replacing it")
+            if not path.is_dir() or not replaceable(path):
+                raise OutputError(f"{path} exists and is not an imfcodec output folder; not replacing it")
             shutil.rmtree(path)
         elif not directory and path.is_dir():
             raise OutputError(f"{path} is a directory")

@@ -1,0 +1,1 @@
+"""`imfcodec bench`: rate-distortion sweeps of imfcodec and conventional anchors, BD-rate, plots."""

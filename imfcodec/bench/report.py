@@ -1,0 +1,104 @@
+"""The bench's outputs: results.json / .csv, RD plots, the BD-rate table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .bdrate import bd_rate
+from .rd import Row, mean_curves
+
+METRICS = {"psnr": "PSNR (dB)", "msssim": "MS-SSIM"}
+
+
+def bd_table(curves: dict[str, list[dict]], test: str = "imf") -> dict:
+    """BD-rate of ``test`` against every other codec, in PSNR and MS-SSIM."""
+    table = {}
+    if test not in curves:
+        return table
+    for anchor, points in curves.items():
+        if anchor == test:
+            continue
+        table[anchor] = {}
+        for metric in METRICS:
+            result = bd_rate([p["kbps"] for p in points], [p[metric] for p in points],
+                             [p["kbps"] for p in curves[test]], [p[metric] for p in curves[test]])
+            table[anchor][metric] = result.to_dict()
+    return table
+
+
+def plot(curves: dict[str, list[dict]], metric: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    for codec, points in curves.items():
+        ax.plot([p["kbps"] for p in points], [p[metric] for p in points], marker="o", label=codec)
+    ax.set_xscale("log")
+    ax.set_xlabel("rate (kbps, log scale)")
+    ax.set_ylabel(METRICS[metric])
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write(rows: list[Row], out: Path) -> dict:
+    """Writes every output file into ``out``; returns the JSON summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    curves = mean_curves(rows)
+    bd = bd_table(curves)
+    clips = sorted({r.clip for r in rows})
+    summary = {"clips": clips, "rows": [r.to_dict() for r in rows], "mean_curves": curves,
+               "bd_rate_vs_anchors": bd}
+    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    with open(out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0].to_dict()))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(r.to_dict())
+    (out / "bd_rate.json").write_text(json.dumps(bd, indent=1))
+    n = len(clips)
+    for metric in METRICS:
+        plot(curves, metric, out / f"rd_{metric}.png", f"mean over {n} clip(s)")
+    per_clip = out / "per_clip"
+    per_clip.mkdir(exist_ok=True)
+    for clip in clips:
+        clip_curves = mean_curves([r for r in rows if r.clip == clip])
+        for metric in METRICS:
+            plot(clip_curves, metric, per_clip / f"{Path(clip).stem}_{metric}.png", clip)
+    return summary
+
+
+def render(summary: dict) -> None:
+    from rich.table import Table
+
+    from ..console import console
+
+    table = Table(title="mean over clips")
+    for col in ("codec", "setting", "kbps", "PSNR", "MS-SSIM", "enc fps", "dec fps"):
+        table.add_column(col, justify="left" if col in ("codec", "setting") else "right")
+    for codec, points in summary["mean_curves"].items():
+        for p in points:
+            table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", f"{p['psnr']:.2f}",
+                          f"{p['msssim']:.4f}", f"{p['encode_fps']:.1f}", f"{p['decode_fps']:.1f}")
+    console.print(table)
+    bd = Table(title="BD-rate of imf against each anchor (negative: imf needs fewer bits)")
+    for col in ("anchor", "PSNR", "MS-SSIM"):
+        bd.add_column(col)
+    for anchor, result in summary["bd_rate_vs_anchors"].items():
+        cells = []
+        for metric in METRICS:
+            r = result[metric]
+            if r["bd_rate_percent"] is None:
+                cells.append(r["note"])
+            else:
+                lo, hi = r["overlap"]
+                cells.append(f"{r['bd_rate_percent']:+.1f}% (over {lo:.3g}..{hi:.3g})")
+        bd.add_row(anchor, *cells)
+    console.print(bd)

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from imfcodec.bench.bdrate import bd_rate, monotone
+from imfcodec.cli import main
+
+
+def test_bd_rate_of_a_curve_at_half_the_rate_is_minus_50_percent():
+    rates, psnr = [100, 200, 400, 800], [30.0, 33.0, 36.0, 39.0]
+    result = bd_rate(rates, psnr, [r / 2 for r in rates], psnr)
+    assert result.bd_rate == pytest.approx(-50.0, abs=1e-6)
+    assert result.overlap == (30.0, 39.0)
+    # twice the rate: +100 %
+    assert bd_rate(rates, psnr, [r * 2 for r in rates], psnr).bd_rate == pytest.approx(100.0, abs=1e-6)
+
+
+def test_bd_rate_uses_only_the_overlapping_range_and_says_when_there_is_none():
+    rates, psnr = [100, 200, 400, 800], [30.0, 33.0, 36.0, 39.0]
+    partial = bd_rate(rates, psnr, [50, 100, 200 * 2**-0.5], [30.0, 33.0, 34.5])
+    assert partial.overlap == (30.0, 34.5) and partial.bd_rate == pytest.approx(-50.0, abs=1e-4)
+    none = bd_rate(rates, psnr, [10, 20], [20.0, 22.0])
+    assert none.bd_rate is None and "do not overlap" in none.note
+
+
+def test_monotone_drops_points_that_do_not_improve_quality():
+    r, q = monotone([4, 1, 2, 3], [0.5, 0.2, 0.4, 0.3])
+    assert list(r) == [1, 2, 4] and list(q) == [0.2, 0.4, 0.5]
+
+
+def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, tiny_model_path):
+    out = tmp_path / "bench"
+    args = ["bench", clip, "--out", out, "--codecs", "imf,x264,svtav1", "--qualities", "0,7",
+            "--model", tiny_model_path, "--json"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    for name in ("results.json", "results.csv", "bd_rate.json", "rd_psnr.png", "rd_msssim.png"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "results.json").read_text())
+    rows = summary["rows"]
+    keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
+            "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s"}
+    assert all(set(row) == keys for row in rows)
+    assert {row["codec"] for row in rows} == {"imf", "x264", "svtav1"}
+    for row in rows:
+        seconds = row["frames"] / row["fps"]
+        assert row["kbps"] == pytest.approx(row["bytes"] * 8 / 1000 / seconds)
+        assert row["bpp"] == pytest.approx(row["bytes"] * 8 / (row["frames"] * 64 * 64))
+        assert 0 < row["msssim"] <= 1 and row["psnr"] > 5
+    # the imf rate is the whole .imf file: encode the same clip and compare byte counts
+    imf = tmp_path / "q7.imf"
+    r = CliRunner().invoke(main, [str(a) for a in ["encode", clip, imf, "--model", tiny_model_path,
+                                                   "-q", "7", "--quiet"]])
+    assert r.exit_code == 0, r.output
+    q7 = next(row for row in rows if row["codec"] == "imf" and row["setting"] == "q7")
+    assert q7["bytes"] == imf.stat().st_size
+    bd = json.loads((out / "bd_rate.json").read_text())
+    assert set(bd) == {"x264", "svtav1"} and set(bd["x264"]) == {"psnr", "msssim"}
+
+
+def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_model_path):
+    r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--codecs", "vp9"])
+    assert r.exit_code == 1 and "unknown codec(s) vp9" in r.output
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "mine.txt").write_text("x")
+    r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--codecs", "x264",
+                                  "--frames", "3"])
+    assert r.exit_code == 3 and "exists" in r.output
