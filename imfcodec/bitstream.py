@@ -362,14 +362,20 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         elif kind is RecordType.TOKENS:
             if record.first_frame != frames_seen or frames_seen == 0:
                 raise FormatError(f"token chunk for frame {record.first_frame}, expected {frames_seen}")
+            if record.frame_count > header.chunk_frames:
+                raise FormatError(f"token chunk of {record.frame_count} frames, header allows "
+                                  f"{header.chunk_frames}")
             frames_seen += record.frame_count
         if frames_seen > header.frame_count:
             raise FormatError(f"more frames than the header's {header.frame_count}")
-        yield framed_len, record
         if kind is RecordType.END:
             if record.frame_count != header.frame_count or frames_seen != header.frame_count:
                 raise FormatError(
                     f"end record counts {record.frame_count} frames, header {header.frame_count}, "
                     f"records {frames_seen}"
                 )
+            if stream.read(1):
+                raise FormatError("unexpected data after the end record")
+        yield framed_len, record
+        if kind is RecordType.END:
             return

@@ -127,3 +127,8 @@ def test_zero_fps_is_refused():
     data = bs.file_start() + framed + struct.pack("<I", zlib.crc32(framed))
     with pytest.raises(FormatError, match="frame rate"):
         list(bs.read_records(io.BytesIO(data)))
+
+
+def test_data_after_the_end_record_is_refused():
+    with pytest.raises(FormatError, match="after the end record"):
+        list(bs.read_records(io.BytesIO(sample_file() + b"\x00")))

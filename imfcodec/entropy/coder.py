@@ -84,6 +84,11 @@ def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool):
             if n_residual:
                 column = decoder.decode(_model(int(res_tables[d])), n_residual)
                 residuals[:, d] = column.astype(np.int64) - MAX_RESIDUAL
-    except (ValueError, RuntimeError, AssertionError) as exc:
-        raise FormatError(f"token chunk does not decode: {exc}") from None
+        exhausted = decoder.maybe_exhausted()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # constriction reports Rust panics as a BaseException
+        raise FormatError(f"token chunk does not decode: {type(exc).__name__}") from None
+    if not exhausted:
+        raise FormatError("token chunk has coded data left over after its last symbol")
     return residuals, absolute

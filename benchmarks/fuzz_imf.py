@@ -1,0 +1,295 @@
+"""Fuzz the .imf reader: mutated files must end in a clean error, never a crash or a hang.
+
+    python benchmarks/fuzz_imf.py --cases 10000 [--seed 0] [--cli-every 50]
+
+A small valid file is made from a synthetic clip with a tiny model. Cases: every truncation
+of it, then random mutations: bit flips, byte overwrites, inserted or deleted bytes, absurd
+header values and garbage record payloads re-sealed with a valid CRC (so they reach the
+header checks, the entropy decoder and the key-frame decoder), garbage after the magic.
+
+Each case is read through the whole decoding pipeline up to the network (container,
+checksums, entropy decoding, key-frame decoding): it must either decode or raise the
+library's FormatError / ModelError, within --timeout seconds, with a peak of traced
+allocations under --max-mib. Every --cli-every-th case also goes through `imfcodec decode`
+in-process: its exit code must be 0, 4 or 5, an error must be one line, and no file but
+the input (and a finished output) may be left in the folder. Prints the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import struct
+import sys
+import tempfile
+import time
+import tracemalloc
+import zlib
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from imfcodec import bitstream as bs  # noqa: E402
+from imfcodec.errors import FormatError, ModelError  # noqa: E402
+
+
+class Hang(Exception):
+    pass
+
+
+def make_sample(folder: Path):
+    """A tiny model file and a valid .imf (two key frames, three token chunks) made with it."""
+    import numpy as np
+    import torch
+
+    from imfcodec.codec import EncodeOptions, encode_to_stream
+    from imfcodec.models import IMF, preset, weights
+
+    torch.manual_seed(0)
+    model = IMF(preset("tiny"))
+    with torch.no_grad():
+        model.token_scale.fill_(0.05)
+    path = folder / "tiny.safetensors"
+    weights.save(model, path, "tiny-fuzz")
+    loaded = weights.load(path)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    frames = [np.roll(base, i, axis=1) for i in range(12)]
+    import io
+
+    buf = io.BytesIO()
+    encode_to_stream(iter(frames), buf, loaded, EncodeOptions(keyframe_interval=6, chunk_seconds=0.3),
+                     Fraction(10), (64, 64))
+    return path, loaded, buf.getvalue()
+
+
+def split_records(data: bytes) -> list[tuple[int, int, int]]:
+    """(start, payload start, end) of each record of a valid file."""
+    out, pos = [], 6
+    while pos < len(data):
+        i, length, shift = pos + 1, 0, 0
+        while True:
+            length |= (data[i] & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not data[i - 1] & 0x80:
+                break
+        out.append((pos, i, i + length + 4))
+        pos = i + length + 4
+    return out
+
+
+def reseal(kind: int, payload: bytes) -> bytes:
+    framed = bytes([kind]) + bs.write_varint(len(payload)) + payload
+    return framed + struct.pack("<I", zlib.crc32(framed))
+
+
+ABSURD = {
+    "width": [0, 1, 3, 16385, 2**40], "height": [0, 65535, 2**62],
+    "source_width": [0, 2**31], "frame_count": [0, 1, 2**31 + 1, 2**60],
+    "chunk_frames": [0, 2**20], "token_dim": [0, 1, 31, 33, 2**20],
+    "fps": [Fraction(0, 1), Fraction(1, 2**40), Fraction(2**40, 1)],
+    "token_step": [0.0, -1.0, float("nan"), float("inf"), 1e30], "intra_codec": [0, 3, 255],
+    "quality": [255], "keyframe_interval": [2**50],
+}
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    records = split_records(data)
+    kind = rng.choice(["bitflip", "byte", "insert", "delete", "header", "payload", "garbage", "length"])
+    b = bytearray(data)
+    if kind == "bitflip":
+        for _ in range(rng.randint(1, 8)):
+            pos = rng.randrange(len(b))
+            b[pos] ^= 1 << rng.randrange(8)
+    elif kind == "byte":
+        for _ in range(rng.randint(1, 4)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+    elif kind == "insert":
+        pos = rng.randrange(len(b) + 1)
+        b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+    elif kind == "delete":
+        pos = rng.randrange(len(b))
+        del b[pos : pos + rng.randint(1, 16)]
+    elif kind == "header":
+        start, _, end = records[0]
+        header = bs.Header.from_bytes(data[records[0][1] : end - 4])
+        field = rng.choice(list(ABSURD))
+        value = rng.choice(ABSURD[field])
+        if field == "fps":
+            header.fps = value
+            payload = None
+        else:
+            try:
+                setattr(header, field, value)
+            except (ValueError, struct.error):
+                pass
+        try:
+            payload = header.to_bytes()
+        except (ValueError, struct.error, OverflowError):
+            payload = None
+        if payload is None:  # fps 0/1 or a value to_bytes refuses: write the fields by hand
+            payload = bytearray(header.to_bytes()) if field != "fps" else None
+            if payload is None:
+                h = header
+                payload = (bs.write_varint(len(h.model_name)) + h.model_name.encode() + h.model_digest
+                           + b"".join(bs.write_varint(v) for v in (h.token_dim, h.width, h.height,
+                                      h.source_width, h.source_height, value.numerator,
+                                      value.denominator, h.frame_count))
+                           + bytes([h.quality]) + struct.pack("<f", h.token_step)
+                           + bytes([h.intra_codec, h.intra_qp, int(h.fit)])
+                           + bs.write_varint(h.chunk_frames) + bs.write_varint(h.keyframe_interval))
+        b = bytearray(data[:start] + reseal(1, bytes(payload)) + data[end:])
+    elif kind == "payload":
+        start, pstart, end = rng.choice(records[1:])
+        payload = bytearray(data[pstart : end - 4])
+        head = rng.randint(0, min(4, len(payload)))
+        tail = bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
+        if rng.random() < 0.5:
+            tail = bytes(payload[head:]) if len(payload) > head else tail
+            tail = bytearray(tail)
+            for _ in range(rng.randint(1, 6)):
+                if tail:
+                    tail[rng.randrange(len(tail))] ^= 1 << rng.randrange(8)
+            tail = bytes(tail)
+        b = bytearray(data[:start] + reseal(data[start], bytes(payload[:head]) + tail) + data[end:])
+    elif kind == "garbage":
+        b = bytearray(data[:6] + bytes(rng.randrange(256) for _ in range(rng.randint(0, 200))))
+    elif kind == "length":
+        start, _, _ = rng.choice(records)
+        b = bytearray(data[: start + 1] + bs.write_varint(rng.choice([2**31, 2**60, 10**6]))
+                      + data[start + 2 :])
+    return kind, bytes(b)
+
+
+def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
+    """Returns 'ok', 'format-error', 'model-error', 'crash: ...', 'hang' or 'memory: ...'."""
+    import io
+
+    from imfcodec.codec import check_model, iter_decoded
+
+    def loaded_for(header):
+        check_model(header, loaded)
+        return loaded
+
+    def alarm(signum, frame):
+        raise Hang()
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    tracemalloc.start()
+    try:
+        for _ in iter_decoded(io.BytesIO(data), loaded_for):
+            pass
+        outcome = "ok"
+    except FormatError:
+        outcome = "format-error"
+    except ModelError:
+        outcome = "model-error"
+    except Hang:
+        outcome = "hang"
+    except Exception as exc:  # anything else is a crash the harness reports
+        outcome = f"crash: {type(exc).__name__}: {exc}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    if peak > max_mib and not outcome.startswith(("crash", "hang")):
+        outcome = f"memory: {peak:.0f} MiB"
+    return outcome
+
+
+def cli_case(data: bytes, model_path: Path, folder: Path) -> str | None:
+    """Decodes through the CLI; returns a problem, or None."""
+    from click.testing import CliRunner
+
+    from imfcodec.cli import main
+
+    for f in folder.iterdir():
+        f.unlink()
+    src = folder / "in.imf"
+    src.write_bytes(data)
+    result = CliRunner().invoke(main, ["decode", str(src), str(folder / "out.mkv"), "--model",
+                                       str(model_path), "--quiet"])
+    left = sorted(p.name for p in folder.iterdir())
+    if result.exit_code not in (0, 4, 5):
+        return f"exit {result.exit_code}: {result.output.strip()[:200]}"
+    if result.exit_code and (left != ["in.imf"] or len(result.output.strip().splitlines()) != 1):
+        return f"leftover {left} or output {result.output[:200]!r}"
+    if result.exit_code == 0 and left != ["in.imf", "out.mkv"]:
+        return f"leftover {left}"
+    return None
+
+
+def run(cases: int, seed: int, cli_every: int, timeout: float, max_mib: float,
+        verbose: bool = True) -> dict:
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    problems: list[str] = []
+    decoded_kinds: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_path, loaded, data = make_sample(tmp)
+        work = tmp / "cli"
+        work.mkdir()
+        t0 = time.time()
+        for i in range(cases):
+            if i < len(data):
+                kind, case = "truncate", data[:i]
+            else:
+                kind, case = mutate(data, rng)
+            outcome = read_case(case, loaded, timeout, max_mib)
+            key = outcome.split(":")[0]
+            counts[key] = counts.get(key, 0) + 1
+            if key == "ok":
+                decoded_kinds[kind] = decoded_kinds.get(kind, 0) + 1
+            if key == "ok" and kind in ("bitflip", "byte", "truncate", "delete", "insert"):
+                problems.append(f"case {i} ({kind}): a damaged file decoded without an error")
+                counts["undetected"] = counts.get("undetected", 0) + 1
+            if key in ("crash", "hang", "memory"):
+                problems.append(f"case {i} ({kind}): {outcome}")
+            if cli_every and i % cli_every == 0:
+                problem = cli_case(case, model_path, work)
+                counts["cli-checked"] = counts.get("cli-checked", 0) + 1
+                if problem:
+                    counts["leftover-or-cli"] = counts.get("leftover-or-cli", 0) + 1
+                    problems.append(f"case {i} ({kind}) via CLI: {problem}")
+        elapsed = time.time() - t0
+    summary = {
+        "cases": cases, "seconds": round(elapsed, 1), "ok": counts.get("ok", 0),
+        "format_errors": counts.get("format-error", 0), "model_errors": counts.get("model-error", 0),
+        "crashes": counts.get("crash", 0), "hangs": counts.get("hang", 0),
+        "memory": counts.get("memory", 0), "cli_checked": counts.get("cli-checked", 0),
+        "leftover_files_or_bad_cli": counts.get("leftover-or-cli", 0),
+        "undetected_damage": counts.get("undetected", 0), "decoded_by_kind": decoded_kinds,
+        "problems": problems[:20],
+    }
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cli-every", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--max-mib", type=float, default=64.0)
+    args = parser.parse_args()
+    s = run(args.cases, args.seed, args.cli_every, args.timeout, args.max_mib)
+    print(f"{s['cases']} cases in {s['seconds']} s: {s['crashes']} crashes, {s['hangs']} hangs, "
+          f"{s['memory']} over {args.max_mib:.0f} MiB, {s['leftover_files_or_bad_cli']} leftover "
+          f"files or bad CLI exits ({s['cli_checked']} through the CLI); "
+          f"{s['undetected_damage']} damaged files decoded silently; "
+          f"{s['format_errors']} format errors, {s['model_errors']} model errors, {s['ok']} decoded "
+          f"(by mutation: {s['decoded_by_kind']})")
+    for p in s["problems"]:
+        print("  " + p)
+    bad = s["crashes"] or s["hangs"] or s["memory"] or s["leftover_files_or_bad_cli"]
+    sys.exit(1 if bad or s["undetected_damage"] else 0)
+
+
+if __name__ == "__main__":
+    main()
