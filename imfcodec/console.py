@@ -35,7 +35,7 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
         return
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("frames"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         yield Bar(progress, progress.add_task(label, total=total))
 
 

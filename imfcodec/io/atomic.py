@@ -20,7 +20,7 @@ def check_target(path: str | Path, force: bool) -> Path:
     if not parent.is_dir():
         raise OutputError(f"{parent}: output directory does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{parent}: output directory is not writable")
+        raise OutputError(f"{parent}: cannot write there (permission denied)")
     return path
 
 
@@ -41,14 +41,18 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False,
     """
     path = check_target(path, force)
     parent = path.parent
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=parent)
-        os.close(fd)
-        tmp = Path(name)
-        os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=parent))
+            os.chmod(tmp, 0o777 & ~_umask())
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}",
+                                        dir=parent)
+            os.close(fd)
+            tmp = Path(name)
+            os.chmod(tmp, 0o666 & ~_umask())
+    except OSError as exc:
+        raise OutputError(f"{parent}: cannot write there ({exc.strerror})") from None
     try:
         yield tmp
         if directory and path.exists():
