@@ -85,32 +85,60 @@ device_option = click.option(
               help="Centre square crop, or pad to square keeping the whole picture.")
 @click.option("--intra", "intra_name", type=click.Choice(["hevc", "av1"]), default="hevc",
               show_default=True, help="Codec of the key frames.")
+@click.option("--bitrate", default=None,
+              help="Target average rate, e.g. 8k: chooses quality, token step and key-frame QP.")
+@click.option("--adaptive", is_flag=True,
+              help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
+@click.option("--refresh-threshold", type=float, default=None,
+              help="New key frame when a rebuilt frame's PSNR falls below this many dB.")
+@click.option("--max-keyframe-interval", type=click.IntRange(0), default=None,
+              help="Frames at most between key frames (0: no limit).")
+@click.option("--scene-cut", type=click.FloatRange(0, 1), default=None,
+              help="New key frame when the mean grey change between frames exceeds this.")
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, device,
-           force, quiet, as_json):
+def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
+           adaptive, refresh_threshold, max_keyframe_interval, scene_cut, device, force, quiet,
+           as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
-    from .codec import EncodeOptions, encode_video
+    from .codec import encode_video
     from .console import console, progress_bar
+    from .encoder import write_file
     from .intra import IntraCodec
     from .io.atomic import check_target
     from .io.reader import probe
     from .models import weights
+    from .ratecontrol import encode_at_bitrate, parse_bitrate
 
     check_target(target, force)
+    target_kbps = parse_bitrate(bitrate) if bitrate else None
     info = probe(source)
     loaded = weights.load(model_name, _device(device))
     size = loaded.model.cfg.image_size
-    if not (quiet or as_json):
+    options = _encode_options(quality, keyframe_interval, fit, IntraCodec[intra_name.upper()],
+                              adaptive, refresh_threshold, max_keyframe_interval, scene_cut,
+                              info.fps)
+    talk = not (quiet or as_json)
+    if talk:
         how = "centre square crop" if fit == "crop" else "padded to a square"
+        what = f"target {target_kbps:g} kbps" if target_kbps else f"quality {quality}"
         console.print(f"{source}: {info.width}x{info.height} at {float(info.fps):.3f} fps -> "
-                      f"{size}x{size} ({how}), model {loaded.name}, quality {quality}")
-    options = EncodeOptions(quality=quality, keyframe_interval=keyframe_interval, fit=fit,
-                            intra_codec=IntraCodec[intra_name.upper()])
-    with progress_bar("encode", info.frames, not (quiet or as_json)) as advance:
-        result = encode_video(source, target, loaded, options, force, advance)
+                      f"{size}x{size} ({how}), model {loaded.name}, {what}")
+    if target_kbps:
+        rc = encode_at_bitrate(source, loaded, options, target_kbps,
+                               notify=(lambda m: console.print(m)) if talk else (lambda m: None))
+        write_file(rc.data, target, force)
+        result = rc.result
+        if talk:
+            verdict = "within 10% of" if rc.reached else "could not reach"
+            console.print(f"rate control: {rc.passes} passes, chose quality {rc.quality:.2f} "
+                          f"(token step {result.token_step:.4g}, key-frame QP {result.intra_qp}); "
+                          f"{result.kbps:.2f} kbps, {verdict} the {target_kbps:g} kbps target")
+    else:
+        with progress_bar("encode", info.frames, talk) as advance:
+            result = encode_video(source, target, loaded, options, force, advance)
     summary = {
         "input": str(source), "output": str(target), "model": loaded.name,
         "frames": result.frames, "key_frames": result.key_frames, "fps": float(result.fps),
@@ -118,13 +146,41 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         "bytes_key_frames": result.bytes_key_frames, "bytes_tokens": result.bytes_tokens,
         "kbps": round(result.kbps, 4), "bits_per_pixel": round(result.bits_per_pixel, 6),
         "width": result.width, "height": result.height, "quality": quality,
+        "token_step": result.token_step, "intra_qp": result.intra_qp,
+        "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
     }
+    if target_kbps:
+        summary.update({"target_kbps": target_kbps, "rate_control_quality": round(rc.quality, 4),
+                        "rate_control_passes": rc.passes, "target_reached": rc.reached})
     if as_json:
         _emit_json(summary)
     elif not quiet:
         console.print(f"wrote {target}: {result.bytes_total} bytes, {result.frames} frames, "
                       f"{result.kbps:.2f} kbps ({result.bytes_key_frames} B key frames, "
                       f"{result.bytes_tokens} B tokens)")
+
+
+def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refresh_threshold,
+                    max_keyframe_interval, scene_cut, fps):
+    from .encoder import EncodeOptions
+    from .quality import ADAPTIVE
+
+    rate = float(fps)
+    options = EncodeOptions(quality=quality, keyframe_interval=keyframe_interval, fit=fit,
+                            intra_codec=intra_codec)
+    if adaptive:
+        options.refresh_threshold = ADAPTIVE.refresh_threshold
+        options.max_keyframe_interval = round(ADAPTIVE.max_keyframe_seconds * rate)
+        options.min_refresh_gap = max(1, round(ADAPTIVE.min_refresh_seconds * rate))
+        options.scene_cut = ADAPTIVE.scene_cut
+    if refresh_threshold is not None:
+        options.refresh_threshold = refresh_threshold
+        options.min_refresh_gap = options.min_refresh_gap or max(1, round(ADAPTIVE.min_refresh_seconds * rate))
+    if max_keyframe_interval is not None:
+        options.max_keyframe_interval = max_keyframe_interval
+    if scene_cut is not None:
+        options.scene_cut = scene_cut
+    return options
 
 
 @main.command()

@@ -153,9 +153,9 @@ def test_not_an_imf_file(tmp_path, clip, tiny_model_path):
 
 
 def test_ctrl_c_during_encode_leaves_nothing(tmp_path, clip, tiny_model_path, monkeypatch):
-    from imfcodec import codec
+    from imfcodec import encoder
 
-    real = codec.quant.quantize
+    real = encoder.quant.quantize
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -164,7 +164,7 @@ def test_ctrl_c_during_encode_leaves_nothing(tmp_path, clip, tiny_model_path, mo
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(codec.quant, "quantize", interrupted)
+    monkeypatch.setattr(encoder.quant, "quantize", interrupted)
     r = run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path)
     one_line_error(r, 130, "interrupted; no output was written")
     assert list(tmp_path.iterdir()) == []

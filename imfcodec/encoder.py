@@ -1,0 +1,312 @@
+"""Encoding: frames to .imf records, with closed-loop key-frame refresh, and encode_video.
+
+The encoder predicts from exactly what the decoder will have: the *decoded* key frame as
+the reference, and quantised tokens. With a refresh threshold it also rebuilds every frame
+as the decoder will and, when the picture falls below the threshold, codes that frame as a
+new key frame instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import bitstream as bs
+from . import frames as fr
+from . import intra
+from .entropy import coder
+from .entropy import quantize as quant
+from .errors import IMFError
+from .io.atomic import atomic_path
+from .io.reader import probe, read_frames
+from .metrics import psnr
+from .models.weights import LoadedModel
+from .quality import level
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class EncodeOptions:
+    quality: int = 3
+    keyframe_interval: int = 0  # a key frame every N frames (0: only the first)
+    fit: str = "crop"
+    intra_codec: intra.IntraCodec = intra.IntraCodec.HEVC
+    chunk_seconds: float = 1.0
+    # Closed-loop refresh: a new key frame when the rebuilt frame's PSNR (dB) falls below this.
+    refresh_threshold: float | None = None
+    max_keyframe_interval: int = 0  # refresh at the latest after this many frames (0: never)
+    min_refresh_gap: int = 0  # frames at least from the last key frame to a threshold refresh
+    scene_cut: float | None = None  # mean absolute change between source frames, in [0, 1]
+    # Overrides of the quality level's parameters (set by rate control).
+    token_step: float | None = None
+    intra_qp: int | None = None
+
+    def step(self) -> float:
+        return self.token_step if self.token_step is not None else level(self.quality).token_step
+
+    def qp(self) -> int:
+        return self.intra_qp if self.intra_qp is not None else level(self.quality).intra_qp(self.intra_codec)
+
+
+@dataclass
+class EncodeResult:
+    frames: int
+    key_frames: int
+    bytes_total: int
+    bytes_key_frames: int
+    bytes_tokens: int
+    fps: Fraction
+    width: int
+    height: int
+    key_reasons: dict = field(default_factory=dict)  # frame index -> reason name
+    levels: list = field(default_factory=list, repr=False)  # (F_inter, D) reconstructed levels
+    token_step: float = 0.0
+    intra_qp: int = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / float(self.fps) if self.frames else 0.0
+
+    @property
+    def kbps(self) -> float:
+        return self.bytes_total * 8 / 1000 / self.seconds if self.seconds else 0.0
+
+    @property
+    def bits_per_pixel(self) -> float:
+        pixels = self.frames * self.width * self.height
+        return self.bytes_total * 8 / pixels if pixels else 0.0
+
+
+class _TokenChunker:
+    """Collects quantised levels between key frames and emits TOKENS records."""
+
+    def __init__(self, chunk_frames: int, emit) -> None:
+        self.chunk_frames, self.emit = chunk_frames, emit
+        self.previous: np.ndarray | None = None
+        self.pending: list[np.ndarray] = []
+        self.first_frame = 0
+
+    def key_frame(self, next_frame: int) -> None:
+        self.flush()
+        self.previous = None
+        self.first_frame = next_frame
+
+    def add(self, levels: np.ndarray) -> None:
+        self.pending.append(levels)
+        if len(self.pending) == self.chunk_frames:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = np.stack(self.pending)
+        absolute, residuals = quant.to_residuals(rows, self.previous)
+        data = coder.encode_chunk(residuals, absolute)
+        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data))
+        self.first_frame += len(rows)
+        self.previous = rows[-1]
+        self.pending = []
+
+
+def scene_change(previous: np.ndarray, current: np.ndarray) -> float:
+    """Mean absolute difference of 4x-downsampled grey frames, in [0, 1]."""
+    def grey(x: np.ndarray) -> np.ndarray:
+        g = x.astype(np.float32).mean(axis=2)
+        h, w = (g.shape[0] // 4) * 4, (g.shape[1] // 4) * 4
+        return g[:h, :w].reshape(h // 4, 4, w // 4, 4).mean(axis=(1, 3))
+
+    return float(np.abs(grey(previous) - grey(current)).mean() / 255)
+
+
+class _Encoder:
+    """The per-frame loop. Frames wait in a batch of up to BATCH for the networks; a key
+    frame decision inside a batch splits it."""
+
+    def __init__(self, loaded: LoadedModel, header: bs.Header, options: EncodeOptions, sink,
+                 progress: Progress | None, token_cache: dict | None) -> None:
+        self.model, self.header, self.options, self.sink = loaded.model, header, options, sink
+        self.progress, self.cache = progress, token_cache
+        self.device = fr.device_of(self.model)
+        self.grid = quant.unit(header.token_step, self.model.token_scale.cpu().numpy())
+        self.result = EncodeResult(0, 0, 0, 0, 0, header.fps, header.width, header.height,
+                                   token_step=header.token_step, intra_qp=header.intra_qp)
+        self.chunker = _TokenChunker(header.chunk_frames, self._emit)
+        self.pending: list[tuple[int, np.ndarray]] = []
+        self.ref = None
+        self.last_key = 0
+        self.closed_loop = options.refresh_threshold is not None
+
+    def _emit(self, record) -> None:
+        if isinstance(record, bs.TokenChunk):
+            self.result.bytes_tokens += len(bs.record_bytes(record))
+        self.sink(record)
+
+    def key_frame(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> None:
+        self.chunker.key_frame(index + 1)
+        h = self.header
+        data = intra.encode(frame, h.intra_codec, h.intra_qp)
+        record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
+        self.result.key_frames += 1
+        self.result.bytes_key_frames += len(bs.record_bytes(record))
+        self.result.key_reasons[index] = reason.name.lower()
+        self.sink(record)
+        self.last_key = index
+        if self.closed_loop:  # the reference is the decoded picture, as the decoder's
+            decoded = intra.decode(data, h.intra_codec)
+            with torch.inference_mode():
+                self.ref = self.model.reference(fr.to_tensor([decoded], self.device))
+        if self.progress:
+            self.progress(1)
+
+    def _tokens(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        cache = {} if self.cache is None else self.cache
+        missing = [(i, f) for i, f in batch if i not in cache]
+        if missing:
+            with torch.inference_mode():
+                tokens = self.model.encode_token(fr.to_tensor([f for _, f in missing], self.device))
+            cache.update(zip([i for i, _ in missing], tokens.float().cpu().numpy()))
+        return np.stack([cache[i] for i, _ in batch])
+
+    def run_batch(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            levels = quant.quantize(self._tokens(batch), self.grid)
+            split = None
+            if self.closed_loop:
+                tokens = torch.from_numpy(quant.dequantize(levels, self.grid)).to(self.device)
+                with torch.inference_mode():
+                    rebuilt = fr.to_images(self.model.decode(tokens, self.ref))
+                for j, (index, frame) in enumerate(batch):
+                    if (psnr(frame, rebuilt[j]) < self.options.refresh_threshold
+                            and index - self.last_key >= max(1, self.options.min_refresh_gap)):
+                        split = j
+                        break
+            accepted = batch if split is None else batch[:split]
+            for row in levels[: len(accepted)]:
+                self.chunker.add(row)
+                self.result.levels.append(row)
+            if self.progress and accepted:
+                self.progress(len(accepted))
+            if split is not None:
+                index, frame = batch[split]
+                self.key_frame(index, frame, bs.KeyReason.THRESHOLD)
+                self.pending = batch[split + 1 :]
+
+    def forced_reason(self, index: int, frame: np.ndarray, previous) -> bs.KeyReason | None:
+        o = self.options
+        if index == 0:
+            return bs.KeyReason.START
+        if o.keyframe_interval and index % o.keyframe_interval == 0:
+            return bs.KeyReason.INTERVAL
+        if o.max_keyframe_interval and index - self.last_key >= o.max_keyframe_interval:
+            return bs.KeyReason.INTERVAL
+        if o.scene_cut is not None and previous is not None and scene_change(previous, frame) > o.scene_cut:
+            return bs.KeyReason.SCENE_CUT
+        return None
+
+    def encode(self, frames: Iterator[np.ndarray]) -> EncodeResult:
+        index, previous = 0, None
+        for index, frame in enumerate(frames):
+            reason = self.forced_reason(index, frame, previous)
+            if reason is not None:
+                self.run_batch()
+                # a refresh decided in that batch may have moved last_key: ask again
+                reason = self.forced_reason(index, frame, previous)
+            if reason is not None:
+                self.key_frame(index, frame, reason)
+            else:
+                self.pending.append((index, frame))
+                if len(self.pending) == fr.BATCH:
+                    self.run_batch()
+            previous = frame
+        self.run_batch()
+        self.chunker.flush()
+        self.result.frames = index + 1 if previous is not None else 0
+        return self.result
+
+
+def encode_frames(frames: Iterator[np.ndarray], loaded: LoadedModel, header: bs.Header,
+                  options: EncodeOptions, sink, progress: Progress | None = None,
+                  token_cache: dict | None = None) -> EncodeResult:
+    """Encodes frames to records, calling ``sink(record)`` for each; returns the statistics.
+
+    ``token_cache`` (frame index -> token) lets repeated passes over the same frames (rate
+    control) skip the token encoder: a token depends only on its frame.
+    """
+    return _Encoder(loaded, header, options, sink, progress, token_cache).encode(frames)
+
+
+def make_header(loaded: LoadedModel, options: EncodeOptions, fps: Fraction,
+                source_size: tuple[int, int]) -> bs.Header:
+    cfg = loaded.model.cfg
+    return bs.Header(
+        model_name=loaded.name,
+        model_digest=loaded.digest,
+        token_dim=cfg.token_dim,
+        width=cfg.image_size,
+        height=cfg.image_size,
+        source_width=source_size[0],
+        source_height=source_size[1],
+        fps=fps,
+        frame_count=0,
+        quality=options.quality,
+        token_step=options.step(),
+        intra_codec=int(options.intra_codec),
+        intra_qp=options.qp(),
+        fit=bs.Fit.CROP if options.fit == "crop" else bs.Fit.PAD,
+        chunk_frames=max(1, round(float(fps) * options.chunk_seconds)),
+        keyframe_interval=options.keyframe_interval,
+    )
+
+
+def encode_to_stream(frames: Iterator[np.ndarray], stream, loaded: LoadedModel,
+                     options: EncodeOptions, fps: Fraction, source_size: tuple[int, int],
+                     progress: Progress | None = None, token_cache: dict | None = None) -> EncodeResult:
+    """Encodes frames into a complete .imf byte stream written to ``stream``."""
+    header = make_header(loaded, options, fps, source_size)
+    records: list = []
+    result = encode_frames(frames, loaded, header, options, records.append, progress, token_cache)
+    if result.frames == 0:
+        raise IMFError("the video has no frames")
+    header.frame_count = result.frames
+    writer = bs.Writer(stream)
+    writer.start()
+    writer.write(header)
+    for record in records:
+        writer.write(record)
+    writer.write(bs.End(result.frames))
+    result.bytes_total = writer.bytes_written
+    return result
+
+
+def write_file(data: bytes, target: str | Path, force: bool) -> None:
+    with atomic_path(target, force) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def encode_video(source: str | Path, target: str | Path, loaded: LoadedModel,
+                 options: EncodeOptions, force: bool = False,
+                 progress: Progress | None = None) -> EncodeResult:
+    """Any video FFmpeg reads -> an .imf file, written atomically."""
+    import io
+
+    info = probe(source)
+    frames = read_frames(source, loaded.model.cfg.image_size, options.fit)
+    buf = io.BytesIO()
+    try:
+        result = encode_to_stream(frames, buf, loaded, options, info.fps, (info.width, info.height),
+                                  progress)
+    except IMFError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
+    write_file(buf.getvalue(), target, force)
+    return result

@@ -1,0 +1,21 @@
+"""Frames between numpy (H, W, 3 uint8) and the model's tensors, batched."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BATCH = 4  # frames per network call on either side; memory does not grow with clip length
+
+
+def to_tensor(frames: list[np.ndarray], device) -> torch.Tensor:
+    x = torch.from_numpy(np.stack(frames)).to(device)
+    return x.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_images(x: torch.Tensor) -> np.ndarray:
+    return x.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def device_of(model) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,108 @@
+"""Rate control: find the coding parameters that land a whole file on a target bitrate.
+
+Quality is treated as a continuous number x in [X_MIN, X_MAX]: between the levels (0..7) the
+token step is interpolated geometrically and the key-frame QP linearly (rounded); beyond
+them both are extrapolated (coarser tokens below level 0, where the key frame's QP is already
+at its maximum; finer tokens and lower QPs above level 7), so short clips can spend more
+bits and long ones fewer. The encoder
+runs whole passes over the clip, bisecting on x, until the file's average rate is within
+``tolerance`` of the target. Tokens depend only on their frames, so every pass after the
+first reuses them (token_cache) and costs little more than quantising and entropy coding;
+with closed-loop refresh the rebuilt frames depend on x and each pass runs the decoder too.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from .encoder import EncodeOptions, EncodeResult, encode_to_stream
+from .errors import IMFError
+from .intra import QP_RANGE
+from .io.reader import probe, read_frames
+from .models.weights import LoadedModel
+from .quality import LEVELS
+
+
+def parse_bitrate(text: str) -> float:
+    """'8k', '8 kbps', '8000', '1.5M' -> kilobits per second."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
+    if not match:
+        raise IMFError(f"--bitrate: cannot read {text!r} (try 8k, 8000 or 1.5M)")
+    value = float(match.group(1))
+    unit = match.group(2).lower()
+    kbps = value if unit == "k" else value * 1000 if unit == "m" else value / 1000
+    if not 0.1 <= kbps <= 100000:
+        raise IMFError(f"--bitrate: {kbps:g} kbps is out of range (0.1k .. 100M)")
+    return kbps
+
+
+X_MIN, X_MAX = -3.0, 11.0
+
+
+def parameters_at(x: float, options: EncodeOptions) -> EncodeOptions:
+    """Options at continuous quality x in [X_MIN, X_MAX]."""
+    x = min(max(x, X_MIN), X_MAX)
+    top = len(LEVELS) - 1
+    i = min(max(int(math.floor(x)), 0), top - 1)
+    t = x - i  # may be < 0 or > 1 outside the levels: extrapolation
+    a, b = LEVELS[i], LEVELS[i + 1]
+    step = math.exp((1 - t) * math.log(a.token_step) + t * math.log(b.token_step))
+    qa, qb = a.intra_qp(options.intra_codec), b.intra_qp(options.intra_codec)
+    lo, hi = QP_RANGE[options.intra_codec]
+    qp = min(hi, max(lo + 5, round((1 - t) * qa + t * qb)))
+    return replace(options, quality=int(round(min(max(x, 0), top))), token_step=step, intra_qp=qp)
+
+
+@dataclass
+class RateControlResult:
+    data: bytes
+    result: EncodeResult
+    quality: float  # the continuous x chosen
+    passes: int
+    reached: bool  # within tolerance of the target
+
+
+def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
+                      kbps: float, tolerance: float = 0.05, max_passes: int = 14,
+                      notify: Callable[[str], None] = lambda m: None) -> RateControlResult:
+    info = probe(source)
+    size = loaded.model.cfg.image_size
+    cache: dict = {}
+    tried: dict[float, tuple[bytes, EncodeResult]] = {}
+
+    def rate(x: float) -> float:
+        if x not in tried:
+            opts = parameters_at(x, options)
+            buf = io.BytesIO()
+            frames = read_frames(source, size, options.fit)
+            try:
+                result = encode_to_stream(frames, buf, loaded, opts, info.fps,
+                                          (info.width, info.height), token_cache=cache)
+            except IMFError as exc:
+                raise type(exc)(f"{source}: {exc}") from None
+            tried[x] = (buf.getvalue(), result)
+        return tried[x][1].kbps
+
+    def done(x: float, reached: bool) -> RateControlResult:
+        data, result = tried[x]
+        return RateControlResult(data, result, x, len(tried), reached)
+
+    if rate(X_MIN) >= kbps * (1 - tolerance):
+        return done(X_MIN, rate(X_MIN) <= kbps * (1 + tolerance))
+    if rate(X_MAX) <= kbps * (1 + tolerance):
+        return done(X_MAX, rate(X_MAX) >= kbps * (1 - tolerance))
+    lo, hi = X_MIN, X_MAX
+    while len(tried) < max_passes:
+        mid = (lo + hi) / 2
+        r = rate(mid)
+        notify(f"pass {len(tried)}: quality {mid:.3f} -> {r:.2f} kbps")
+        if abs(r - kbps) <= tolerance * kbps:
+            return done(mid, True)
+        lo, hi = (mid, hi) if r < kbps else (lo, mid)
+    best = min(tried, key=lambda x: abs(tried[x][1].kbps - kbps))
+    return done(best, abs(tried[best][1].kbps - kbps) <= 0.10 * kbps)

@@ -1,0 +1,88 @@
+"""Closed-loop key frames and rate control."""
+
+import io
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from imfcodec import bitstream as bs
+from imfcodec.cli import main
+from imfcodec.codec import EncodeOptions, encode_to_stream
+from imfcodec.ratecontrol import X_MAX, X_MIN, encode_at_bitrate, parameters_at, parse_bitrate
+
+from .conftest import synthetic_frames, write_clip
+
+
+def reasons(data: bytes) -> dict:
+    return {r.frame_index: r.reason.name.lower()
+            for _, r in bs.read_records(io.BytesIO(data)) if isinstance(r, bs.KeyFrame)}
+
+
+def encode(frames, model, **options):
+    buf = io.BytesIO()
+    result = encode_to_stream(iter(frames), buf, model, EncodeOptions(**options), Fraction(10), (64, 64))
+    return buf.getvalue(), result
+
+
+def test_threshold_refresh_is_closed_loop_and_respects_the_gap(tiny_model):
+    frames = synthetic_frames(20, 64, 64)
+    data, result = encode(frames, tiny_model, refresh_threshold=99.0, min_refresh_gap=6)
+    assert reasons(data) == {0: "start", 6: "threshold", 12: "threshold", 18: "threshold"}
+    assert result.key_reasons == reasons(data)
+    data, _ = encode(frames, tiny_model, refresh_threshold=0.0, min_refresh_gap=1)
+    assert reasons(data) == {0: "start"}
+
+
+def test_max_interval_and_scene_cut(tiny_model):
+    frames = synthetic_frames(10, 64, 64) + [255 - f for f in synthetic_frames(10, 64, 64, seed=3)]
+    data, _ = encode(frames, tiny_model, max_keyframe_interval=8, scene_cut=0.1)
+    assert reasons(data) == {0: "start", 8: "interval", 10: "scene_cut", 18: "interval"}
+
+
+def test_the_decoder_follows_refreshed_streams(tmp_path, tiny_model, tiny_model_path):
+    frames = synthetic_frames(14, 64, 64)
+    data, result = encode(frames, tiny_model, refresh_threshold=99.0, min_refresh_gap=4)
+    (tmp_path / "a.imf").write_bytes(data)
+    r = CliRunner().invoke(main, ["decode", str(tmp_path / "a.imf"), str(tmp_path / "f"),
+                                  "--model", str(tiny_model_path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "f").iterdir())) == 14
+    r = CliRunner().invoke(main, ["info", str(tmp_path / "a.imf"), "--json"])
+    info = json.loads(r.stdout)
+    assert [k["reason"] for k in info["key_frames"]] == ["start", "threshold", "threshold", "threshold"]
+
+
+@pytest.mark.parametrize("text,kbps", [("8k", 8.0), ("8 kbps", 8.0), ("8000", 8.0), ("1.5M", 1500.0)])
+def test_parse_bitrate(text, kbps):
+    assert parse_bitrate(text) == pytest.approx(kbps)
+
+
+def test_parameters_are_monotone_in_quality():
+    steps = [parameters_at(x, EncodeOptions()).token_step for x in np.linspace(X_MIN, X_MAX, 30)]
+    qps = [parameters_at(x, EncodeOptions()).intra_qp for x in np.linspace(X_MIN, X_MAX, 30)]
+    assert all(a > b for a, b in zip(steps, steps[1:])) and all(a >= b for a, b in zip(qps, qps[1:]))
+
+
+def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
+    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
+    low = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 0.001).result.kbps
+    high = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 10000).result.kbps
+    assert high > 3 * low
+    for target in np.geomspace(low * 1.3, high * 0.7, 3):
+        rc = encode_at_bitrate(clip, tiny_model, EncodeOptions(), float(target))
+        assert rc.reached and abs(rc.result.kbps - target) <= 0.10 * target, (target, rc.result.kbps)
+        assert len(rc.data) == rc.result.bytes_total
+        assert rc.result.kbps == pytest.approx(len(rc.data) * 8 / 1000 / 6.0)
+
+
+def test_cli_bitrate_says_what_it_chose(tmp_path, clip, tiny_model_path):
+    r = CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "a.imf"), "--model",
+                                  str(tiny_model_path), "--bitrate", "0.0001k"])
+    assert r.exit_code != 0 and "out of range" in r.output
+    r = CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "a.imf"), "--model",
+                                  str(tiny_model_path), "--bitrate", "20k"])
+    assert r.exit_code == 0, r.output
+    assert "rate control:" in r.output and "key-frame QP" in r.output
