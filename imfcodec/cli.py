@@ -244,8 +244,8 @@ def info(source, as_json):
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder for results.json/.csv, bd_rate.json, rd_psnr.png, rd_msssim.png.")
-@click.option("--codecs", default="imf,x264,x265,svtav1", show_default=True,
-              help="Comma-separated: imf, x264, x265, svtav1.")
+@click.option("--codecs", default="imf,imf-adaptive,x264,x265,svtav1", show_default=True,
+              help="Comma-separated: imf, imf-adaptive, x264, x265, svtav1.")
 @click.option("--qualities", default=None, help="imfcodec quality levels, e.g. 0,2,4 (default: all).")
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
@@ -262,10 +262,10 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
     from .models import weights
 
     names = [c.strip() for c in codecs.split(",") if c.strip()]
-    unknown = [c for c in names if c != "imf" and c not in ANCHORS]
+    unknown = [c for c in names if c not in rd.IMF_MODES and c not in ANCHORS]
     if unknown or not names:
-        raise IMFError(f"unknown codec(s) {', '.join(unknown) or '(none)'}; choose from imf, "
-                       f"{', '.join(ANCHORS)}")
+        raise IMFError(f"unknown codec(s) {', '.join(unknown) or '(none)'}; choose from "
+                       f"{', '.join(rd.IMF_MODES + tuple(ANCHORS))}")
     try:
         levels = [int(q) for q in qualities.split(",")] if qualities else None
     except ValueError:
@@ -274,7 +274,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         raise IMFError("--qualities must be within 0..7")
     for clip in clips:
         probe(clip)  # every input is checked before any work
-    loaded = weights.load(model_name, _device(device)) if "imf" in names else None
+    loaded = weights.load(model_name, _device(device)) if set(names) & set(rd.IMF_MODES) else None
     say = (lambda m: None) if as_json else (lambda m: console.print(m))
     rows = rd.run(list(clips), names, loaded, levels, frames, say)
     if not rows:

@@ -31,7 +31,7 @@ def test_monotone_drops_points_that_do_not_improve_quality():
 
 def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, tiny_model_path):
     out = tmp_path / "bench"
-    args = ["bench", clip, "--out", out, "--codecs", "imf,x264,svtav1", "--qualities", "0,7",
+    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive,x264,svtav1", "--qualities", "0,7",
             "--model", tiny_model_path, "--json"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
@@ -42,7 +42,7 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
             "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s"}
     assert all(set(row) == keys for row in rows)
-    assert {row["codec"] for row in rows} == {"imf", "x264", "svtav1"}
+    assert {row["codec"] for row in rows} == {"imf", "imf-adaptive", "x264", "svtav1"}
     for row in rows:
         seconds = row["frames"] / row["fps"]
         assert row["kbps"] == pytest.approx(row["bytes"] * 8 / 1000 / seconds)
@@ -56,7 +56,9 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     q7 = next(row for row in rows if row["codec"] == "imf" and row["setting"] == "q7")
     assert q7["bytes"] == imf.stat().st_size
     bd = json.loads((out / "bd_rate.json").read_text())
-    assert set(bd) == {"x264", "svtav1"} and set(bd["x264"]) == {"psnr", "msssim"}
+    assert set(bd) == {"imf", "imf-adaptive"}
+    assert set(bd["imf"]) == {"x264", "svtav1"} and set(bd["imf"]["x264"]) == {"psnr", "msssim"}
+    assert set(bd["imf-adaptive"]) == {"imf", "x264", "svtav1"}
 
 
 def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_model_path):

@@ -15,8 +15,11 @@ from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
 from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
 from ..models.weights import LoadedModel
-from ..quality import LEVELS
+from ..quality import ADAPTIVE, LEVELS
 from .anchors import ANCHORS, code
+
+
+IMF_MODES = ("imf", "imf-adaptive")
 
 
 @dataclass
@@ -72,12 +75,25 @@ def _row(clip: Clip, codec: str, setting: str, param: int, size: int, decoded: l
                quality["msssim"], round(encode_s, 4), round(decode_s, 4))
 
 
+def imf_options(mode: str, quality: int, fps: Fraction) -> EncodeOptions:
+    """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh with the
+    defaults of `imfcodec encode --adaptive`."""
+    options = EncodeOptions(quality=quality)
+    if mode == "imf-adaptive":
+        rate = float(fps)
+        options.refresh_threshold = ADAPTIVE.refresh_threshold
+        options.max_keyframe_interval = round(ADAPTIVE.max_keyframe_seconds * rate)
+        options.min_refresh_gap = max(1, round(ADAPTIVE.min_refresh_seconds * rate))
+        options.scene_cut = ADAPTIVE.scene_cut
+    return options
+
+
 def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf") -> list[Row]:
     rows = []
     for q in qualities:
         buf = io.BytesIO()
         t0 = time.perf_counter()
-        encode_to_stream(iter(clip.frames), buf, loaded, EncodeOptions(quality=q), clip.fps,
+        encode_to_stream(iter(clip.frames), buf, loaded, imf_options(mode, q, clip.fps), clip.fps,
                          clip.source_size)
         encode_s = time.perf_counter() - t0
         buf.seek(0)
@@ -105,7 +121,7 @@ def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
     size = loaded.model.cfg.image_size if loaded else 256
     usable = []
     for name in codecs:
-        if name != "imf" and not ANCHORS[name].available():
+        if name not in IMF_MODES and not ANCHORS[name].available():
             notify(f"{name}: encoder or decoder missing from this FFmpeg build; skipped")
             continue
         usable.append(name)
@@ -117,8 +133,8 @@ def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
             continue
         for name in usable:
             notify(f"{clip.name}: {name}")
-            if name == "imf":
-                rows += sweep_imf(clip, loaded, qualities or list(range(len(LEVELS))))
+            if name in IMF_MODES:
+                rows += sweep_imf(clip, loaded, qualities or list(range(len(LEVELS))), name)
             else:
                 rows += sweep_anchor(clip, name)
     return rows

@@ -7,24 +7,25 @@ import json
 from pathlib import Path
 
 from .bdrate import bd_rate
-from .rd import Row, mean_curves
+from .rd import IMF_MODES, Row, mean_curves
 
 METRICS = {"psnr": "PSNR (dB)", "msssim": "MS-SSIM"}
 
 
-def bd_table(curves: dict[str, list[dict]], test: str = "imf") -> dict:
-    """BD-rate of ``test`` against every other codec, in PSNR and MS-SSIM."""
+def bd_table(curves: dict[str, list[dict]]) -> dict:
+    """BD-rate of each imfcodec mode against every other curve, in PSNR and MS-SSIM:
+    {test: {anchor: {metric: result}}}."""
     table = {}
-    if test not in curves:
-        return table
-    for anchor, points in curves.items():
-        if anchor == test:
-            continue
-        table[anchor] = {}
-        for metric in METRICS:
-            result = bd_rate([p["kbps"] for p in points], [p[metric] for p in points],
-                             [p["kbps"] for p in curves[test]], [p[metric] for p in curves[test]])
-            table[anchor][metric] = result.to_dict()
+    for test in (t for t in IMF_MODES if t in curves):
+        table[test] = {}
+        for anchor, points in curves.items():
+            if anchor == test or (anchor in IMF_MODES and IMF_MODES.index(anchor) > IMF_MODES.index(test)):
+                continue
+            table[test][anchor] = {}
+            for metric in METRICS:
+                result = bd_rate([p["kbps"] for p in points], [p[metric] for p in points],
+                                 [p["kbps"] for p in curves[test]], [p[metric] for p in curves[test]])
+                table[test][anchor][metric] = result.to_dict()
     return table
 
 
@@ -55,7 +56,7 @@ def write(rows: list[Row], out: Path) -> dict:
     bd = bd_table(curves)
     clips = sorted({r.clip for r in rows})
     summary = {"clips": clips, "rows": [r.to_dict() for r in rows], "mean_curves": curves,
-               "bd_rate_vs_anchors": bd}
+               "bd_rate": bd}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     with open(out / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0].to_dict()))
@@ -88,17 +89,17 @@ def render(summary: dict) -> None:
             table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", f"{p['psnr']:.2f}",
                           f"{p['msssim']:.4f}", f"{p['encode_fps']:.1f}", f"{p['decode_fps']:.1f}")
     console.print(table)
-    bd = Table(title="BD-rate of imf against each anchor (negative: imf needs fewer bits)")
-    for col in ("anchor", "PSNR", "MS-SSIM"):
+    bd = Table(title="BD-rate (negative: the imfcodec mode needs fewer bits than the anchor)")
+    for col in ("imfcodec", "anchor", "PSNR", "MS-SSIM"):
         bd.add_column(col)
-    for anchor, result in summary["bd_rate_vs_anchors"].items():
-        cells = []
-        for metric in METRICS:
-            r = result[metric]
-            if r["bd_rate_percent"] is None:
-                cells.append(r["note"])
-            else:
-                lo, hi = r["overlap"]
-                cells.append(f"{r['bd_rate_percent']:+.1f}% (over {lo:.3g}..{hi:.3g})")
-        bd.add_row(anchor, *cells)
+    for test, anchors in summary["bd_rate"].items():
+        for anchor, result in anchors.items():
+            bd.add_row(test, anchor, *[bd_cell(result[m]) for m in METRICS])
     console.print(bd)
+
+
+def bd_cell(r: dict) -> str:
+    if r["bd_rate_percent"] is None:
+        return r["note"]
+    lo, hi = r["overlap"]
+    return f"{r['bd_rate_percent']:+.1f}% (over {lo:.3g}..{hi:.3g})"
