@@ -38,8 +38,9 @@ def main() -> None:
     base = rd.mean_curves(single)["imf"]
     results = {}
     for threshold in [float(t) for t in args.thresholds.split(",")]:
-        rd.ADAPTIVE = replace(quality.ADAPTIVE, refresh_threshold=threshold)
-        rows = [row for clip in clips for row in rd.sweep_imf(clip, loaded, qualities, "imf-adaptive")]
+        defaults = replace(quality.ADAPTIVE, refresh_threshold=threshold)
+        rows = [row for clip in clips
+                for row in rd.sweep_imf(clip, loaded, qualities, "imf-adaptive", defaults)]
         curve = rd.mean_curves(rows)["imf-adaptive"]
         results[threshold] = {
             metric: bd_rate([p["kbps"] for p in base], [p[metric] for p in base],

@@ -13,10 +13,9 @@ import json
 import sys
 import time
 
-from imfcodec.encoder import EncodeOptions
+from imfcodec.encoder import EncodeOptions, with_adaptive
 from imfcodec.io.reader import probe
 from imfcodec.models import weights
-from imfcodec.quality import ADAPTIVE
 from imfcodec.ratecontrol import encode_at_bitrate, parse_bitrate
 from imfcodec.train.data import find_clips
 
@@ -34,11 +33,7 @@ def main() -> None:
     for clip in [c for arg in args.clips for c in find_clips(arg)]:
         options = EncodeOptions()
         if args.adaptive:
-            fps = float(probe(clip).fps)
-            options.refresh_threshold = ADAPTIVE.refresh_threshold
-            options.max_keyframe_interval = round(ADAPTIVE.max_keyframe_seconds * fps)
-            options.min_refresh_gap = max(1, round(ADAPTIVE.min_refresh_seconds * fps))
-            options.scene_cut = ADAPTIVE.scene_cut
+            options = with_adaptive(options, probe(clip).fps)
         for target in args.targets.split(","):
             kbps = parse_bitrate(target)
             t0 = time.time()

@@ -162,20 +162,17 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
 
 def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refresh_threshold,
                     max_keyframe_interval, scene_cut, fps):
-    from .encoder import EncodeOptions
+    from .encoder import EncodeOptions, with_adaptive
     from .quality import ADAPTIVE
 
-    rate = float(fps)
     options = EncodeOptions(quality=quality, keyframe_interval=keyframe_interval, fit=fit,
                             intra_codec=intra_codec)
     if adaptive:
-        options.refresh_threshold = ADAPTIVE.refresh_threshold
-        options.max_keyframe_interval = round(ADAPTIVE.max_keyframe_seconds * rate)
-        options.min_refresh_gap = max(1, round(ADAPTIVE.min_refresh_seconds * rate))
-        options.scene_cut = ADAPTIVE.scene_cut
+        options = with_adaptive(options, fps)
     if refresh_threshold is not None:
         options.refresh_threshold = refresh_threshold
-        options.min_refresh_gap = options.min_refresh_gap or max(1, round(ADAPTIVE.min_refresh_seconds * rate))
+        options.min_refresh_gap = options.min_refresh_gap or max(
+            1, round(ADAPTIVE.min_refresh_seconds * float(fps)))
     if max_keyframe_interval is not None:
         options.max_keyframe_interval = max_keyframe_interval
     if scene_cut is not None:

@@ -9,7 +9,7 @@ new key frame instead.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,7 +27,7 @@ from .io.atomic import atomic_path
 from .io.reader import probe, read_frames
 from .metrics import psnr
 from .models.weights import LoadedModel
-from .quality import level
+from .quality import ADAPTIVE, AdaptiveDefaults, level
 
 Progress = Callable[[int], None]
 
@@ -53,6 +53,16 @@ class EncodeOptions:
 
     def qp(self) -> int:
         return self.intra_qp if self.intra_qp is not None else level(self.quality).intra_qp(self.intra_codec)
+
+
+def with_adaptive(options: EncodeOptions, fps: Fraction | float,
+                  defaults: AdaptiveDefaults = ADAPTIVE) -> EncodeOptions:
+    """Turns on closed-loop refresh, the interval cap and scene cuts (`--adaptive`)."""
+    rate = float(fps)
+    return replace(options, refresh_threshold=defaults.refresh_threshold,
+                   max_keyframe_interval=round(defaults.max_keyframe_seconds * rate),
+                   min_refresh_gap=max(1, round(defaults.min_refresh_seconds * rate)),
+                   scene_cut=defaults.scene_cut)
 
 
 @dataclass

@@ -12,10 +12,11 @@ from typing import Callable
 import numpy as np
 
 from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
+from ..encoder import with_adaptive
 from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
 from ..models.weights import LoadedModel
-from ..quality import ADAPTIVE, LEVELS
+from ..quality import ADAPTIVE, LEVELS, AdaptiveDefaults
 from .anchors import ANCHORS, code
 
 
@@ -75,25 +76,17 @@ def _row(clip: Clip, codec: str, setting: str, param: int, size: int, decoded: l
                quality["msssim"], round(encode_s, 4), round(decode_s, 4))
 
 
-def imf_options(mode: str, quality: int, fps: Fraction) -> EncodeOptions:
-    """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh with the
-    defaults of `imfcodec encode --adaptive`."""
-    options = EncodeOptions(quality=quality)
-    if mode == "imf-adaptive":
-        rate = float(fps)
-        options.refresh_threshold = ADAPTIVE.refresh_threshold
-        options.max_keyframe_interval = round(ADAPTIVE.max_keyframe_seconds * rate)
-        options.min_refresh_gap = max(1, round(ADAPTIVE.min_refresh_seconds * rate))
-        options.scene_cut = ADAPTIVE.scene_cut
-    return options
-
-
-def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf") -> list[Row]:
+def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf",
+              adaptive: AdaptiveDefaults = ADAPTIVE) -> list[Row]:
+    """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh (`--adaptive`)."""
     rows = []
     for q in qualities:
+        options = EncodeOptions(quality=q)
+        if mode == "imf-adaptive":
+            options = with_adaptive(options, clip.fps, adaptive)
         buf = io.BytesIO()
         t0 = time.perf_counter()
-        encode_to_stream(iter(clip.frames), buf, loaded, imf_options(mode, q, clip.fps), clip.fps,
+        encode_to_stream(iter(clip.frames), buf, loaded, options, clip.fps,
                          clip.source_size)
         encode_s = time.perf_counter() - t0
         buf.seek(0)
