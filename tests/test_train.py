@@ -41,3 +41,30 @@ def test_two_step_training_smoke(tmp_path, clip):
                  ["decode", out, tmp_path / "a.mkv", "--model", exported, "--quiet"]):
         r = CliRunner().invoke(main, [str(a) for a in args])
         assert r.exit_code == 0, r.output
+
+
+def test_vgg_perceptual_loads_safetensors_and_refuses_pickle(tmp_path):
+    import pickle
+
+    import pytest
+    import torch
+    from safetensors.torch import save_file
+
+    from imfcodec.errors import ModelError
+    from imfcodec.train.vgg import VGGPerceptual, _features
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in _features().state_dict().items()}
+    path = tmp_path / "vgg19.safetensors"
+    save_file(state, str(path))
+    loss = VGGPerceptual(path)
+    x = torch.rand(2, 3, 64, 64)
+    assert loss(x, x).item() == 0.0
+    assert loss(x, torch.rand(2, 3, 64, 64)).item() > 0
+    bad = tmp_path / "vgg.pth"
+    bad.write_bytes(pickle.dumps(state))
+    with pytest.raises(ModelError, match="pickle"):
+        VGGPerceptual(bad)
+    save_file({"features.0.weight": torch.zeros(1)}, str(tmp_path / "small.safetensors"))
+    with pytest.raises(ModelError, match="not VGG-19"):
+        VGGPerceptual(tmp_path / "small.safetensors")

@@ -75,6 +75,8 @@ class VGGPerceptual(nn.Module):
         for scale in range(4):
             if scale:
                 x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+            if min(x.shape[-2:]) < 16:  # relu5_1 sits behind four 2x poolings
+                break
             for fx, fy in zip(self._taps(x), self._taps(y.detach())):
                 total = total + (fx - fy).abs().mean()
         return total / 4
