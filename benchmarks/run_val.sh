@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The exact commands behind the published numbers (benchmarks/README.md, docs/model-card.md).
+# Run from the repository root with the clips in ../shared/data/val. Takes about 30 minutes
+# on a 2-core CPU.
+set -euo pipefail
+VAL=${VAL:-../shared/data/val}
+OUT=${OUT:-/tmp/imf-bench}
+
+# Rate-distortion of imfcodec (single key frame and adaptive) against x264, x265, SVT-AV1.
+imfcodec bench "$VAL"/*.mp4 --out "$OUT" --force
+mkdir -p benchmarks/val
+cp "$OUT"/results.json "$OUT"/bd_rate.json "$OUT"/rd_psnr.png "$OUT"/rd_msssim.png benchmarks/val/
+
+# Rate control: every val clip at 4, 8 and 16 kbps.
+python benchmarks/rate_control.py "$VAL" --targets 4k,8k,16k --json > benchmarks/val/rate_control.json
+
+# Speed and memory of each preset on this machine.
+python benchmarks/speed.py --json > benchmarks/val/speed.json
