@@ -40,9 +40,11 @@ class Group(click.Group):
 
 
 def _fail(message: str, code: int) -> None:
+    from rich.markup import escape
+
     from .console import console
 
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 
@@ -125,7 +127,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         how = "centre square crop" if fit == "crop" else "padded to a square"
         what = f"target {target_kbps:g} kbps" if target_kbps else f"quality {quality}"
         console.print(f"{source}: {info.width}x{info.height} at {float(info.fps):.3f} fps -> "
-                      f"{size}x{size} ({how}), model {loaded.name}, {what}")
+                      f"{size}x{size} ({how}), model {loaded.name}, {what}", markup=False)
     if target_kbps:
         rc = encode_at_bitrate(source, loaded, options, target_kbps,
                                notify=(lambda m: console.print(m)) if talk else (lambda m: None))
@@ -157,7 +159,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     elif not quiet:
         console.print(f"wrote {target}: {result.bytes_total} bytes, {result.frames} frames, "
                       f"{result.kbps:.2f} kbps ({result.bytes_key_frames} B key frames, "
-                      f"{result.bytes_tokens} B tokens)")
+                      f"{result.bytes_tokens} B tokens)", markup=False)
 
 
 def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refresh_threshold,
@@ -220,7 +222,7 @@ def decode(source, target, model_name, device, force, quiet, as_json):
         _emit_json(summary)
     elif not quiet:
         console.print(f"wrote {target}: {header.frame_count} frames at {float(header.fps):.3f} fps, "
-                      f"{header.width}x{header.height}")
+                      f"{header.width}x{header.height}", markup=False)
 
 
 @main.command()

@@ -194,3 +194,7 @@ def test_debug_shows_the_traceback(tmp_path, tiny_model_path):
     assert r.exit_code != 0 and r.exception is not None and not isinstance(r.exception, SystemExit)
 
 
+
+
+def test_paths_with_brackets_print_verbatim(tmp_path, encode_to):
+    one_line_error(encode_to(tmp_path / "[red]x[/red].mp4"), 2, "[red]x[/red].mp4: no such file")

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 
 from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
-from ..io.reader import probe
+from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
 from ..models import IMF, IMFConfig, preset
 from ..models import weights as wts
@@ -164,8 +164,6 @@ class ValClip:
 def load_val(root: str, size: int, frames: int) -> list[ValClip]:
     clips = []
     for path in find_clips(root):
-        from ..io.reader import read_frames
-
         picked = []
         for frame in read_frames(path, size):
             picked.append(frame)
