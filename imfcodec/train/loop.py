@@ -299,8 +299,11 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
                 disc_opt.step()
 
             with torch.no_grad():
-                spread = torch.cat([t_cur, t_ref]).float().std(0).clamp_min(1e-4)
-                model.token_scale.mul_(0.99).add_(0.01 * spread)
+                # The quantiser's unit is the spread of the token's *change* between two frames
+                # of a clip (the motion it must carry), not its spread across clips (identity):
+                # a unit set by identity would round every frame's motion away.
+                spread = (t_cur - t_ref).float().pow(2).mean(0).sqrt().clamp_min(1e-4)
+                model.token_scale.mul_(0.98).add_(0.02 * spread)
             step += 1
             if not env.main:
                 continue
