@@ -305,6 +305,8 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
 @click.option("--lr", type=float, default=2e-4, show_default=True)
 @click.option("--rate-weight", type=float, default=0.05, show_default=True)
 @click.option("--rate-start", type=click.IntRange(0), default=2000, show_default=True)
+@click.option("--noise-start", type=click.IntRange(0), default=2000, show_default=True,
+              help="Steps without quantisation noise before it ramps in.")
 @click.option("--gan-weight", type=float, default=1.0, show_default=True)
 @click.option("--gan-start", type=click.IntRange(0), default=10000, show_default=True,
               help="Steps of reconstruction-only warm-up before the GAN loss.")
@@ -320,8 +322,8 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight, rate_start,
-          gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames, save_every,
-          max_frames, threads, device, quiet):
+          noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
+          save_every, max_frames, threads, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
@@ -329,6 +331,7 @@ def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight
     options = TrainOptions(
         data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
         steps=steps, batch=batch, lr=lr, rate_weight=rate_weight, rate_start=rate_start,
+        noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
         save_every=save_every, max_frames=max_frames, threads=threads, device=device,

@@ -42,8 +42,10 @@ class ModulatedConv2d(nn.Module):
         self.cin, self.cout, self.kernel = cin, cout, kernel
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
         self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
+        # The style starts at 1 (bias) plus a token-dependent part from the first step: a
+        # zero-initialised token path left the decoder nothing to learn the token's use from.
         self.style = nn.Linear(style_dim, cin)
-        nn.init.zeros_(self.style.weight)
+        nn.init.normal_(self.style.weight, std=1.0 / math.sqrt(style_dim))
         nn.init.ones_(self.style.bias)
         self.bias = nn.Parameter(torch.zeros(cout))
 

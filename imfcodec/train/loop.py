@@ -46,6 +46,7 @@ class TrainOptions:
     perceptual_weight: float = 10.0
     rate_weight: float = 0.05
     rate_start: int = 2000  # the rate term ramps in over rate_start..2*rate_start steps
+    noise_start: int = 2000  # quantisation noise ramps in likewise, once the token is in use
     gan_weight: float = 1.0
     gan_start: int = 10000  # reconstruction-only warm-up before the hinge GAN starts
     disc_width: int = 64
@@ -266,6 +267,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
             ref, cur = (t.to(device, non_blocking=True) for t in sampler.batch(options.batch))
             step_sizes = steps_q[torch.randint(len(steps_q), (options.batch,))].to(device)
             noise = (torch.rand(options.batch, cfg.token_dim, device=device) - 0.5) * step_sizes[:, None]
+            noise = noise * ramp(step, options.noise_start)
             for group in opt.param_groups + disc_opt.param_groups:
                 group["lr"] = lr_at(step, options.lr)
             gan_on = step >= options.gan_start and options.gan_weight > 0
@@ -302,7 +304,9 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
                 # The quantiser's unit is the spread of the token's *change* between two frames
                 # of a clip (the motion it must carry), not its spread across clips (identity):
                 # a unit set by identity would round every frame's motion away.
-                spread = (t_cur - t_ref).float().pow(2).mean(0).sqrt().clamp_min(1e-4)
+                spread = (t_cur - t_ref).float().pow(2).mean(0).sqrt()
+                spread = torch.maximum(spread, 1e-3 * torch.cat([t_cur, t_ref]).float().std(0))
+                spread = spread.clamp_min(1e-6)
                 model.token_scale.mul_(0.98).add_(0.02 * spread)
             step += 1
             if not env.main:
