@@ -88,7 +88,9 @@ device_option = click.option(
 @click.option("--intra", "intra_name", type=click.Choice(["hevc", "av1"]), default="hevc",
               show_default=True, help="Codec of the key frames.")
 @click.option("--bitrate", default=None,
-              help="Target average rate, e.g. 8k: chooses quality, token step and key-frame QP.")
+              help="Target average rate, e.g. 8k: chooses quality, token step, key-frame QP and, "
+                   "unless given, the refresh policy (adaptive, or one key frame below its "
+                   "floor rate).")
 @click.option("--adaptive", is_flag=True,
               help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
 @click.option("--refresh-threshold", type=float, default=None,
@@ -112,7 +114,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     from .io.atomic import check_target
     from .io.reader import probe
     from .models import weights
-    from .ratecontrol import encode_at_bitrate, parse_bitrate
+    from .ratecontrol import encode_at_bitrate, encode_at_bitrate_auto, parse_bitrate
 
     check_target(target, force)
     target_kbps = parse_bitrate(bitrate) if bitrate else None
@@ -129,13 +131,17 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         console.print(f"{source}: {info.width}x{info.height} at {float(info.fps):.3f} fps -> "
                       f"{size}x{size} ({how}), model {loaded.name}, {what}", markup=False)
     if target_kbps:
-        rc = encode_at_bitrate(source, loaded, options, target_kbps,
-                               notify=(lambda m: console.print(m)) if talk else (lambda m: None))
+        notify = (lambda m: console.print(m)) if talk else (lambda m: None)
+        refresh_given = adaptive or keyframe_interval or any(
+            v is not None for v in (refresh_threshold, max_keyframe_interval, scene_cut))
+        control = encode_at_bitrate if refresh_given else encode_at_bitrate_auto
+        rc = control(source, loaded, options, target_kbps, notify=notify)
         write_file(rc.data, target, force)
         result = rc.result
         if talk:
             verdict = "within 10% of" if rc.reached else "could not reach"
-            console.print(f"rate control: {rc.passes} passes, chose quality {rc.quality:.2f} "
+            policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
+            console.print(f"rate control: {rc.passes} passes, chose {policy}quality {rc.quality:.2f} "
                           f"(token step {result.token_step:.4g}, key-frame QP {result.intra_qp}); "
                           f"{result.kbps:.2f} kbps, {verdict} the {target_kbps:g} kbps target")
     else:
@@ -153,7 +159,8 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     }
     if target_kbps:
         summary.update({"target_kbps": target_kbps, "rate_control_quality": round(rc.quality, 4),
-                        "rate_control_passes": rc.passes, "target_reached": rc.reached})
+                        "rate_control_passes": rc.passes, "target_reached": rc.reached,
+                        "refresh_policy": rc.policy})
     if as_json:
         _emit_json(summary)
     elif not quiet:
@@ -280,7 +287,8 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True,
                      replaceable=lambda d: (d / "results.json").exists()) as tmp:
-        summary = report.write(rows, tmp)
+        model = {"name": loaded.name, "digest": loaded.digest.hex()} if loaded else None
+        summary = report.write(rows, tmp, model)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

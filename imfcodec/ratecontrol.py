@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .encoder import EncodeOptions, EncodeResult, encode_to_stream
+from .encoder import EncodeOptions, EncodeResult, encode_to_stream, with_adaptive
 from .errors import IMFError
 from .intra import QP_RANGE
 from .io.reader import probe, read_frames
@@ -65,6 +65,7 @@ class RateControlResult:
     quality: float  # the continuous x chosen
     passes: int
     reached: bool  # within tolerance of the target
+    policy: str = "as given"  # the refresh policy: "adaptive", "single key frame" or "as given"
 
 
 def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
@@ -106,3 +107,31 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
         lo, hi = (mid, hi) if r < kbps else (lo, mid)
     best = min(tried, key=lambda x: abs(tried[x][1].kbps - kbps))
     return done(best, abs(tried[best][1].kbps - kbps) <= 0.10 * kbps)
+
+
+def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
+                           kbps: float, tolerance: float = 0.05,
+                           notify: Callable[[str], None] = lambda m: None) -> RateControlResult:
+    """Rate control that also chooses the refresh policy.
+
+    Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
+    frame at every rate both reach (benchmarks/README.md). Each refresh costs a key frame, so
+    adaptive refresh has a floor rate; a target below it gets one key frame for the clip
+    instead (or, if even that overshoots, whichever lands closer). ``options`` must carry
+    no refresh settings of its own.
+    """
+    passes = 0
+    adaptive = encode_at_bitrate(source, loaded, with_adaptive(options, probe(source).fps), kbps,
+                                 tolerance, notify=notify)
+    passes += adaptive.passes
+    if adaptive.reached or adaptive.result.kbps < kbps:
+        return replace(adaptive, policy="adaptive")
+    notify(f"adaptive refresh needs {adaptive.result.kbps:.2f} kbps at least; "
+           f"trying one key frame for the clip")
+    single = encode_at_bitrate(source, loaded, options, kbps, tolerance, notify=notify)
+    passes += single.passes
+    best = min((adaptive, single), key=lambda rc: abs(rc.result.kbps - kbps))
+    if single.reached:
+        best = single
+    policy = "single key frame" if best is single else "adaptive"
+    return replace(best, passes=passes, policy=policy)

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from imfcodec import bitstream as bs
 from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, encode_to_stream
-from imfcodec.ratecontrol import X_MAX, X_MIN, encode_at_bitrate, parameters_at, parse_bitrate
+from imfcodec.encoder import with_adaptive
+from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate, encode_at_bitrate_auto,
+                                  parameters_at, parse_bitrate)
 
 from .conftest import synthetic_frames, write_clip
 
@@ -78,6 +80,21 @@ def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
         assert rc.result.kbps == pytest.approx(len(rc.data) * 8 / 1000 / 6.0)
 
 
+def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame_below(
+        tmp_path, tiny_model):
+    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
+    adaptive = with_adaptive(EncodeOptions(), Fraction(10))
+    floor = encode_at_bitrate(clip, tiny_model, adaptive, 0.001).result
+    assert floor.key_frames > 1  # the tiny model's frames fall under the threshold: refreshes
+    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), 2 * floor.kbps)
+    assert rc.policy == "adaptive" and rc.reached and rc.result.key_frames > 1
+    assert abs(rc.result.kbps - 2 * floor.kbps) <= 0.10 * 2 * floor.kbps
+    below = 0.5 * floor.kbps
+    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), below)
+    assert rc.policy == "single key frame" and rc.result.key_frames == 1
+    assert rc.reached and abs(rc.result.kbps - below) <= 0.10 * below
+
+
 def test_cli_bitrate_says_what_it_chose(tmp_path, clip, tiny_model_path):
     r = CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "a.imf"), "--model",
                                   str(tiny_model_path), "--bitrate", "0.0001k"])
@@ -86,3 +103,4 @@ def test_cli_bitrate_says_what_it_chose(tmp_path, clip, tiny_model_path):
                                   str(tiny_model_path), "--bitrate", "20k"])
     assert r.exit_code == 0, r.output
     assert "rate control:" in r.output and "key-frame QP" in r.output
+    assert "chose refresh adaptive" in r.output or "chose refresh single key frame" in r.output

@@ -38,6 +38,9 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     for name in ("results.json", "results.csv", "bd_rate.json", "rd_psnr.png", "rd_msssim.png"):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "results.json").read_text())
+    from imfcodec.models import weights
+    loaded = weights.load(str(tiny_model_path))
+    assert summary["model"] == {"name": loaded.name, "digest": loaded.digest.hex()}
     rows = summary["rows"]
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
             "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s"}
