@@ -327,11 +327,15 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
 @click.option("--max-frames", type=click.IntRange(2), default=None,
               help="Frames read per training clip (bounds memory).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
+              help="Processes that prepare training pairs (use several on a GPU).")
+@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this much wall time, with a checkpoint (--resume continues).")
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight, rate_start,
           noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
-          save_every, max_frames, threads, device, quiet):
+          save_every, max_frames, threads, workers, max_minutes, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
@@ -342,7 +346,8 @@ def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
-        save_every=save_every, max_frames=max_frames, threads=threads, device=device,
+        save_every=save_every, max_frames=max_frames, threads=threads, workers=workers,
+        max_minutes=max_minutes, device=device,
         name=f"imf-{preset_name}")
 
     def log(entry) -> None:

@@ -5,8 +5,9 @@ token step is interpolated geometrically and the key-frame QP linearly (rounded)
 them both are extrapolated (coarser tokens below level 0, where the key frame's QP is already
 at its maximum; finer tokens and lower QPs above level 7), so short clips can spend more
 bits and long ones fewer. The encoder
-runs whole passes over the clip, bisecting on x, until the file's average rate is within
-``tolerance`` of the target. Tokens depend only on their frames, so every pass after the
+runs whole passes over the clip, searching x by false position on the logarithm of the rate
+(bracketed, so it cannot diverge), until the file's average rate is within ``tolerance`` of
+the target. Tokens depend only on their frames, so every pass after the
 first reuses them (token_cache) and costs little more than quantising and entropy coding;
 with closed-loop refresh the rebuilt frames depend on x and each pass runs the decoder too.
 """
@@ -97,14 +98,35 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
         return done(X_MIN, rate(X_MIN) <= kbps * (1 + tolerance))
     if rate(X_MAX) <= kbps * (1 + tolerance):
         return done(X_MAX, rate(X_MAX) >= kbps * (1 - tolerance))
+    # False position on log(rate), which is close to linear in x (the token step is geometric
+    # in x), with the Illinois fix so that one end cannot stay put; kept strictly inside the
+    # bracket, and a plain halving whenever the bracket stops shrinking.
     lo, hi = X_MIN, X_MAX
+    log_lo, log_hi = math.log(rate(lo)) - math.log(kbps), math.log(rate(hi)) - math.log(kbps)
+    side, halve = 0, False
     while len(tried) < max_passes:
-        mid = (lo + hi) / 2
+        width = hi - lo
+        if halve or log_hi <= log_lo:
+            mid = lo + width / 2
+        else:
+            mid = lo - log_lo * width / (log_hi - log_lo)
+            mid = min(max(mid, lo + 0.02 * width), hi - 0.02 * width)
         r = rate(mid)
         notify(f"pass {len(tried)}: quality {mid:.3f} -> {r:.2f} kbps")
         if abs(r - kbps) <= tolerance * kbps:
             return done(mid, True)
-        lo, hi = (mid, hi) if r < kbps else (lo, mid)
+        log_mid = math.log(r) - math.log(kbps)
+        if log_mid < 0:
+            lo, log_lo = mid, log_mid
+            if side == -1:
+                log_hi /= 2
+            side = -1
+        else:
+            hi, log_hi = mid, log_mid
+            if side == 1:
+                log_lo /= 2
+            side = 1
+        halve = hi - lo > 0.6 * width  # the bracket barely shrank: halve it next time
     best = min(tried, key=lambda x: abs(tried[x][1].kbps - kbps))
     return done(best, abs(tried[best][1].kbps - kbps) <= 0.10 * kbps)
 

@@ -82,3 +82,34 @@ class PairSampler:
         ref_t = (ref_t * gain + tint).clamp(0, 1)
         cur_t = (cur_t * gain + tint).clamp(0, 1)
         return ref_t, cur_t
+
+
+class PairStream(torch.utils.data.IterableDataset):
+    """Endless batches of pairs, for a DataLoader with worker processes: the key-frame codec
+    that degrades each reference runs on the CPU, and one process cannot keep a GPU busy.
+    Each worker draws from its own seed; the clips are shared with the workers, not copied
+    (fork), so memory does not grow with the number of workers."""
+
+    def __init__(self, clips: list[np.ndarray], batch: int, seed: int) -> None:
+        super().__init__()
+        self.clips, self.batch_size, self.seed = clips, batch, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        sampler = PairSampler(self.clips, seed=self.seed + 7919 * (worker + 1))
+        while True:
+            yield sampler.batch(self.batch_size)
+
+
+def pair_batches(clips: list[np.ndarray], batch: int, seed: int, workers: int, pin: bool = False):
+    """An endless iterator of (reference, current) batches: in this process when workers is 0,
+    else from ``workers`` processes."""
+    if workers <= 0:
+        sampler = PairSampler(clips, seed=seed)
+        while True:
+            yield sampler.batch(batch)
+    loader = torch.utils.data.DataLoader(PairStream(clips, batch, seed), batch_size=None,
+                                         num_workers=workers, pin_memory=pin, prefetch_factor=4,
+                                         persistent_workers=True)
+    yield from loader

@@ -28,7 +28,7 @@ from ..models import IMF, IMFConfig, preset
 from ..models import weights as wts
 from ..models.weights import LoadedModel
 from ..quality import LEVELS
-from .data import PairSampler, find_clips, load_clips
+from .data import find_clips, load_clips, pair_batches
 from .discriminator import MultiScaleDiscriminator, hinge_d_loss, hinge_g_loss
 from .losses import perceptual_substitute, rate_proxy
 
@@ -57,6 +57,8 @@ class TrainOptions:
     val_qualities: tuple[int, ...] = (0, 3)
     max_frames: int | None = None  # per training clip, to bound memory
     threads: int | None = None
+    workers: int = 0  # data-loading processes (0: in the training process)
+    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
     device: str = "auto"
     seed: int = 0
     name: str = "imf-small"
@@ -253,7 +255,8 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
     clips = load_clips(options.data, cfg.image_size, options.max_frames)
     log(f"{len(clips)} training clips, {sum(len(c) for c in clips)} frames; device {device}, "
         f"{env.world} process(es), batch {options.batch} per process")
-    sampler = PairSampler(clips, seed=options.seed + 1000 * env.rank + step)
+    batches = pair_batches(clips, options.batch, options.seed + 1000 * env.rank + step,
+                           options.workers, pin=cuda)
     val = load_val(options.val, cfg.image_size, options.val_frames) if options.val and env.main else []
     steps_q = torch.tensor([lv.token_step for lv in LEVELS])
     best_file = out / "best.json"
@@ -261,10 +264,16 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
 
     log_file = open(out / "log.jsonl", "a") if env.main else None
+    started, skipped = time.time(), 0
     try:
         while step < options.steps:
+            if options.max_minutes and time.time() - started > 60 * options.max_minutes:
+                log(f"--max-minutes {options.max_minutes:g} reached at step {step}")
+                if env.main:
+                    save_checkpoint(ckpt, step, options, model, opt, disc, disc_opt)
+                break
             t0 = time.time()
-            ref, cur = (t.to(device, non_blocking=True) for t in sampler.batch(options.batch))
+            ref, cur = (t.to(device, non_blocking=True) for t in next(batches))
             step_sizes = steps_q[torch.randint(len(steps_q), (options.batch,))].to(device)
             noise = (torch.rand(options.batch, cfg.token_dim, device=device) - 0.5) * step_sizes[:, None]
             noise = noise * ramp(step, options.noise_start)
@@ -287,7 +296,15 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
                 loss = loss + options.gan_weight * g_gan
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                # A non-finite loss or gradient (bf16 overflow, say) would poison the weights
+                # and the optimizer state: skip the update, count it, and stop if it persists.
+                skipped += 1
+                if skipped > 50:
+                    raise RuntimeError(f"{skipped} non-finite steps in a row at step {step}")
+                continue
+            skipped = 0
             opt.step()
 
             d_loss = torch.zeros((), device=device)
@@ -313,7 +330,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
                 continue
             entry = {"step": step, "loss": loss.item(), "l1": l1.item(), "perceptual": perc.item(),
                      "rate_bits": rate.item(), "g_gan": g_gan.item(), "d_loss": d_loss.item(),
-                     "sec": round(time.time() - t0, 3)}
+                     "sec": round(time.time() - t0, 3), "grad_norm": float(grad_norm)}
             if val and options.eval_every and (step % options.eval_every == 0 or step == options.steps):
                 entry.update(evaluate(model, val, options.val_qualities))
                 score = entry[f"val_q{max(options.val_qualities)}_msssim"]
