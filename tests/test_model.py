@@ -51,3 +51,38 @@ def test_local_attention_equals_global_when_the_window_covers_the_grid():
     loc.load_state_dict(g.state_dict())
     q, kv = torch.randn(2, 16, 8), torch.randn(1, 16, 8)
     assert torch.allclose(g(q, g.keys_values(kv, kv)), loc(q, loc.keys_values(kv, kv)), atol=1e-5)
+
+
+@pytest.mark.parametrize("window", [0, 5])
+def test_pixel_values_start_the_model_at_the_copy_floor(window):
+    """With pixel values the untrained model shows the (aligned) reference picture, and a
+    pixel moved by the attention lands where the attention points."""
+    import dataclasses
+
+    cfg = dataclasses.replace(preset("tiny"), pixel_values=True,
+                              attn_window=(window, 0, 0, 0))
+    torch.manual_seed(0)
+    model = IMF(cfg).eval()
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
+    with torch.no_grad():
+        ref = model.reference(x)
+        out = model.decode(model.encode_token(torch.rand(3, 3, 64, 64)), ref)
+    assert out.shape == (3, 3, 64, 64)
+    assert (out - x).abs().mean() < 0.01
+
+
+def test_pixel_values_follow_the_attention():
+    """Queries that match the key of the grid cell on their right move the picture left by
+    one cell: the raw values are the picture's pixels, carried without a projection."""
+    attn = GridAttention(16, 16, 4, 16, 1, 0, 4, raw_v=3)
+    with torch.no_grad():
+        for lin in (attn.q, attn.k):
+            lin.weight.copy_(torch.eye(16))
+            lin.bias.zero_()
+        attn.log_alpha.fill_(-20.0)  # no locality prior: content alone decides
+    cells = torch.eye(16)[None]  # key j is the one-hot of cell j
+    right = torch.arange(16).view(4, 4)[:, [1, 2, 3, 3]].flatten()
+    queries = 200 * torch.eye(16)[right][None]  # query i looks for the cell right of it
+    raw = torch.rand(1, 16, 3)
+    _, moved = attn(queries, attn.keys_values(cells, torch.zeros(1, 16, 4), raw))
+    assert torch.allclose(moved[0], raw[0][right], atol=1e-4)

@@ -8,6 +8,7 @@ reference is computed once per key frame by ``reference()``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import GridAttention, TransformerBlock
@@ -25,8 +26,11 @@ class AlignLevel(nn.Module):
         size, heads = cfg.scales[level], cfg.attn_heads[level]
         dim, window = cfg.attn_dim[level], cfg.attn_window[level]
         self.size = size
+        # Pixels moved with the features: each grid cell carries its patch of the picture.
+        self.patch = cfg.image_size // size if cfg.pixel_values and level == 0 else 0
         self.norm_motion = nn.LayerNorm(motion)
-        self.cross = GridAttention(motion, motion, value, dim, heads, window, size)
+        self.cross = GridAttention(motion, motion, value, dim, heads, window, size,
+                                   raw_v=3 * self.patch**2)
         self.blocks = nn.Sequential(
             *[
                 TransformerBlock(value, dim, heads, window, size, cfg.mlp_ratio)
@@ -34,14 +38,22 @@ class AlignLevel(nn.Module):
             ]
         )
 
-    def reference(self, m_ref: torch.Tensor, f_ref: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.cross.keys_values(self.norm_motion(to_tokens(m_ref)), to_tokens(f_ref))
+    def reference(self, m_ref: torch.Tensor, f_ref: torch.Tensor,
+                  picture: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raw = to_tokens(F.pixel_unshuffle(picture, self.patch)) if self.patch else None
+        return self.cross.keys_values(self.norm_motion(to_tokens(m_ref)), to_tokens(f_ref), raw)
 
-    def forward(self, m_cur: torch.Tensor, ref: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def forward(self, m_cur: torch.Tensor, ref: tuple[torch.Tensor, ...]):
+        """Aligned features (B, C, S, S); with pixel values also the aligned picture."""
         b = m_cur.shape[0]
         x = self.cross(self.norm_motion(to_tokens(m_cur)), ref)  # (B, N, C)
-        x = self.blocks(x)
-        return x.transpose(1, 2).reshape(b, -1, self.size, self.size)
+        if self.patch:
+            x, raw = x
+        x = self.blocks(x).transpose(1, 2).reshape(b, -1, self.size, self.size)
+        if self.patch:
+            raw = raw.transpose(1, 2).reshape(b, -1, self.size, self.size)  # (B, 3p^2, S, S)
+            return x, F.pixel_shuffle(raw, self.patch)  # (B, 3, H, W)
+        return x
 
 
 class MotionAlignment(nn.Module):
@@ -49,9 +61,14 @@ class MotionAlignment(nn.Module):
         super().__init__()
         self.levels = nn.ModuleList(AlignLevel(cfg, i) for i in range(4))
 
-    def reference(self, m_ref: list[torch.Tensor], f_ref: list[torch.Tensor]) -> list:
-        return [lvl.reference(m, f) for lvl, m, f in zip(self.levels, m_ref, f_ref)]
+    def reference(self, m_ref: list[torch.Tensor], f_ref: list[torch.Tensor],
+                  picture: torch.Tensor) -> list:
+        return [lvl.reference(m, f, picture) for lvl, m, f in zip(self.levels, m_ref, f_ref)]
 
-    def forward(self, m_cur: list[torch.Tensor], ref: list) -> list[torch.Tensor]:
-        """Aligned features fine to coarse."""
-        return [lvl(m, r) for lvl, m, r in zip(self.levels, m_cur, ref)]
+    def forward(self, m_cur: list[torch.Tensor], ref: list):
+        """Aligned features fine to coarse, and the aligned picture (None without pixel values)."""
+        out = [lvl(m, r) for lvl, m, r in zip(self.levels, m_cur, ref)]
+        picture = None
+        if isinstance(out[0], tuple):
+            out[0], picture = out[0]
+        return out, picture

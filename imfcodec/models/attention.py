@@ -32,12 +32,16 @@ class GridAttention(nn.Module):
     """Multi-head attention from queries on a grid to keys/values on the same grid."""
 
     def __init__(
-        self, q_in: int, kv_in: int, v_in: int, attn_dim: int, heads: int, window: int, size: int
+        self, q_in: int, kv_in: int, v_in: int, attn_dim: int, heads: int, window: int, size: int,
+        raw_v: int = 0,
     ) -> None:
         super().__init__()
         self.heads, self.window, self.size = heads, window, size
         self.head_dim = attn_dim // heads
         self.v_dim = v_in
+        # Raw value channels (the reference's pixels) ride along every head unprojected; the
+        # heads' results for them are averaged and returned beside the projected output.
+        self.raw_v = raw_v
         if v_in % heads:
             raise ValueError(f"value channels {v_in} not divisible by {heads} heads")
         self.q = nn.Linear(q_in, attn_dim)
@@ -51,18 +55,26 @@ class GridAttention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, self.heads, dim).transpose(1, 2)  # (B, h, N, dim)
 
-    def keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor,
+                    raw: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Projects (B, N, C) key and value sources; cache the result for a fixed reference.
+        ``raw`` (B, N, raw_v) values are attended to as they are, without a projection.
 
         Attention always runs in float32, also under autocast: the positional terms are
         large numbers that cancel, which bf16 cannot represent.
         """
         with torch.autocast(k_src.device.type, enabled=False):
-            return self._keys_values(k_src.float(), v_src.float())
+            return self._keys_values(k_src.float(), v_src.float(),
+                                     None if raw is None else raw.float())
 
-    def _keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor,
+                     raw: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         k = self._split(self.k(k_src), self.head_dim)
         v = self._split(self.v(v_src), self.v_dim // self.heads)
+        if self.raw_v:
+            if raw is None or raw.shape[-1] != self.raw_v:
+                raise ValueError(f"this attention needs {self.raw_v} raw value channels")
+            v = torch.cat([v, raw[:, None].expand(-1, self.heads, -1, -1)], dim=-1)
         if self.window == 0:
             alpha = self.log_alpha.exp()[None, :, None, None]  # (1, h, 1, 1)
             p = self.pos[None, None].expand(k.shape[0], self.heads, -1, -1)  # (B, h, N, 2)
@@ -70,8 +82,9 @@ class GridAttention(nn.Module):
             k = torch.cat([k, p, one, -alpha * p.pow(2).sum(-1, keepdim=True)], dim=-1)
         return k, v
 
-    def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in)."""
+    def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]):
+        """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in), or with raw
+        values the pair ((B, N, v_in), (B, N, raw_v))."""
         with torch.autocast(q_src.device.type, enabled=False):
             return self._attend(q_src.float(), kv[0].float(), kv[1].float())
 
@@ -88,7 +101,11 @@ class GridAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (B, h, N, dv)
         else:
             out = self._local(q, k, v)
-        out = out.transpose(1, 2).reshape(b, -1, self.v_dim)
+        if self.raw_v:
+            out, raw = out[..., : -self.raw_v], out[..., -self.raw_v :]
+        out = out.transpose(1, 2).reshape(b, -1, self.v_dim)  # (B, N, h * dv)
+        if self.raw_v:
+            return self.out(out), raw.mean(1)  # (B, N, raw_v): the heads agree on pixels
         return self.out(out)
 
     def _local(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

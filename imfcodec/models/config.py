@@ -37,6 +37,12 @@ class IMFConfig:
     mlp_ratio: int = 2
     # Frame decoder D_F: channels after each upsampling, image/16 .. image.
     dec_channels: tuple[int, ...] = (512, 256, 128, 64, 32)
+    # imfcodec's addition to the paper (off in the paper preset): the finest alignment level
+    # also moves the reference's pixels, as (image/size)^2 x 3 values per grid cell, and the
+    # frame decoder predicts a correction to that aligned picture instead of the whole frame.
+    # At initialisation the alignment is close to the identity, so the model starts at the
+    # copy floor (showing the key frame) rather than at an untrained autoencoder's output.
+    pixel_values: bool = False
 
     def __post_init__(self) -> None:
         n_halvings = int(math.log2(self.image_size // 4))
@@ -98,6 +104,7 @@ PRESETS: dict[str, IMFConfig] = {
         blocks=(0, 0, 1, 1),
         mlp_ratio=2,
         dec_channels=(128, 96, 48, 24, 16),
+        pixel_values=True,
     ),
     # For tests: 64x64 frames, a few thousand parameters.
     "tiny": IMFConfig(

@@ -26,12 +26,23 @@ class FrameDecoder(nn.Module):
             if level >= 0:
                 self.merge.append(nn.Conv2d(cout + feats[level], cout, 1))
             cin = cout
-        self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1)
+        self.pixels = cfg.pixel_values
+        if self.pixels:
+            # A correction to the aligned picture, in logits; zero at first, so the model
+            # starts by showing the aligned reference.
+            self.to_rgb = nn.Conv2d(cin + 3, 3, 3, padding=1)
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)
+        else:
+            self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1)
 
-    def forward(self, aligned: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, aligned: list[torch.Tensor], picture: torch.Tensor | None = None):
         h = aligned[3]
         for i, up in enumerate(self.up):
             h = up(h)
             if i < len(self.merge):
                 h = self.merge[i](torch.cat([h, aligned[2 - i]], dim=1))
-        return torch.sigmoid(self.to_rgb(h))
+        if not self.pixels:
+            return torch.sigmoid(self.to_rgb(h))
+        base = torch.logit(picture.float().clamp(0, 1), eps=1e-3)
+        return torch.sigmoid(base + self.to_rgb(torch.cat([h, picture.to(h.dtype)], 1)).float())

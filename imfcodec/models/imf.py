@@ -46,12 +46,13 @@ class IMF(nn.Module):
         token = self.token_encoder(key_frame)
         motion = self.token_decoder(token)
         features = self.feature_encoder(key_frame)
-        return Reference(token=token, attention=self.alignment.reference(motion, features))
+        attention = self.alignment.reference(motion, features, key_frame)
+        return Reference(token=token, attention=attention)
 
     def decode(self, tokens: torch.Tensor, ref: Reference) -> torch.Tensor:
         """(B, token_dim) tokens against a reference of batch 1 or B -> (B, 3, H, W)."""
-        aligned = self.alignment(self.token_decoder(tokens), ref.attention)
-        return self.frame_decoder(aligned)
+        aligned, picture = self.alignment(self.token_decoder(tokens), ref.attention)
+        return self.frame_decoder(aligned, picture)
 
     def forward(
         self, x_ref: torch.Tensor, x_cur: torch.Tensor, noise: torch.Tensor | None = None
