@@ -1,0 +1,58 @@
+"""Markdown tables from a bench run's results.json: the mean rate-distortion points of every
+codec and setting, and the BD-rates of the imfcodec modes against the anchors.
+
+    python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summary.md
+
+benchmarks/README.md and docs/model-card.md quote this output; nothing in them is typed by
+hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from imfcodec.bench.report import METRICS, bd_cell  # noqa: E402
+
+
+def rd_table(summary: dict) -> list[str]:
+    lines = ["| codec | setting | kbps | PSNR (dB) | MS-SSIM | encode fps | decode fps |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for codec, points in summary["mean_curves"].items():
+        for p in sorted(points, key=lambda p: p["kbps"]):
+            lines.append(f"| {codec} | {p['setting']} | {p['kbps']:.2f} | {p['psnr']:.2f} | "
+                         f"{p['msssim']:.4f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
+    return lines
+
+
+def bd_rate_table(summary: dict) -> list[str]:
+    lines = ["| imfcodec mode | anchor | BD-rate in PSNR | BD-rate in MS-SSIM |",
+             "| --- | --- | --- | --- |"]
+    for test, anchors in summary["bd_rate"].items():
+        for anchor, result in anchors.items():
+            lines.append(f"| {test} | {anchor} | " + " | ".join(bd_cell(result[m]) for m in METRICS)
+                         + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results.json written by imfcodec bench")
+    args = parser.parse_args(argv)
+    summary = json.loads(args.results.read_text())
+    model = summary.get("model") or {}
+    clips = summary["clips"]
+    print(f"Mean over {len(clips)} clip(s); imfcodec weights: {model.get('name', 'n/a')} "
+          f"(digest {model.get('digest', 'n/a')}).\n")
+    print("\n".join(rd_table(summary)))
+    print("\nBD-rate (negative: the imfcodec mode needs fewer bits for the same quality), over "
+          "the overlapping quality range:\n")
+    print("\n".join(bd_rate_table(summary)))
+
+
+if __name__ == "__main__":
+    main()
