@@ -10,6 +10,7 @@ OUT=${OUT:-/tmp/imf-bench}
 imfcodec bench "$VAL"/*.mp4 --out "$OUT" --force
 mkdir -p benchmarks/val
 cp "$OUT"/results.json "$OUT"/bd_rate.json "$OUT"/rd_psnr.png "$OUT"/rd_msssim.png benchmarks/val/
+python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summary.md
 
 # Rate control: every val clip at 4, 8 and 16 kbps.
 python benchmarks/rate_control.py "$VAL" --targets 4k,8k,16k --json > benchmarks/val/rate_control.json
