@@ -69,6 +69,6 @@ class MotionAlignment(nn.Module):
         """Aligned features fine to coarse, and the aligned picture (None without pixel values)."""
         out = [lvl(m, r) for lvl, m, r in zip(self.levels, m_cur, ref)]
         picture = None
-        if isinstance(out[0], tuple):
+        if self.levels[0].patch:  # the finest level also returned the aligned picture
             out[0], picture = out[0]
         return out, picture

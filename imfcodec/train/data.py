@@ -95,9 +95,9 @@ class PairStream(torch.utils.data.IterableDataset):
         self.clips, self.batch_size, self.seed = clips, batch, seed
 
     def __iter__(self):
-        info = torch.utils.data.get_worker_info()
-        worker = info.id if info else 0
-        sampler = PairSampler(self.clips, seed=self.seed + 7919 * (worker + 1))
+        info = torch.utils.data.get_worker_info()  # None when iterated in this process
+        seed = self.seed if info is None else self.seed + 7919 * (info.id + 1)
+        sampler = PairSampler(self.clips, seed=seed)
         while True:
             yield sampler.batch(self.batch_size)
 
@@ -105,11 +105,9 @@ class PairStream(torch.utils.data.IterableDataset):
 def pair_batches(clips: list[np.ndarray], batch: int, seed: int, workers: int, pin: bool = False):
     """An endless iterator of (reference, current) batches: in this process when workers is 0,
     else from ``workers`` processes."""
+    stream = PairStream(clips, batch, seed)
     if workers <= 0:
-        sampler = PairSampler(clips, seed=seed)
-        while True:
-            yield sampler.batch(batch)
-    loader = torch.utils.data.DataLoader(PairStream(clips, batch, seed), batch_size=None,
-                                         num_workers=workers, pin_memory=pin, prefetch_factor=4,
-                                         persistent_workers=True)
-    yield from loader
+        return iter(stream)
+    return iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
+                                            pin_memory=pin, prefetch_factor=4,
+                                            persistent_workers=True))
