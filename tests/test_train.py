@@ -17,7 +17,7 @@ def test_two_step_training_smoke(tmp_path, clip):
     run = tmp_path / "run"
     args = ["train", "--data", data, "--val", data, "--out", run, "--preset", "tiny",
             "--steps", 2, "--batch", 2, "--eval-every", 2, "--save-every", 1, "--val-frames", 4,
-            "--gan-start", 1, "--disc-width", 4, "--rate-start", 0, "--quiet"]
+            "--gan-start", 1, "--disc-width", 4, "--rate-start", 0, "--noise-start", 0, "--quiet"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -35,7 +35,10 @@ def test_two_step_training_smoke(tmp_path, clip):
     exported = tmp_path / "tiny.safetensors"
     r = CliRunner().invoke(main, ["export", str(run / "ckpt"), "--out", str(exported)])
     assert r.exit_code == 0, r.output
-    assert weights.load(exported).model.cfg.name == "tiny"
+    model = weights.load(exported).model
+    assert model.cfg.name == "tiny"
+    # Training never moves the quantiser's grid (an adaptive unit let tokens outgrow their noise).
+    assert model.token_scale.tolist() == [1.0] * model.cfg.token_dim
     out = tmp_path / "a.imf"
     for args in (["encode", clip, out, "--model", exported, "--quiet"],
                  ["decode", out, tmp_path / "a.mkv", "--model", exported, "--quiet"]):

@@ -317,14 +317,6 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
                 d_loss.backward()
                 disc_opt.step()
 
-            with torch.no_grad():
-                # The quantiser's unit is the spread of the token's *change* between two frames
-                # of a clip (the motion it must carry), not its spread across clips (identity):
-                # a unit set by identity would round every frame's motion away.
-                spread = (t_cur - t_ref).float().pow(2).mean(0).sqrt()
-                spread = torch.maximum(spread, 1e-3 * torch.cat([t_cur, t_ref]).float().std(0))
-                spread = spread.clamp_min(1e-6)
-                model.token_scale.mul_(0.98).add_(0.02 * spread)
             step += 1
             if not env.main:
                 continue
