@@ -53,6 +53,24 @@ def test_local_attention_equals_global_when_the_window_covers_the_grid():
     assert torch.allclose(g(q, g.keys_values(kv, kv)), loc(q, loc.keys_values(kv, kv)), atol=1e-5)
 
 
+@pytest.mark.parametrize("heads,window,size", [(1, 7, 16), (2, 5, 8), (2, 3, 4)])
+def test_shared_reference_fast_path_equals_the_per_frame_path(heads, window, size):
+    """Decoding gathers a batch-1 reference's neighbourhoods once; training attends to a
+    reference per frame with shifted views. Both must give the same values, raw pixels too."""
+    torch.manual_seed(0)
+    attn = GridAttention(8, 8, 12, 8, heads, window, size, raw_v=6)
+    with torch.no_grad():
+        attn.log_alpha.add_(torch.randn(heads))
+    n = size * size
+    kv = attn.keys_values(torch.randn(1, n, 8), torch.randn(1, n, 12), torch.randn(1, n, 6))
+    assert len(kv) == 4  # neighbourhoods gathered for the shared reference
+    q = 3 * torch.randn(5, n, 8)
+    fast = attn(q, kv)
+    per_frame = attn(q, tuple(t.expand(5, -1, -1, -1).contiguous() for t in kv[:2]))
+    for a, b in zip(fast, per_frame):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 @pytest.mark.parametrize("window", [0, 5])
 def test_pixel_values_start_the_model_at_the_copy_floor(window):
     """With pixel values the untrained model shows the (aligned) reference picture, and a

@@ -80,27 +80,32 @@ class GridAttention(nn.Module):
             p = self.pos[None, None].expand(k.shape[0], self.heads, -1, -1)  # (B, h, N, 2)
             one = torch.ones_like(p[..., :1])
             k = torch.cat([k, p, one, -alpha * p.pow(2).sum(-1, keepdim=True)], dim=-1)
+        elif k.shape[0] == 1:
+            # One reference for many queries (decoding): gather each position's neighbourhood
+            # once per key frame instead of once per batch of frames.
+            return k, v, self._neighbourhoods(k), self._neighbourhoods(v)
         return k, v
 
     def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]):
         """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in), or with raw
         values the pair ((B, N, v_in), (B, N, raw_v))."""
         with torch.autocast(q_src.device.type, enabled=False):
-            return self._attend(q_src.float(), kv[0].float(), kv[1].float())
+            return self._attend(q_src.float(), *(t.float() for t in kv))
 
-    def _attend(self, q_src: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _attend(self, q_src: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                k_nb: torch.Tensor | None = None, v_nb: torch.Tensor | None = None):
         b = q_src.shape[0]
-        if k.shape[0] != b:
-            k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
         q = self._split(self.q(q_src), self.head_dim) / math.sqrt(self.head_dim)
         if self.window == 0:
+            if k.shape[0] != b:
+                k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
             alpha = self.log_alpha.exp()[None, :, None, None]
             p = self.pos[None, None].expand(b, self.heads, -1, -1)
             one = torch.ones_like(p[..., :1])
             q = torch.cat([q, 2 * alpha * p, -alpha * p.pow(2).sum(-1, keepdim=True), one], -1)
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (B, h, N, dv)
         else:
-            out = self._local(q, k, v)
+            out = self._local(q, k, v, k_nb, v_nb)
         if self.raw_v:
             out, raw = out[..., : -self.raw_v], out[..., -self.raw_v :]
         out = out.transpose(1, 2).reshape(b, -1, self.v_dim)  # (B, N, h * dv)
@@ -108,31 +113,56 @@ class GridAttention(nn.Module):
             return self.out(out), raw.mean(1)  # (B, N, raw_v): the heads agree on pixels
         return self.out(out)
 
-    def _local(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _window_bias(self, device: torch.device) -> torch.Tensor:
+        """(h, w*w, S, S): the locality prior per offset, and -1e9 where the offset falls
+        outside the grid (padding positions never win)."""
+        w, s, r = self.window, self.size, self.window // 2
+        alpha = self.log_alpha.exp()[:, None, None, None]  # (h, 1, 1, 1)
+        offsets = torch.arange(w, device=device, dtype=torch.float32) - r
+        dist2 = (offsets[:, None] ** 2 + offsets[None, :] ** 2).reshape(1, w * w, 1, 1)
+        inside = F.pad(torch.ones(1, 1, s, s, device=device), (r, r, r, r))
+        inside = F.unfold(inside, w).reshape(1, w * w, s, s)  # 1 where the neighbour exists
+        return -alpha * (2.0 / s) ** 2 * dist2 + (inside - 1) * 1e9
+
+    def _neighbourhoods(self, x: torch.Tensor) -> torch.Tensor:
+        """(1, h, N, c) -> (h, N, w*w, c): every position's w x w neighbourhood (zeros outside)."""
+        h, n, c = x.shape[1:]
+        w, s, r = self.window, self.size, self.window // 2
+        grid = x[0].transpose(1, 2).reshape(h * c, 1, s, s)
+        cols = F.unfold(F.pad(grid, (r, r, r, r)), w)  # (h*c, w*w, N)
+        return cols.reshape(h, c, w * w, n).permute(0, 3, 2, 1).contiguous()
+
+    def _local(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               k_nb: torch.Tensor | None = None, v_nb: torch.Tensor | None = None) -> torch.Tensor:
         """Each query attends to the w x w neighbourhood around its own position.
 
-        Loops over the w*w offsets with shifted views instead of unfolding, so memory stays
-        at a few feature maps whatever the window.
+        q is (B, h, N, d); k and v have batch B, or 1 for a reference shared by all B queries
+        (decoding). A shared reference comes with its neighbourhoods gathered (k_nb, v_nb) and
+        every position runs one small matmul for the whole batch; otherwise the loop over the
+        w*w offsets uses shifted views, so memory stays at a few feature maps whatever the
+        window.
         """
         b, h, n, d = q.shape
         w, s, r = self.window, self.size, self.window // 2
+        bias = self._window_bias(q.device)  # (h, w*w, S, S)
+        if k_nb is not None and k.shape[0] == 1 and b > 1:
+            # Contiguous operands: bmm would otherwise copy every one of the N small matrices.
+            logits = q.permute(1, 2, 0, 3).contiguous() @ k_nb.transpose(2, 3)
+            logits = logits + bias.flatten(2).transpose(1, 2)[:, :, None, :]  # (h, N, B, w*w)
+            out = torch.softmax(logits, dim=-1) @ v_nb  # (h, N, B, c)
+            return out.permute(2, 0, 1, 3)  # (B, h, N, c)
+        if k.shape[0] != b:
+            k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
 
-        def padded_grid(x: torch.Tensor) -> torch.Tensor:  # (B', h, N, c) -> (B', h, c, S+2r, S+2r)
+        def padded_grid(x: torch.Tensor) -> torch.Tensor:  # (B, h, N, c) -> (B, h, c, S+2r, S+2r)
             grid = x.transpose(2, 3).reshape(x.shape[0], h, x.shape[-1], s, s)
             return F.pad(grid, (r, r, r, r))
 
         qg = q.transpose(2, 3).reshape(b, h, d, s, s)
         kp, vp = padded_grid(k), padded_grid(v)
-        ones = F.pad(torch.ones(1, 1, s, s, device=q.device, dtype=q.dtype), (r, r, r, r))
-        alpha = self.log_alpha.exp()[None, :, None, None]  # (1, h, 1, 1)
-        unit = (2.0 / s) ** 2
         logits = []
-        for dy in range(w):
-            for dx in range(w):
-                window = (..., slice(dy, dy + s), slice(dx, dx + s))
-                prior = -alpha * unit * ((dy - r) ** 2 + (dx - r) ** 2)
-                outside = (ones[window] - 1) * 1e9  # padding positions never win
-                logits.append((qg * kp[window]).sum(2) + prior + outside[0])
+        for i, (dy, dx) in enumerate((dy, dx) for dy in range(w) for dx in range(w)):
+            logits.append((qg * kp[..., dy : dy + s, dx : dx + s]).sum(2) + bias[:, i])
         weights = torch.softmax(torch.stack(logits, 2), dim=2)  # (B, h, w*w, S, S)
         out = 0
         for i, (dy, dx) in enumerate((dy, dx) for dy in range(w) for dx in range(w)):
