@@ -190,14 +190,18 @@ class _Encoder:
             levels = quant.quantize(self._tokens(batch), self.grid)
             split = None
             if self.closed_loop:
-                tokens = torch.from_numpy(quant.dequantize(levels, self.grid)).to(self.device)
-                with torch.inference_mode():
-                    rebuilt = fr.to_images(self.model.decode(tokens, self.ref))
-                for j, (index, frame) in enumerate(batch):
-                    if (psnr(frame, rebuilt[j]) < self.options.refresh_threshold
-                            and index - self.last_key >= max(1, self.options.min_refresh_gap)):
-                        split = j
-                        break
+                # Only frames far enough from the last key frame can trigger a refresh: the
+                # others need no rebuilding (with a 1 s minimum gap, most frames).
+                gap = max(1, self.options.min_refresh_gap)
+                eligible = [j for j, (index, _) in enumerate(batch) if index - self.last_key >= gap]
+                if eligible:
+                    tokens = torch.from_numpy(quant.dequantize(levels[eligible], self.grid))
+                    with torch.inference_mode():
+                        rebuilt = fr.to_images(self.model.decode(tokens.to(self.device), self.ref))
+                    for j, picture in zip(eligible, rebuilt):
+                        if psnr(batch[j][1], picture) < self.options.refresh_threshold:
+                            split = j
+                            break
             accepted = batch if split is None else batch[:split]
             for row in levels[: len(accepted)]:
                 self.chunker.add(row)
