@@ -117,3 +117,47 @@ def test_untrained_token_encoder_tells_pictures_apart(name):
     with torch.no_grad():
         tokens = model.encode_token(smooth)
     assert tokens.std(0).mean() > 0.01 * tokens.abs().mean()
+
+
+def test_motion_offsets_start_at_zero_and_change_nothing():
+    """The offset heads are zero at initialisation: the model with motion offsets rebuilds
+    exactly what the same weights rebuild without them."""
+    import dataclasses
+
+    base = dataclasses.replace(preset("tiny"), pixel_values=True)
+    torch.manual_seed(0)
+    plain = IMF(base).eval()
+    shifted = IMF(dataclasses.replace(base, motion_offsets=True)).eval()
+    missing, unexpected = shifted.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and missing and all(".offset." in key for key in missing)
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
+    tokens = torch.randn(3, base.token_dim)
+    with torch.no_grad():
+        a = plain.decode(tokens, plain.reference(x))
+        b = shifted.decode(tokens, shifted.reference(x))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("window,batch", [(0, 2), (3, 2), (3, 1)])
+def test_displaced_query_positions_move_the_picture(window, batch):
+    """Queries whose positions are shifted one cell to the right fetch the pixels of the
+    cell on their right (global and local attention, shared and per-frame references)."""
+    size = 4
+    attn = GridAttention(8, 8, 4, 8, 1, window, size, raw_v=3, displaced=True)
+    with torch.no_grad():
+        for lin in (attn.q, attn.k):
+            lin.weight.zero_()
+            lin.bias.zero_()
+        attn.log_alpha.add_(3.0)  # a sharp prior: the nearest displaced position wins
+    n = size * size
+    raw = torch.rand(1, n, 3)
+    kv = attn.keys_values(torch.zeros(1, n, 8), torch.zeros(1, n, 4), raw)
+    if batch == 1:  # the per-frame path
+        kv = kv[:2]
+    pos = attn.pos.clone()
+    pos[:, 1] += 2.0 / size  # x is the second coordinate
+    _, moved = attn(torch.zeros(batch, n, 8), kv, pos[None].expand(batch, -1, -1))
+    right = torch.arange(n).view(size, size)[:, 1:].flatten()  # cells with a right neighbour
+    cols = torch.arange(n).view(size, size)[:, :-1].flatten()
+    for b in range(batch):
+        assert torch.allclose(moved[b, cols], raw[0, right], atol=1e-4)

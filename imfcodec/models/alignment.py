@@ -30,7 +30,15 @@ class AlignLevel(nn.Module):
         self.patch = cfg.image_size // size if cfg.pixel_values and level == 0 else 0
         self.norm_motion = nn.LayerNorm(motion)
         self.cross = GridAttention(motion, motion, value, dim, heads, window, size,
-                                   raw_v=3 * self.patch**2)
+                                   raw_v=3 * self.patch**2, displaced=cfg.motion_offsets)
+        # Motion offsets: each frame's motion features shift its grid positions (zero at
+        # first, so the model starts where it would without them). The same head serves the
+        # current frame and the reference, so equal tokens mean equal positions.
+        self.offset = None
+        if cfg.motion_offsets:
+            self.offset = nn.Linear(motion, 2)
+            nn.init.zeros_(self.offset.weight)
+            nn.init.zeros_(self.offset.bias)
         self.blocks = nn.Sequential(
             *[
                 TransformerBlock(value, dim, heads, window, size, cfg.mlp_ratio)
@@ -41,12 +49,20 @@ class AlignLevel(nn.Module):
     def reference(self, m_ref: torch.Tensor, f_ref: torch.Tensor,
                   picture: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raw = to_tokens(F.pixel_unshuffle(picture, self.patch)) if self.patch else None
-        return self.cross.keys_values(self.norm_motion(to_tokens(m_ref)), to_tokens(f_ref), raw)
+        m = self.norm_motion(to_tokens(m_ref))
+        return self.cross.keys_values(m, to_tokens(f_ref), raw, self.positions(m))
+
+    def positions(self, m: torch.Tensor) -> torch.Tensor | None:
+        """(B, N, 2) displaced grid positions from normalised motion features, or None."""
+        if self.offset is None:
+            return None
+        return self.cross.pos[None] + self.offset(m).float()
 
     def forward(self, m_cur: torch.Tensor, ref: tuple[torch.Tensor, ...]):
         """Aligned features (B, C, S, S); with pixel values also the aligned picture."""
         b = m_cur.shape[0]
-        x = self.cross(self.norm_motion(to_tokens(m_cur)), ref)  # (B, N, C)
+        m = self.norm_motion(to_tokens(m_cur))
+        x = self.cross(m, ref, self.positions(m))  # (B, N, C)
         if self.patch:
             x, raw = x
         x = self.blocks(x).transpose(1, 2).reshape(b, -1, self.size, self.size)

@@ -10,6 +10,12 @@ Global attention folds the prior into the dot product, appending 4 channels to q
 (``2a p_i, -a|p_i|^2, 1`` against ``p_j, 1, -a|p_j|^2``) so PyTorch's fused
 scaled_dot_product_attention runs and the N x N map is never materialised. Local attention
 (window k) scores each query against its k x k neighbourhood only.
+
+Displaced positions (``displaced=True``, the config's ``motion_offsets``): the positions in
+the prior are p + delta, where delta (B, N, 2) is predicted per grid cell from the motion
+features of the query's frame and of the key's frame. The prior then favours the key whose
+displaced position matches the query's: motion as a smooth shift of where each query looks,
+which gradients reach directly. Local attention folds this prior into the dot product too.
 """
 
 from __future__ import annotations
@@ -33,10 +39,13 @@ class GridAttention(nn.Module):
 
     def __init__(
         self, q_in: int, kv_in: int, v_in: int, attn_dim: int, heads: int, window: int, size: int,
-        raw_v: int = 0,
+        raw_v: int = 0, displaced: bool = False,
     ) -> None:
         super().__init__()
         self.heads, self.window, self.size = heads, window, size
+        # The prior is folded into q.k (4 extra channels) for global attention, and for local
+        # attention when positions can be displaced; otherwise local attention adds it per offset.
+        self.folded = window == 0 or displaced
         self.head_dim = attn_dim // heads
         self.v_dim = v_in
         # Raw value channels (the reference's pixels) ride along every head unprojected; the
@@ -55,54 +64,66 @@ class GridAttention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, self.heads, dim).transpose(1, 2)  # (B, h, N, dim)
 
+    def _positions(self, b: int, pos: torch.Tensor | None) -> torch.Tensor:
+        """(B, h, N, 2): the given (B, N, 2) positions, or the grid's."""
+        if pos is None:
+            return self.pos[None, None].expand(b, self.heads, -1, -1)
+        return pos.float()[:, None].expand(-1, self.heads, -1, -1)
+
     def keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor,
-                    raw: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+                    raw: torch.Tensor | None = None,
+                    pos: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Projects (B, N, C) key and value sources; cache the result for a fixed reference.
-        ``raw`` (B, N, raw_v) values are attended to as they are, without a projection.
+        ``raw`` (B, N, raw_v) values are attended to as they are, without a projection;
+        ``pos`` (B, N, 2) are the keys' displaced positions (default: the grid's).
 
         Attention always runs in float32, also under autocast: the positional terms are
         large numbers that cancel, which bf16 cannot represent.
         """
         with torch.autocast(k_src.device.type, enabled=False):
             return self._keys_values(k_src.float(), v_src.float(),
-                                     None if raw is None else raw.float())
+                                     None if raw is None else raw.float(), pos)
 
     def _keys_values(self, k_src: torch.Tensor, v_src: torch.Tensor,
-                     raw: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+                     raw: torch.Tensor | None, pos: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         k = self._split(self.k(k_src), self.head_dim)
         v = self._split(self.v(v_src), self.v_dim // self.heads)
         if self.raw_v:
             if raw is None or raw.shape[-1] != self.raw_v:
                 raise ValueError(f"this attention needs {self.raw_v} raw value channels")
             v = torch.cat([v, raw[:, None].expand(-1, self.heads, -1, -1)], dim=-1)
-        if self.window == 0:
+        if self.folded:
             alpha = self.log_alpha.exp()[None, :, None, None]  # (1, h, 1, 1)
-            p = self.pos[None, None].expand(k.shape[0], self.heads, -1, -1)  # (B, h, N, 2)
+            p = self._positions(k.shape[0], pos)  # (B, h, N, 2)
             one = torch.ones_like(p[..., :1])
             k = torch.cat([k, p, one, -alpha * p.pow(2).sum(-1, keepdim=True)], dim=-1)
-        elif k.shape[0] == 1:
+        if self.window and k.shape[0] == 1:
             # One reference for many queries (decoding): gather each position's neighbourhood
             # once per key frame instead of once per batch of frames.
             return k, v, self._neighbourhoods(k), self._neighbourhoods(v)
         return k, v
 
-    def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...]):
+    def forward(self, q_src: torch.Tensor, kv: tuple[torch.Tensor, ...],
+                pos: torch.Tensor | None = None):
         """q_src (B, N, Cq) attends to cached keys/values; returns (B, N, v_in), or with raw
-        values the pair ((B, N, v_in), (B, N, raw_v))."""
+        values the pair ((B, N, v_in), (B, N, raw_v)). ``pos`` (B, N, 2): the queries'
+        displaced positions (default: the grid's)."""
         with torch.autocast(q_src.device.type, enabled=False):
-            return self._attend(q_src.float(), *(t.float() for t in kv))
+            return self._attend(q_src.float(), pos, *(t.float() for t in kv))
 
-    def _attend(self, q_src: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                k_nb: torch.Tensor | None = None, v_nb: torch.Tensor | None = None):
+    def _attend(self, q_src: torch.Tensor, pos: torch.Tensor | None, k: torch.Tensor,
+                v: torch.Tensor, k_nb: torch.Tensor | None = None,
+                v_nb: torch.Tensor | None = None):
         b = q_src.shape[0]
         q = self._split(self.q(q_src), self.head_dim) / math.sqrt(self.head_dim)
+        if self.folded:
+            alpha = self.log_alpha.exp()[None, :, None, None]
+            p = self._positions(b, pos)
+            one = torch.ones_like(p[..., :1])
+            q = torch.cat([q, 2 * alpha * p, -alpha * p.pow(2).sum(-1, keepdim=True), one], -1)
         if self.window == 0:
             if k.shape[0] != b:
                 k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
-            alpha = self.log_alpha.exp()[None, :, None, None]
-            p = self.pos[None, None].expand(b, self.heads, -1, -1)
-            one = torch.ones_like(p[..., :1])
-            q = torch.cat([q, 2 * alpha * p, -alpha * p.pow(2).sum(-1, keepdim=True), one], -1)
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # (B, h, N, dv)
         else:
             out = self._local(q, k, v, k_nb, v_nb)
@@ -114,15 +135,18 @@ class GridAttention(nn.Module):
         return self.out(out)
 
     def _window_bias(self, device: torch.device) -> torch.Tensor:
-        """(h, w*w, S, S): the locality prior per offset, and -1e9 where the offset falls
-        outside the grid (padding positions never win)."""
+        """(h, w*w, S, S): the locality prior per offset (unless it is folded into q.k), and
+        -1e9 where the offset falls outside the grid (padding positions never win)."""
         w, s, r = self.window, self.size, self.window // 2
         alpha = self.log_alpha.exp()[:, None, None, None]  # (h, 1, 1, 1)
         offsets = torch.arange(w, device=device, dtype=torch.float32) - r
         dist2 = (offsets[:, None] ** 2 + offsets[None, :] ** 2).reshape(1, w * w, 1, 1)
         inside = F.pad(torch.ones(1, 1, s, s, device=device), (r, r, r, r))
         inside = F.unfold(inside, w).reshape(1, w * w, s, s)  # 1 where the neighbour exists
-        return -alpha * (2.0 / s) ** 2 * dist2 + (inside - 1) * 1e9
+        outside = (inside - 1) * 1e9
+        if self.folded:
+            return outside.expand(self.heads, -1, -1, -1)
+        return -alpha * (2.0 / s) ** 2 * dist2 + outside
 
     def _neighbourhoods(self, x: torch.Tensor) -> torch.Tensor:
         """(1, h, N, c) -> (h, N, w*w, c): every position's w x w neighbourhood (zeros outside)."""

@@ -43,6 +43,12 @@ class IMFConfig:
     # At initialisation the alignment is close to the identity, so the model starts at the
     # copy floor (showing the key frame) rather than at an untrained autoencoder's output.
     pixel_values: bool = False
+    # imfcodec's addition (off in the paper preset): each scale's motion features also shift
+    # the positions in the attention's locality prior (a 2-vector per grid cell, zero at
+    # first), so motion can be expressed as where each query looks, not only by matching
+    # features. The paper's attention must learn motion from feature matching alone, which
+    # a short CPU training run did not reach (docs/training.md).
+    motion_offsets: bool = False
 
     def __post_init__(self) -> None:
         n_halvings = int(math.log2(self.image_size // 4))
@@ -105,6 +111,7 @@ PRESETS: dict[str, IMFConfig] = {
         mlp_ratio=2,
         dec_channels=(128, 96, 48, 24, 16),
         pixel_values=True,
+        motion_offsets=True,
     ),
     # For tests: 64x64 frames, a few thousand parameters.
     "tiny": IMFConfig(
