@@ -161,3 +161,21 @@ def test_displaced_query_positions_move_the_picture(window, batch):
     cols = torch.arange(n).view(size, size)[:, :-1].flatten()
     for b in range(batch):
         assert torch.allclose(moved[b, cols], raw[0, right], atol=1e-4)
+
+
+def test_bounded_tokens_fit_the_quantiser_at_every_level():
+    """The small preset's tokens stay inside what every quality level's grid can represent,
+    however large the encoder's raw output grows."""
+    from imfcodec.entropy.tables import MAX_LEVEL
+    from imfcodec.quality import LEVELS
+
+    cfg = preset("small")
+    assert cfg.token_bound > 0
+    assert cfg.token_bound / min(lv.token_step for lv in LEVELS) <= MAX_LEVEL
+    torch.manual_seed(0)
+    model = IMF(cfg)
+    with torch.no_grad():
+        model.token_encoder.out.weight.mul_(1e4)  # raw outputs in the thousands
+        tokens = model.encode_token(torch.rand(2, 3, cfg.image_size, cfg.image_size))
+    assert tokens.abs().max() <= cfg.token_bound
+    assert tokens.abs().max() > 0.9 * cfg.token_bound

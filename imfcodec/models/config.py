@@ -49,6 +49,11 @@ class IMFConfig:
     # features. The paper's attention must learn motion from feature matching alone, which
     # a short CPU training run did not reach (docs/training.md).
     motion_offsets: bool = False
+    # Tokens are squashed into (-token_bound, token_bound) by bound * tanh(x / bound) (0: not
+    # bounded, as in the paper). Unbounded, the token grew during training (mean |t| 67 after
+    # 400 steps: the modulated convs demodulate, so size is free to the decoder) past what the
+    # quantiser can represent (MAX_LEVEL steps), and clamped tokens decoded to wrong motion.
+    token_bound: float = 0.0
 
     def __post_init__(self) -> None:
         n_halvings = int(math.log2(self.image_size // 4))
@@ -112,6 +117,7 @@ PRESETS: dict[str, IMFConfig] = {
         dec_channels=(128, 96, 48, 24, 16),
         pixel_values=True,
         motion_offsets=True,
+        token_bound=10.0,
     ),
     # For tests: 64x64 frames, a few thousand parameters.
     "tiny": IMFConfig(

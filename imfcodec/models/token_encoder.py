@@ -25,6 +25,7 @@ class TokenEncoder(nn.Module):
             layers += [nn.Linear(cfg.token_mlp_width, cfg.token_mlp_width), nn.LeakyReLU(0.2)]
         self.mlp = nn.Sequential(*layers)
         self.out = nn.Linear(cfg.token_mlp_width, cfg.token_dim)
+        self.bound = cfg.token_bound
         # Variance-preserving initialisation: with PyTorch's default one every layer shrinks
         # the input-dependent part of the signal, and after the 11 layers of the small preset
         # the token varied by 1e-7 between unrelated pictures: a constant that the decoder
@@ -38,4 +39,7 @@ class TokenEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(act(self.stem(x * 2 - 1)))  # (B, C, 4, 4)
         h = act(self.to_vector(h)).flatten(1)  # (B, width)
-        return self.out(self.mlp(h))  # (B, token_dim)
+        token = self.out(self.mlp(h))  # (B, token_dim)
+        if self.bound:
+            token = self.bound * torch.tanh(token / self.bound)
+        return token
