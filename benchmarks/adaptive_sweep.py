@@ -34,13 +34,16 @@ def main() -> None:
     qualities = [int(q) for q in args.qualities.split(",")]
     clips = [rd.load_clip(p, loaded.model.cfg.image_size, args.frames)
              for arg in args.clips for p in find_clips(arg)]
-    single = [row for clip in clips for row in rd.sweep_imf(clip, loaded, qualities, "imf")]
+    tokens = {clip.name: rd.encode_tokens(clip, loaded) for clip in clips}  # shared by every run
+    single = [row for clip in clips
+              for row in rd.sweep_imf(clip, loaded, qualities, "imf", tokens=tokens[clip.name])]
     base = rd.mean_curves(single)["imf"]
     results = {}
     for threshold in [float(t) for t in args.thresholds.split(",")]:
         defaults = replace(quality.ADAPTIVE, refresh_threshold=threshold)
         rows = [row for clip in clips
-                for row in rd.sweep_imf(clip, loaded, qualities, "imf-adaptive", defaults)]
+                for row in rd.sweep_imf(clip, loaded, qualities, "imf-adaptive", defaults,
+                                        tokens[clip.name])]
         curve = rd.mean_curves(rows)["imf-adaptive"]
         results[threshold] = {
             metric: bd_rate([p["kbps"] for p in base], [p[metric] for p in base],
