@@ -40,7 +40,7 @@ class KeyReason(enum.IntEnum):
 
     START = 0
     INTERVAL = 1
-    THRESHOLD = 2
+    QUALITY = 2  # the closed-loop decision: PSNR threshold or rate-distortion test
     SCENE_CUT = 3
 
 

@@ -95,6 +95,9 @@ device_option = click.option(
               help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
 @click.option("--refresh-threshold", type=float, default=None,
               help="New key frame when a rebuilt frame's PSNR falls below this many dB.")
+@click.option("--refresh-lambda", type=click.FloatRange(0), default=None,
+              help="New key frame when the error it saves over a second outweighs its bits "
+                   "times this (scaled by the key frame's QP; docs/adaptive.md).")
 @click.option("--max-keyframe-interval", type=click.IntRange(0), default=None,
               help="Frames at most between key frames (0: no limit).")
 @click.option("--scene-cut", type=click.FloatRange(0, 1), default=None,
@@ -104,8 +107,8 @@ device_option = click.option(
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
-           adaptive, refresh_threshold, max_keyframe_interval, scene_cut, device, force, quiet,
-           as_json):
+           adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut, device,
+           force, quiet, as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
     from .codec import encode_video
     from .console import console, progress_bar
@@ -122,8 +125,8 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     loaded = weights.load(model_name, _device(device))
     size = loaded.model.cfg.image_size
     options = _encode_options(quality, keyframe_interval, fit, IntraCodec[intra_name.upper()],
-                              adaptive, refresh_threshold, max_keyframe_interval, scene_cut,
-                              info.fps)
+                              adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval,
+                              scene_cut, info.fps)
     talk = not (quiet or as_json)
     if talk:
         how = "centre square crop" if fit == "crop" else "padded to a square"
@@ -133,7 +136,8 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     if target_kbps:
         notify = (lambda m: console.print(m)) if talk else (lambda m: None)
         refresh_given = adaptive or keyframe_interval or any(
-            v is not None for v in (refresh_threshold, max_keyframe_interval, scene_cut))
+            v is not None for v in (refresh_threshold, refresh_lambda, max_keyframe_interval,
+                                    scene_cut))
         control = encode_at_bitrate if refresh_given else encode_at_bitrate_auto
         rc = control(source, loaded, options, target_kbps, notify=notify)
         write_file(rc.data, target, force)
@@ -170,7 +174,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
 
 
 def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refresh_threshold,
-                    max_keyframe_interval, scene_cut, fps):
+                    refresh_lambda, max_keyframe_interval, scene_cut, fps):
     from .encoder import EncodeOptions, with_adaptive
     from .quality import ADAPTIVE
 
@@ -178,8 +182,10 @@ def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refr
                             intra_codec=intra_codec)
     if adaptive:
         options = with_adaptive(options, fps)
-    if refresh_threshold is not None:
+    if refresh_threshold is not None or refresh_lambda is not None:
+        # A rule given on the command line replaces the default one.
         options.refresh_threshold = refresh_threshold
+        options.refresh_lambda = refresh_lambda
         options.min_refresh_gap = options.min_refresh_gap or max(
             1, round(ADAPTIVE.min_refresh_seconds * float(fps)))
     if max_keyframe_interval is not None:

@@ -25,7 +25,7 @@ from .entropy import quantize as quant
 from .errors import IMFError
 from .io.atomic import atomic_path
 from .io.reader import probe, read_frames
-from .metrics import psnr
+from .metrics import mse, psnr
 from .models.weights import LoadedModel
 from .quality import ADAPTIVE, AdaptiveDefaults, level
 
@@ -39,8 +39,11 @@ class EncodeOptions:
     fit: str = "crop"
     intra_codec: intra.IntraCodec = intra.IntraCodec.HEVC
     chunk_seconds: float = 1.0
-    # Closed-loop refresh: a new key frame when the rebuilt frame's PSNR (dB) falls below this.
+    # Closed-loop refresh: a new key frame when the rebuilt frame's PSNR (dB) falls below this,
     refresh_threshold: float | None = None
+    # or when the squared error a refresh would save over a second outweighs the key frame's
+    # bits times refresh_lambda_at(this, QP) (the rate-distortion decision, docs/adaptive.md).
+    refresh_lambda: float | None = None
     max_keyframe_interval: int = 0  # refresh at the latest after this many frames (0: never)
     min_refresh_gap: int = 0  # frames at least from the last key frame to a threshold refresh
     scene_cut: float | None = None  # mean absolute change between source frames, in [0, 1]
@@ -60,6 +63,7 @@ def with_adaptive(options: EncodeOptions, fps: Fraction | float,
     """Turns on closed-loop refresh, the interval cap and scene cuts (`--adaptive`)."""
     rate = float(fps)
     return replace(options, refresh_threshold=defaults.refresh_threshold,
+                   refresh_lambda=defaults.refresh_lambda,
                    max_keyframe_interval=round(defaults.max_keyframe_seconds * rate),
                    min_refresh_gap=max(1, round(defaults.min_refresh_seconds * rate)),
                    scene_cut=defaults.scene_cut)
@@ -125,6 +129,26 @@ class _TokenChunker:
         self.pending = []
 
 
+def refresh_lambda_at(scale: float, qp: int, codec: intra.IntraCodec) -> float:
+    """Squared error (in 8-bit units, summed over samples) that one bit of key frame must save.
+
+    Grows as 2^(QP/3) with the key frame's QP, the way HEVC's mode-decision lambda does, so
+    coarse levels refresh rarely and fine ones often; AV1 QPs (0..63) are mapped onto the
+    HEVC scale first. ``scale`` is the measured constant (quality.ADAPTIVE.refresh_lambda).
+    """
+    hevc_qp = qp if codec is intra.IntraCodec.HEVC else 51 - (63 - qp) * 2 / 3
+    return scale * 2.0 ** ((hevc_qp - 12) / 3)
+
+
+def key_frame_pays(error: float, fresh_error: float, samples: int, horizon: int, lam: float,
+                   key_bits: int) -> bool:
+    """The rate-distortion refresh test: a key frame now turns the rebuilt frames' squared
+    error per sample from ``error`` (today's, from the old reference) into ``fresh_error``
+    (what a frame rebuilt right after a key frame shows) for ``horizon`` frames of ``samples``
+    samples; it pays when that saving exceeds ``lam`` per bit of the key frame."""
+    return (error - fresh_error) * samples * horizon > lam * key_bits
+
+
 def scene_change(previous: np.ndarray, current: np.ndarray) -> float:
     """Mean absolute difference of 4x-downsampled grey frames, in [0, 1]."""
     def grey(x: np.ndarray) -> np.ndarray:
@@ -151,7 +175,14 @@ class _Encoder:
         self.pending: list[tuple[int, np.ndarray]] = []
         self.ref = None
         self.last_key = 0
-        self.closed_loop = options.refresh_threshold is not None
+        self.closed_loop = options.refresh_threshold is not None or options.refresh_lambda is not None
+        if options.refresh_lambda is not None:
+            # A refresh is judged over the second after it (the minimum gap's order).
+            self.horizon = max(1, round(float(header.fps)))
+            self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
+                                         intra.IntraCodec(header.intra_codec))
+        self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
+        self.key_bits = 0  # size of the last key frame record
 
     def _emit(self, record) -> None:
         if isinstance(record, bs.TokenChunk):
@@ -172,6 +203,10 @@ class _Encoder:
             decoded = intra.decode(data, h.intra_codec)
             with torch.inference_mode():
                 self.ref = self.model.reference(fr.to_tensor([decoded], self.device))
+            if self.options.refresh_lambda is not None:
+                # What a refresh buys: the key frame rebuilt from its own token and itself.
+                self.key_bits = 8 * len(bs.record_bytes(record))
+                self.fresh_mse = mse(frame, self._rebuild(self._tokens([(index, frame)]))[0])
         if self.progress:
             self.progress(1)
 
@@ -184,6 +219,26 @@ class _Encoder:
             cache.update(zip([i for i, _ in missing], tokens.float().cpu().numpy()))
         return np.stack([cache[i] for i, _ in batch])
 
+    def _rebuild(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """Frames as the decoder will show them, from unquantised tokens and the reference."""
+        levels = quant.quantize(tokens, self.grid)
+        return self._decode_levels(levels)
+
+    def _decode_levels(self, levels: np.ndarray) -> list[np.ndarray]:
+        tokens = torch.from_numpy(quant.dequantize(levels, self.grid))
+        with torch.inference_mode():
+            return fr.to_images(self.model.decode(tokens.to(self.device), self.ref))
+
+    def _refresh(self, source: np.ndarray, picture: np.ndarray) -> bool:
+        """The closed-loop decision for one rebuilt frame."""
+        o = self.options
+        if o.refresh_threshold is not None and psnr(source, picture) < o.refresh_threshold:
+            return True
+        if o.refresh_lambda is not None:
+            return key_frame_pays(mse(source, picture), self.fresh_mse, source.size, self.horizon,
+                                  self.lam, self.key_bits)
+        return False
+
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
@@ -195,11 +250,9 @@ class _Encoder:
                 gap = max(1, self.options.min_refresh_gap)
                 eligible = [j for j, (index, _) in enumerate(batch) if index - self.last_key >= gap]
                 if eligible:
-                    tokens = torch.from_numpy(quant.dequantize(levels[eligible], self.grid))
-                    with torch.inference_mode():
-                        rebuilt = fr.to_images(self.model.decode(tokens.to(self.device), self.ref))
+                    rebuilt = self._decode_levels(levels[eligible])
                     for j, picture in zip(eligible, rebuilt):
-                        if psnr(batch[j][1], picture) < self.options.refresh_threshold:
+                        if self._refresh(batch[j][1], picture):
                             split = j
                             break
             accepted = batch if split is None else batch[:split]
@@ -210,7 +263,7 @@ class _Encoder:
                 self.progress(len(accepted))
             if split is not None:
                 index, frame = batch[split]
-                self.key_frame(index, frame, bs.KeyReason.THRESHOLD)
+                self.key_frame(index, frame, bs.KeyReason.QUALITY)
                 self.pending = batch[split + 1 :]
 
     def forced_reason(self, index: int, frame: np.ndarray, previous) -> bs.KeyReason | None:

@@ -15,6 +15,11 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return float(peak_signal_noise_ratio(reference, test, data_range=255))
 
 
+def mse(reference: np.ndarray, test: np.ndarray) -> float:
+    """Mean squared error per sample of two uint8 frames, on the 0..255 scale."""
+    return float(np.mean((reference.astype(np.float32) - test.astype(np.float32)) ** 2))
+
+
 def _window(side: int) -> int:
     """The 11-tap MS-SSIM window needs sides over 160 pixels; smaller frames get the largest odd
     window that fits MS-SSIM's 5 scales (0 when none does: single-scale SSIM is used)."""

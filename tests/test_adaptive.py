@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from imfcodec import bitstream as bs
 from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, encode_to_stream
-from imfcodec.encoder import with_adaptive
+from imfcodec.encoder import key_frame_pays, refresh_lambda_at, with_adaptive
+from imfcodec.intra import IntraCodec
 from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate, encode_at_bitrate_auto,
                                   parameters_at, parse_bitrate)
 
@@ -32,10 +33,38 @@ def encode(frames, model, **options):
 def test_threshold_refresh_is_closed_loop_and_respects_the_gap(tiny_model):
     frames = synthetic_frames(20, 64, 64)
     data, result = encode(frames, tiny_model, refresh_threshold=99.0, min_refresh_gap=6)
-    assert reasons(data) == {0: "start", 6: "threshold", 12: "threshold", 18: "threshold"}
+    assert reasons(data) == {0: "start", 6: "quality", 12: "quality", 18: "quality"}
     assert result.key_reasons == reasons(data)
     data, _ = encode(frames, tiny_model, refresh_threshold=0.0, min_refresh_gap=1)
     assert reasons(data) == {0: "start"}
+
+
+def test_key_frame_pays_when_the_error_saved_outweighs_its_bits():
+    # 10 frames of 100 samples, 20 squared-error units saved per sample: 20000 units.
+    assert key_frame_pays(50.0, 30.0, 100, 10, 1.0, 19999)
+    assert not key_frame_pays(50.0, 30.0, 100, 10, 1.0, 20000)
+    assert not key_frame_pays(50.0, 30.0, 100, 10, 2.0, 10000)
+    assert not key_frame_pays(30.0, 50.0, 100, 10, 0.0, 1)  # worse after a refresh: never
+
+
+def test_rd_refresh_is_closed_loop_and_monotone_in_lambda(tiny_model):
+    frames = synthetic_frames(10, 64, 64) + [255 - f for f in synthetic_frames(10, 64, 64, seed=3)]
+    counts = []
+    for lam in (0.0, 1e-3, 1e-1, 10.0, 1e3, 1e12):
+        data, result = encode(frames, tiny_model, refresh_lambda=lam, min_refresh_gap=3)
+        keys = sorted(reasons(data))
+        assert keys[0] == 0 and all(b - a >= 3 for a, b in zip(keys, keys[1:]))
+        assert set(reasons(data).values()) <= {"start", "quality"}
+        counts.append(len(keys))
+    assert counts == sorted(counts, reverse=True)  # a dearer key frame: never more refreshes
+    assert counts[-1] == 1  # a key frame no error can pay for
+    assert counts[0] > 1  # a free one is taken whenever it lowers the error
+
+
+def test_rd_lambda_follows_the_key_frame_qp():
+    assert refresh_lambda_at(1.0, 15, IntraCodec.HEVC) == pytest.approx(2 * refresh_lambda_at(1.0, 12, IntraCodec.HEVC))
+    assert refresh_lambda_at(3.0, 40, IntraCodec.HEVC) == pytest.approx(3 * refresh_lambda_at(1.0, 40, IntraCodec.HEVC))
+    assert refresh_lambda_at(1.0, 63, IntraCodec.AV1) == pytest.approx(refresh_lambda_at(1.0, 51, IntraCodec.HEVC))
 
 
 def test_max_interval_and_scene_cut(tiny_model):
@@ -54,7 +83,7 @@ def test_the_decoder_follows_refreshed_streams(tmp_path, tiny_model, tiny_model_
     assert len(list((tmp_path / "f").iterdir())) == 14
     r = CliRunner().invoke(main, ["info", str(tmp_path / "a.imf"), "--json"])
     info = json.loads(r.stdout)
-    assert [k["reason"] for k in info["key_frames"]] == ["start", "threshold", "threshold", "threshold"]
+    assert [k["reason"] for k in info["key_frames"]] == ["start", "quality", "quality", "quality"]
 
 
 @pytest.mark.parametrize("text,kbps", [("8k", 8.0), ("8 kbps", 8.0), ("8000", 8.0), ("1.5M", 1500.0)])
