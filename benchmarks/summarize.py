@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imfcodec.bench.report import METRICS, bd_cell  # noqa: E402
+from imfcodec.bench.report import METRICS, bd_cell, bd_quality_cell  # noqa: E402
 
 
 def rd_table(summary: dict) -> list[str]:
@@ -39,6 +39,15 @@ def bd_rate_table(summary: dict) -> list[str]:
     return lines
 
 
+def bd_quality_table(summary: dict) -> list[str]:
+    lines = ["| imfcodec mode | anchor | BD-PSNR | BD-MS-SSIM |", "| --- | --- | --- | --- |"]
+    for test, anchors in summary["bd_rate"].items():
+        for anchor, result in anchors.items():
+            lines.append(f"| {test} | {anchor} | "
+                         + " | ".join(bd_quality_cell(result[m], m) for m in METRICS) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="results.json written by imfcodec bench")
@@ -52,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\nBD-rate (negative: the imfcodec mode needs fewer bits for the same quality), over "
           "the overlapping quality range:\n")
     print("\n".join(bd_rate_table(summary)))
+    print("\nBD-quality (mean quality gain at equal rate; positive: the imfcodec mode is better), "
+          "over the overlapping rate range:\n")
+    print("\n".join(bd_quality_table(summary)))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from .errors import IMFError
 from .intra import QP_RANGE
 from .io.reader import probe, read_frames
 from .models.weights import LoadedModel
-from .quality import LEVELS
+from .quality import ADAPTIVE, LEVELS, AdaptiveDefaults
 
 
 def parse_bitrate(text: str) -> float:
@@ -133,7 +133,8 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
 
 def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
                            kbps: float, tolerance: float = 0.05,
-                           notify: Callable[[str], None] = lambda m: None) -> RateControlResult:
+                           notify: Callable[[str], None] = lambda m: None,
+                           adaptive_defaults: AdaptiveDefaults = ADAPTIVE) -> RateControlResult:
     """Rate control that also chooses the refresh policy.
 
     Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
@@ -143,8 +144,9 @@ def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: Enc
     no refresh settings of its own.
     """
     passes = 0
-    adaptive = encode_at_bitrate(source, loaded, with_adaptive(options, probe(source).fps), kbps,
-                                 tolerance, notify=notify)
+    adaptive = encode_at_bitrate(source, loaded,
+                                 with_adaptive(options, probe(source).fps, adaptive_defaults),
+                                 kbps, tolerance, notify=notify)
     passes += adaptive.passes
     if adaptive.reached or adaptive.result.kbps < kbps:
         return replace(adaptive, policy="adaptive")

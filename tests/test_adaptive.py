@@ -13,6 +13,7 @@ from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, encode_to_stream
 from imfcodec.encoder import key_frame_pays, refresh_lambda_at, with_adaptive
 from imfcodec.intra import IntraCodec
+from imfcodec.quality import AdaptiveDefaults
 from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate, encode_at_bitrate_auto,
                                   parameters_at, parse_bitrate)
 
@@ -59,6 +60,17 @@ def test_rd_refresh_is_closed_loop_and_monotone_in_lambda(tiny_model):
     assert counts == sorted(counts, reverse=True)  # a dearer key frame: never more refreshes
     assert counts[-1] == 1  # a key frame no error can pay for
     assert counts[0] > 1  # a free one is taken whenever it lowers the error
+
+
+def test_cli_refresh_lambda(tmp_path, tiny_model_path):
+    clip = write_clip(tmp_path / "c.mp4", synthetic_frames(12, 64, 64, seed=2))
+    run = lambda *extra: CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "o.imf"), "-f",
+                                                   "--model", str(tiny_model_path), "--json", *extra])
+    r = run("--refresh-lambda", "1e12")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["key_frame_reasons"] == {"0": "start"}
+    r = run("--refresh-lambda", "-1")
+    assert r.exit_code == 2 and "refresh-lambda" in r.output
 
 
 def test_rd_lambda_follows_the_key_frame_qp():
@@ -112,14 +124,17 @@ def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
 def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame_below(
         tmp_path, tiny_model):
     clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
-    adaptive = with_adaptive(EncodeOptions(), Fraction(10))
+    # A rule the untrained tiny model always triggers, so that adaptive refresh has a floor.
+    rule = AdaptiveDefaults(refresh_threshold=99.0, refresh_lambda=None)
+    adaptive = with_adaptive(EncodeOptions(), Fraction(10), rule)
     floor = encode_at_bitrate(clip, tiny_model, adaptive, 0.001).result
-    assert floor.key_frames > 1  # the tiny model's frames fall under the threshold: refreshes
-    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), 2 * floor.kbps)
+    assert floor.key_frames > 1
+    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), 2 * floor.kbps,
+                                adaptive_defaults=rule)
     assert rc.policy == "adaptive" and rc.reached and rc.result.key_frames > 1
     assert abs(rc.result.kbps - 2 * floor.kbps) <= 0.10 * 2 * floor.kbps
     below = 0.5 * floor.kbps
-    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), below)
+    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), below, adaptive_defaults=rule)
     assert rc.policy == "single key frame" and rc.result.key_frames == 1
     assert rc.reached and abs(rc.result.kbps - below) <= 0.10 * below
 

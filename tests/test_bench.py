@@ -24,6 +24,17 @@ def test_bd_rate_uses_only_the_overlapping_range_and_says_when_there_is_none():
     assert none.bd_rate is None and "do not overlap" in none.note
 
 
+def test_bd_quality_is_the_mean_gain_at_equal_rate_even_without_quality_overlap():
+    rates, psnr = [100, 200, 400, 800], [30.0, 33.0, 36.0, 39.0]
+    better = bd_rate(rates, psnr, rates, [p + 1.5 for p in psnr])
+    assert better.bd_quality == pytest.approx(1.5, abs=1e-9) and better.rate_overlap == (100, 800)
+    # wholly above the anchor's qualities, on a shared rate range: no BD-rate, a BD-quality
+    above = bd_rate(rates, psnr, [300, 600], [50.0, 51.0])
+    assert above.bd_rate is None and above.bd_quality > 10 and above.rate_overlap == (300, 600)
+    apart = bd_rate(rates, psnr, [1000, 2000], [40.0, 41.0])
+    assert apart.bd_quality is None and apart.rate_overlap is None
+
+
 def test_monotone_drops_points_that_do_not_improve_quality():
     r, q = monotone([4, 1, 2, 3], [0.5, 0.2, 0.4, 0.3])
     assert list(r) == [1, 2, 4] and list(q) == [0.2, 0.4, 0.5]

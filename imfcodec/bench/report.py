@@ -100,6 +100,13 @@ def render(summary: dict) -> None:
         for anchor, result in anchors.items():
             bd.add_row(test, anchor, *[bd_cell(result[m]) for m in METRICS])
     console.print(bd)
+    bdq = Table(title="BD-quality (mean gain at equal rate; positive: the imfcodec mode is better)")
+    for col in ("imfcodec", "anchor", "PSNR", "MS-SSIM"):
+        bdq.add_column(col)
+    for test, anchors in summary["bd_rate"].items():
+        for anchor, result in anchors.items():
+            bdq.add_row(test, anchor, *[bd_quality_cell(result[m], m) for m in METRICS])
+    console.print(bdq)
 
 
 def bd_cell(r: dict) -> str:
@@ -107,3 +114,14 @@ def bd_cell(r: dict) -> str:
         return r["note"]
     lo, hi = r["overlap"]
     return f"{r['bd_rate_percent']:+.1f}% (over {lo:.3g}..{hi:.3g})"
+
+
+def bd_quality_cell(r: dict, metric: str) -> str:
+    """The mean quality difference at equal rate (BD-PSNR, or its MS-SSIM twin)."""
+    if "rate_overlap" not in r:
+        return "n/a (results from an older bench)"
+    if r["bd_quality"] is None:
+        return "the curves do not overlap in rate"
+    lo, hi = r["rate_overlap"]
+    value = f"{r['bd_quality']:+.2f} dB" if metric == "psnr" else f"{r['bd_quality']:+.4f}"
+    return f"{value} (over {lo:.3g}..{hi:.3g} kbps)"
