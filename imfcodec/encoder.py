@@ -50,6 +50,10 @@ class EncodeOptions:
     # Overrides of the quality level's parameters (set by rate control).
     token_step: float | None = None
     intra_qp: int | None = None
+    # The HEVC-scale QP the R-D test's lambda is taken at (None: the key frame's QP). Rate
+    # control continues it past QP 51 below level 0, where the key frame's QP cannot follow,
+    # so that coarser settings also make refreshes rarer.
+    rd_qp: float | None = None
 
     def step(self) -> float:
         return self.token_step if self.token_step is not None else level(self.quality).token_step
@@ -129,7 +133,7 @@ class _TokenChunker:
         self.pending = []
 
 
-def refresh_lambda_at(scale: float, qp: int, codec: intra.IntraCodec) -> float:
+def refresh_lambda_at(scale: float, qp: float, codec: intra.IntraCodec) -> float:
     """Squared error (in 8-bit units, summed over samples) that one bit of key frame must save.
 
     Grows as 2^(QP/3) with the key frame's QP, the way HEVC's mode-decision lambda does, so
@@ -179,8 +183,11 @@ class _Encoder:
         if options.refresh_lambda is not None:
             # A refresh is judged over the second after it (the minimum gap's order).
             self.horizon = max(1, round(float(header.fps)))
-            self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
-                                         intra.IntraCodec(header.intra_codec))
+            if options.rd_qp is not None:
+                self.lam = refresh_lambda_at(options.refresh_lambda, options.rd_qp, intra.IntraCodec.HEVC)
+            else:
+                self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
+                                             intra.IntraCodec(header.intra_codec))
         self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
         self.key_bits = 0  # size of the last key frame record
 

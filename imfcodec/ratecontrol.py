@@ -4,7 +4,8 @@ Quality is treated as a continuous number x in [X_MIN, X_MAX]: between the level
 token step is interpolated geometrically and the key-frame QP linearly (rounded); beyond
 them both are extrapolated (coarser tokens below level 0, where the key frame's QP is already
 at its maximum; finer tokens and lower QPs above level 7), so short clips can spend more
-bits and long ones fewer. The encoder
+bits and long ones fewer. The QP of the rate-distortion refresh test is extrapolated too,
+unclamped, so below level 0 adaptive refresh gets rarer. The encoder
 runs whole passes over the clip, searching x by false position on the logarithm of the rate
 (bracketed, so it cannot diverge), until the file's average rate is within ``tolerance`` of
 the target. Tokens depend only on their frames, so every pass after the
@@ -56,7 +57,11 @@ def parameters_at(x: float, options: EncodeOptions) -> EncodeOptions:
     qa, qb = a.intra_qp(options.intra_codec), b.intra_qp(options.intra_codec)
     lo, hi = QP_RANGE[options.intra_codec]
     qp = min(hi, max(lo + 5, round((1 - t) * qa + t * qb)))
-    return replace(options, quality=int(round(min(max(x, 0), top))), token_step=step, intra_qp=qp)
+    # The R-D refresh test's QP is not clamped: below level 0 it keeps rising (4 a level),
+    # so adaptive refresh also gets rarer there and reaches lower rates.
+    rd_qp = (1 - t) * a.hevc_qp + t * b.hevc_qp
+    return replace(options, quality=int(round(min(max(x, 0), top))), token_step=step, intra_qp=qp,
+                   rd_qp=rd_qp)
 
 
 @dataclass

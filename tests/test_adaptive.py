@@ -73,6 +73,16 @@ def test_cli_refresh_lambda(tmp_path, tiny_model_path):
     assert r.exit_code == 2 and "refresh-lambda" in r.output
 
 
+def test_rd_qp_set_by_rate_control_makes_refreshes_rarer_below_level_0(tiny_model):
+    assert parameters_at(0, EncodeOptions()).rd_qp == pytest.approx(51)
+    assert parameters_at(-2, EncodeOptions()).rd_qp == pytest.approx(59)  # past the key's 51
+    assert parameters_at(-2, EncodeOptions()).intra_qp == 51
+    frames = synthetic_frames(10, 64, 64) + [255 - f for f in synthetic_frames(10, 64, 64, seed=3)]
+    _, free = encode(frames, tiny_model, refresh_lambda=0.0, min_refresh_gap=3)
+    _, dear = encode(frames, tiny_model, refresh_lambda=1e-9, rd_qp=400.0, min_refresh_gap=3)
+    assert free.key_frames > 1 and dear.key_frames == 1
+
+
 def test_rd_lambda_follows_the_key_frame_qp():
     assert refresh_lambda_at(1.0, 15, IntraCodec.HEVC) == pytest.approx(2 * refresh_lambda_at(1.0, 12, IntraCodec.HEVC))
     assert refresh_lambda_at(3.0, 40, IntraCodec.HEVC) == pytest.approx(3 * refresh_lambda_at(1.0, 40, IntraCodec.HEVC))

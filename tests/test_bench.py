@@ -42,7 +42,7 @@ def test_monotone_drops_points_that_do_not_improve_quality():
 
 def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, tiny_model_path):
     out = tmp_path / "bench"
-    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive,x264,svtav1", "--qualities", "0,7",
+    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive,x264,svtav1", "--qualities", "-2,0,7",
             "--model", tiny_model_path, "--json"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
@@ -71,6 +71,11 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
         assert r.exit_code == 0, r.output
         row = next(row for row in rows if row["codec"] == codec and row["setting"] == f"q{q}")
         assert row["bytes"] == imf.stat().st_size, codec
+    # below level 0: rate control's coarser settings, never more bytes than level 0
+    for codec in ("imf", "imf-adaptive"):
+        size = {row["setting"]: row["bytes"] for row in rows if row["codec"] == codec
+                and row["clip"] == rows[0]["clip"]}
+        assert set(size) == {"x-2", "q0", "q7"} and size["x-2"] <= size["q0"]
     bd = json.loads((out / "bd_rate.json").read_text())
     assert set(bd) == {"imf", "imf-adaptive"}
     assert set(bd["imf"]) == {"x264", "svtav1"} and set(bd["imf"]["x264"]) == {"psnr", "msssim"}

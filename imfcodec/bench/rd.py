@@ -17,10 +17,19 @@ from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
 from ..models.weights import LoadedModel
 from ..quality import ADAPTIVE, LEVELS, AdaptiveDefaults
+from ..ratecontrol import parameters_at
 from .anchors import ANCHORS, code
 
 
 IMF_MODES = ("imf", "imf-adaptive")
+# imfcodec settings the bench measures by default: rate control's coarser settings below
+# level 0 (x = -3..-1: coarser tokens and, with adaptive refresh, rarer refreshes), then
+# the quality levels 0..7.
+DEFAULT_SETTINGS = (-3, -2, -1) + tuple(range(len(LEVELS)))
+
+
+def setting_name(q: int) -> str:
+    return f"q{q}" if q >= 0 else f"x{q}"
 
 
 @dataclass
@@ -99,7 +108,8 @@ def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str =
     cache, token_s = tokens if tokens is not None else encode_tokens(clip, loaded)
     rows = []
     for q in qualities:
-        options = EncodeOptions(quality=q)
+        # Levels 0..7 are --quality; below 0 are the coarser settings --bitrate reaches.
+        options = EncodeOptions(quality=q) if q >= 0 else parameters_at(q, EncodeOptions())
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
         buf = io.BytesIO()
@@ -111,7 +121,8 @@ def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str =
         t0 = time.perf_counter()
         decoded = list(StreamDecoder(buf, lambda h: loaded).frames())
         decode_s = time.perf_counter() - t0
-        rows.append(_row(clip, mode, f"q{q}", q, len(buf.getvalue()), decoded, encode_s, decode_s))
+        rows.append(_row(clip, mode, setting_name(q), q, len(buf.getvalue()), decoded, encode_s,
+                         decode_s))
     return rows
 
 
@@ -147,7 +158,7 @@ def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
             notify(f"{clip.name}: {name}")
             if name in IMF_MODES:
                 tokens = tokens or encode_tokens(clip, loaded)
-                rows += sweep_imf(clip, loaded, qualities or list(range(len(LEVELS))), name,
+                rows += sweep_imf(clip, loaded, qualities or list(DEFAULT_SETTINGS), name,
                                   tokens=tokens)
             else:
                 rows += sweep_anchor(clip, name)
