@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import IMFError
+from .errors import IMFError, OutputError
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -271,7 +271,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
     from .bench import rd, report
     from .bench.anchors import ANCHORS
     from .console import console
-    from .io.atomic import atomic_path
+    from .io.atomic import atomic_path, check_target
     from .io.reader import probe
     from .models import weights
 
@@ -286,6 +286,10 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         raise IMFError(f"--qualities takes comma-separated integers, got {qualities!r}") from None
     if levels and not all(-3 <= q <= 7 for q in levels):
         raise IMFError("--qualities must be within -3..7")
+    # The output is checked before any work (a bench runs for many minutes).
+    check_target(out_dir, force)
+    if out_dir.exists() and not (out_dir.is_dir() and (out_dir / "results.json").exists()):
+        raise OutputError(f"{out_dir} exists and is not an imfcodec output folder; not replacing it")
     for clip in clips:
         probe(clip)  # every input is checked before any work
     loaded = weights.load(model_name, _device(device)) if set(names) & set(rd.IMF_MODES) else None

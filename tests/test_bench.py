@@ -90,3 +90,10 @@ def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_m
     r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--codecs", "x264",
                                   "--frames", "3"])
     assert r.exit_code == 3 and "exists" in r.output
+    # refused before any work: not even the model is loaded
+    r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--model",
+                                  str(tmp_path / "missing.safetensors")])
+    assert r.exit_code == 3 and "exists" in r.output
+    r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--force",
+                                  "--model", str(tmp_path / "missing.safetensors")])
+    assert r.exit_code == 3 and "not an imfcodec output folder" in r.output
