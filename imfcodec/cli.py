@@ -259,8 +259,8 @@ def info(source, as_json):
 @click.option("--codecs", default="imf,imf-adaptive,x264,x265,svtav1", show_default=True,
               help="Comma-separated: imf, imf-adaptive, x264, x265, svtav1.")
 @click.option("--qualities", default=None,
-              help="imfcodec settings, e.g. 0,2,4: quality levels 0..7, and -3..-1 for the "
-                   "coarser settings --bitrate reaches (default: -3..7).")
+              help="imfcodec settings, e.g. 0,2,4: quality levels 0..7, and -4..-1 for the "
+                   "coarser settings --bitrate reaches (default: -4..7).")
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
 @device_option
@@ -284,8 +284,8 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         levels = [int(q) for q in qualities.split(",")] if qualities else None
     except ValueError:
         raise IMFError(f"--qualities takes comma-separated integers, got {qualities!r}") from None
-    if levels and not all(-3 <= q <= 7 for q in levels):
-        raise IMFError("--qualities must be within -3..7")
+    if levels and not all(-4 <= q <= 7 for q in levels):
+        raise IMFError("--qualities must be within -4..7")
     # The output is checked before any work (a bench runs for many minutes).
     check_target(out_dir, force)
     if out_dir.exists() and not (out_dir.is_dir() and (out_dir / "results.json").exists()):

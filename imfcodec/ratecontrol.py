@@ -43,7 +43,7 @@ def parse_bitrate(text: str) -> float:
     return kbps
 
 
-X_MIN, X_MAX = -3.0, 11.0
+X_MIN, X_MAX = -4.0, 11.0
 
 
 def parameters_at(x: float, options: EncodeOptions) -> EncodeOptions:

@@ -23,9 +23,9 @@ from .anchors import ANCHORS, code
 
 IMF_MODES = ("imf", "imf-adaptive")
 # imfcodec settings the bench measures by default: rate control's coarser settings below
-# level 0 (x = -3..-1: coarser tokens and, with adaptive refresh, rarer refreshes), then
+# level 0 (x = -4..-1: coarser tokens and, with adaptive refresh, rarer refreshes), then
 # the quality levels 0..7.
-DEFAULT_SETTINGS = (-3, -2, -1) + tuple(range(len(LEVELS)))
+DEFAULT_SETTINGS = (-4, -3, -2, -1) + tuple(range(len(LEVELS)))
 
 
 def setting_name(q: int) -> str:
