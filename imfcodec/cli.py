@@ -288,7 +288,11 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         raise IMFError("--qualities must be within -4..7")
     # The output is checked before any work (a bench runs for many minutes).
     check_target(out_dir, force)
-    if out_dir.exists() and not (out_dir.is_dir() and (out_dir / "results.json").exists()):
+
+    def ours(folder: Path) -> bool:  # a folder an earlier bench wrote, safe to replace
+        return (folder / "results.json").exists()
+
+    if out_dir.exists() and not (out_dir.is_dir() and ours(out_dir)):
         raise OutputError(f"{out_dir} exists and is not an imfcodec output folder; not replacing it")
     for clip in clips:
         probe(clip)  # every input is checked before any work
@@ -298,7 +302,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True,
-                     replaceable=lambda d: (d / "results.json").exists()) as tmp:
+                     replaceable=ours) as tmp:
         model = {"name": loaded.name, "digest": loaded.digest.hex()} if loaded else None
         summary = report.write(rows, tmp, model)
     if as_json:

@@ -213,7 +213,8 @@ class _Encoder:
             if self.options.refresh_lambda is not None:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
                 self.key_bits = 8 * len(bs.record_bytes(record))
-                self.fresh_mse = mse(frame, self._rebuild(self._tokens([(index, frame)]))[0])
+                levels = quant.quantize(self._tokens([(index, frame)]), self.grid)
+                self.fresh_mse = mse(frame, self._decode_levels(levels)[0])
         if self.progress:
             self.progress(1)
 
@@ -226,12 +227,8 @@ class _Encoder:
             cache.update(zip([i for i, _ in missing], tokens.float().cpu().numpy()))
         return np.stack([cache[i] for i, _ in batch])
 
-    def _rebuild(self, tokens: np.ndarray) -> list[np.ndarray]:
-        """Frames as the decoder will show them, from unquantised tokens and the reference."""
-        levels = quant.quantize(tokens, self.grid)
-        return self._decode_levels(levels)
-
     def _decode_levels(self, levels: np.ndarray) -> list[np.ndarray]:
+        """Frames as the decoder will show them, from quantised tokens and the reference."""
         tokens = torch.from_numpy(quant.dequantize(levels, self.grid))
         with torch.inference_mode():
             return fr.to_images(self.model.decode(tokens.to(self.device), self.ref))
