@@ -72,6 +72,10 @@ def main(debug: bool) -> None:
 quality_option = click.option(
     "--quality", "-q", type=click.IntRange(0, 7), default=3, show_default=True,
     help="0 = lowest rate .. 7 = best quality.")
+refine_option = click.option(
+    "--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
+    help="Encoder effort: fit each token to its frame through the decoder with N gradient "
+         "steps (slower encodes, better pictures; decoding is unchanged; docs/refine.md).")
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 
@@ -102,13 +106,14 @@ device_option = click.option(
               help="Frames at most between key frames (0: no limit).")
 @click.option("--scene-cut", type=click.FloatRange(0, 1), default=None,
               help="New key frame when the mean grey change between frames exceeds this.")
+@refine_option
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
-           adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut, device,
-           force, quiet, as_json):
+           adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut,
+           refine_steps, device, force, quiet, as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
     from .codec import encode_video
     from .console import console, progress_bar
@@ -127,6 +132,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     options = _encode_options(quality, keyframe_interval, fit, IntraCodec[intra_name.upper()],
                               adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval,
                               scene_cut, info.fps)
+    options.refine_steps = refine_steps
     talk = not (quiet or as_json)
     if talk:
         how = "centre square crop" if fit == "crop" else "padded to a square"
@@ -264,10 +270,12 @@ def info(source, as_json):
                    "imf-adaptive).")
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
+@refine_option
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, as_json):
+def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, device, force,
+          as_json):
     """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
     from .bench import rd, report
     from .bench.anchors import ANCHORS
@@ -299,13 +307,13 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, device, force, 
         probe(clip)  # every input is checked before any work
     loaded = weights.load(model_name, _device(device)) if set(names) & set(rd.IMF_MODES) else None
     say = (lambda m: None) if as_json else (lambda m: console.print(m))
-    rows = rd.run(list(clips), names, loaded, levels, frames, say)
+    rows = rd.run(list(clips), names, loaded, levels, frames, say, refine_steps)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True,
                      replaceable=ours) as tmp:
         model = {"name": loaded.name, "digest": loaded.digest.hex()} if loaded else None
-        summary = report.write(rows, tmp, model)
+        summary = report.write(rows, tmp, model, refine_steps)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

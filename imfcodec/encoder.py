@@ -28,6 +28,7 @@ from .io.reader import probe, read_frames
 from .metrics import mse, psnr
 from .models.weights import LoadedModel
 from .quality import ADAPTIVE, AdaptiveDefaults, level
+from .refine import refine_tokens
 
 Progress = Callable[[int], None]
 
@@ -54,6 +55,9 @@ class EncodeOptions:
     # control continues it past QP 51 below level 0, where the key frame's QP cannot follow,
     # so that coarser settings also make refreshes rarer.
     rd_qp: float | None = None
+    # Encoder-side token refinement: Adam steps per frame fitting the token to the frame
+    # through the decoder (imfcodec/refine.py); 0 keeps the token encoder's tokens.
+    refine_steps: int = 0
 
     def step(self) -> float:
         return self.token_step if self.token_step is not None else level(self.quality).token_step
@@ -206,14 +210,16 @@ class _Encoder:
         self.result.key_reasons[index] = reason.name.lower()
         self.sink(record)
         self.last_key = index
-        if self.closed_loop:  # the reference is the decoded picture, as the decoder's
+        if self.closed_loop or self.options.refine_steps:
+            # the reference is the decoded picture, as the decoder's
             decoded = intra.decode(data, h.intra_codec)
-            with torch.inference_mode():
+            # no_grad, not inference_mode: refinement differentiates through the reference
+            with torch.no_grad():
                 self.ref = self.model.reference(fr.to_tensor([decoded], self.device))
             if self.options.refresh_lambda is not None:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
                 self.key_bits = 8 * len(bs.record_bytes(record))
-                levels = quant.quantize(self._tokens([(index, frame)]), self.grid)
+                levels = self._levels([(index, frame)])
                 self.fresh_mse = mse(frame, self._decode_levels(levels)[0])
         if self.progress:
             self.progress(1)
@@ -226,6 +232,18 @@ class _Encoder:
                 tokens = self.model.encode_token(fr.to_tensor([f for _, f in missing], self.device))
             cache.update(zip([i for i, _ in missing], tokens.float().cpu().numpy()))
         return np.stack([cache[i] for i, _ in batch])
+
+    def _levels(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        """The quantised tokens of a batch of frames, refined against the reference first
+        when asked to."""
+        tokens = self._tokens(batch)
+        if self.options.refine_steps:
+            refined = refine_tokens(self.model, self.ref,
+                                    fr.to_tensor([f for _, f in batch], self.device),
+                                    torch.from_numpy(tokens).to(self.device),
+                                    self.options.refine_steps)
+            tokens = refined.cpu().numpy()
+        return quant.quantize(tokens, self.grid)
 
     def _decode_levels(self, levels: np.ndarray) -> list[np.ndarray]:
         """Frames as the decoder will show them, from quantised tokens and the reference."""
@@ -246,7 +264,7 @@ class _Encoder:
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            levels = quant.quantize(self._tokens(batch), self.grid)
+            levels = self._levels(batch)
             split = None
             if self.closed_loop:
                 # Only frames far enough from the last key frame can trigger a refresh: the

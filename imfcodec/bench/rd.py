@@ -103,7 +103,7 @@ def encode_tokens(clip: Clip, loaded: LoadedModel) -> tuple[dict, float]:
 
 def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf",
               adaptive: AdaptiveDefaults = ADAPTIVE,
-              tokens: tuple[dict, float] | None = None) -> list[Row]:
+              tokens: tuple[dict, float] | None = None, refine_steps: int = 0) -> list[Row]:
     """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh (`--adaptive`).
 
     Each setting runs the real encoder and decoder. The token encoder runs once per clip
@@ -117,6 +117,7 @@ def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str =
         options = EncodeOptions(quality=q) if q >= 0 else parameters_at(q, EncodeOptions())
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
+        options.refine_steps = refine_steps
         buf = io.BytesIO()
         t0 = time.perf_counter()
         encode_to_stream(iter(clip.frames), buf, loaded, options, clip.fps,
@@ -143,7 +144,7 @@ def sweep_anchor(clip: Clip, name: str, crfs: list[int] | None = None) -> list[R
 
 def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
         qualities: list[int] | None, max_frames: int | None,
-        notify: Callable[[str], None] = lambda message: None) -> list[Row]:
+        notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0) -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify)."""
     size = loaded.model.cfg.image_size if loaded else 256
     usable = []
@@ -164,7 +165,7 @@ def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
             if name in IMF_MODES:
                 tokens = tokens or encode_tokens(clip, loaded)
                 rows += sweep_imf(clip, loaded, qualities or list(DEFAULT_SETTINGS[name]), name,
-                                  tokens=tokens)
+                                  tokens=tokens, refine_steps=refine_steps)
             else:
                 rows += sweep_anchor(clip, name)
     return rows
