@@ -20,10 +20,8 @@ LEARNING_RATE = 0.2  # in token units; tokens are O(1) (token_scale is 1)
 
 def reconstruction_error(rebuilt: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Per frame: L1 + (1 - MS-SSIM) + multi-scale L1, the training loss's two terms."""
-    return torch.stack([
-        (r - s).abs().mean() + structural(r[None], s[None]) + multiscale_l1(r[None], s[None])
-        for r, s in zip(rebuilt, source)
-    ])
+    return ((rebuilt - source).abs().flatten(1).mean(1) + structural(rebuilt, source, per_sample=True)
+            + multiscale_l1(rebuilt, source, per_sample=True))
 
 
 def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torch.Tensor,
