@@ -165,7 +165,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         "kbps": round(result.kbps, 4), "bits_per_pixel": round(result.bits_per_pixel, 6),
         "width": result.width, "height": result.height, "quality": quality,
         "token_step": result.token_step, "intra_qp": result.intra_qp,
-        "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
+        "refine_steps": refine_steps, "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
     }
     if target_kbps:
         summary.update({"target_kbps": target_kbps, "rate_control_quality": round(rc.quality, 4),

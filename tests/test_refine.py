@@ -81,15 +81,16 @@ def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip, tiny_model)
 def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, clip, tiny_model_path):
     out = tmp_path / "r.imf"
     r = CliRunner().invoke(main, ["encode", str(clip), str(out), "--model", str(tiny_model_path),
-                                  "--refine", "3", "--adaptive", "--quiet"])
+                                  "--refine", "3", "--adaptive", "--json"])
     assert r.exit_code == 0, r.output
+    import json
+    assert json.loads(r.output)["refine_steps"] == 3
     r = CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "x.imf"), "--refine", "-1"])
     assert r.exit_code == 2 and "--refine" in r.output and not (tmp_path / "x.imf").exists()
     bench = tmp_path / "bench"
     r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(bench), "--codecs", "imf-adaptive",
                                   "--qualities", "3", "--refine", "3", "--model", str(tiny_model_path)])
     assert r.exit_code == 0, r.output
-    import json
     summary = json.loads((bench / "results.json").read_text())
     assert summary["refine_steps"] == 3
     assert summary["rows"][0]["bytes"] == out.stat().st_size
