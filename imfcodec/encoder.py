@@ -3,7 +3,8 @@
 The encoder predicts from exactly what the decoder will have: the *decoded* key frame as
 the reference, and quantised tokens. With a refresh threshold it also rebuilds every frame
 as the decoder will and, when the picture falls below the threshold, codes that frame as a
-new key frame instead.
+new key frame instead. With ``refine_steps`` each token is first fitted to its frame through
+the decoder (imfcodec/refine.py).
 """
 
 from __future__ import annotations
