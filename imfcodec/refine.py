@@ -35,15 +35,16 @@ def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torc
         return tokens
     source = frames.detach()
     token = tokens.detach().clone().float().requires_grad_(True)
-    best, best_error = token.detach().clone(), None
+    best = token.detach().clone()
+    best_error = torch.full((len(token),), float("inf"), device=token.device)
     optimizer = torch.optim.Adam([token], lr=lr)
     with torch.enable_grad():
         for i in range(steps + 1):
             error = reconstruction_error(model.decode(token, ref).clamp(0, 1), source)
             with torch.no_grad():
-                better = torch.ones_like(error, dtype=torch.bool) if best_error is None else error < best_error
+                better = error < best_error
                 best[better] = token.detach()[better]
-                best_error = error.detach() if best_error is None else torch.minimum(best_error, error.detach())
+                best_error = torch.minimum(best_error, error.detach())
             if i == steps:
                 break
             (grad,) = torch.autograd.grad(error.sum(), [token])
