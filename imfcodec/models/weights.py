@@ -72,7 +72,23 @@ def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = Tru
     }
     for key, value in (extra or {}).items():
         metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return st_save(tensors, metadata=metadata)
+    return _canonical(st_save(tensors, metadata=metadata))
+
+
+def _canonical(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header written one fixed way.
+
+    safetensors writes the metadata keys in hash-map order, which changes from one call to
+    the next, so the same weights would get a different file, and a different digest (the
+    digest is how a bitstream names its model). The tensor bytes and their offsets are
+    already deterministic; only the header is rewritten: keys sorted, no spaces, padded with
+    spaces to a multiple of 8 bytes as the format allows.
+    """
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_len])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + header_len :]
 
 
 def save(model: IMF, path: str | Path, name: str, extra: dict | None = None) -> None:
