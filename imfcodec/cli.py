@@ -336,6 +336,9 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True,
               help="Pairs per step (per process under torchrun).")
 @click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.999, show_default=True,
+              help="Decay of the weights' moving average, which is validated, kept as best and "
+                   "exported (0: off).")
 @click.option("--rate-weight", type=float, default=0.05, show_default=True)
 @click.option("--rate-start", type=click.IntRange(0), default=2000, show_default=True)
 @click.option("--noise-start", type=click.IntRange(0), default=2000, show_default=True,
@@ -358,7 +361,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
               help="Stop after this much wall time, with a checkpoint (--resume continues).")
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight, rate_start,
+def train(data, val, out_dir, preset_name, resume, steps, batch, lr, ema, rate_weight, rate_start,
           noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
           save_every, max_frames, threads, workers, max_minutes, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
@@ -367,7 +370,7 @@ def train(data, val, out_dir, preset_name, resume, steps, batch, lr, rate_weight
 
     options = TrainOptions(
         data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
-        steps=steps, batch=batch, lr=lr, rate_weight=rate_weight, rate_start=rate_start,
+        steps=steps, batch=batch, lr=lr, ema=ema, rate_weight=rate_weight, rate_start=rate_start,
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,

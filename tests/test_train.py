@@ -1,10 +1,13 @@
 import json
 import math
 
+import torch
+
 from click.testing import CliRunner
 
 from imfcodec.cli import main
-from imfcodec.models import weights
+from imfcodec.models import IMF, preset, weights
+from imfcodec.train.loop import WeightAverage
 
 from .conftest import synthetic_frames, write_clip
 
@@ -37,6 +40,13 @@ def test_two_step_training_smoke(tmp_path, clip):
     assert r.exit_code == 0, r.output
     model = weights.load(exported).model
     assert model.cfg.name == "tiny"
+    # what ships is the weight average that validation measured, not the last step's weights
+    ema = weights.load(run / "ckpt" / "ema.safetensors").model.state_dict()
+    last = weights.load(run / "ckpt" / "model.safetensors").model.state_dict()
+    assert any(not torch.equal(ema[k], last[k]) for k in ema)
+    for k, v in model.state_dict().items():
+        expect = ema[k] if k == "token_scale" else ema[k].half().float()
+        assert torch.equal(v, expect), k
     # Training never moves the quantiser's grid (an adaptive unit let tokens outgrow their noise).
     assert model.token_scale.tolist() == [1.0] * model.cfg.token_dim
     out = tmp_path / "a.imf"
@@ -96,3 +106,21 @@ def test_worker_processes_and_max_minutes(tmp_path):
     assert r.exit_code == 0, r.output
     state = json.loads((run / "ckpt" / "state.json").read_text())
     assert 1 <= state["step"] < 1000
+
+
+def test_weight_average_moves_a_decay_fraction_towards_the_weights():
+    model = IMF(preset("tiny"))
+    avg = WeightAverage(model, decay=0.9)
+    start = [p.detach().clone() for p in avg.model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    avg.update(model, step=10_000)  # past the warm-up: the decay is 0.9
+    for a, s0 in zip(avg.model.parameters(), start):
+        assert torch.allclose(a, s0 + 0.1, atol=1e-6)
+        assert not a.requires_grad
+    young = WeightAverage(IMF(preset("tiny")), decay=0.999)
+    before = [p.detach().clone() for p in young.model.parameters()]
+    young.update(model, step=0)  # warm-up: the decay is 1/10, so mostly the new weights
+    for a, b, p in zip(young.model.parameters(), before, model.parameters()):
+        assert torch.allclose(a, 0.1 * b + 0.9 * p.detach(), atol=1e-6)
