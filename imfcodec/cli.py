@@ -332,6 +332,9 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
 @click.option("--preset", "preset_name", type=click.Choice(["small", "paper", "tiny"]),
               default="small", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt if it exists.")
+@click.option("--init", "init_from", default=None, metavar="MODEL",
+              help="Start a new run from these weights (a shipped model's name or a .safetensors "
+                   "file; their config replaces --preset). --resume takes OUT/ckpt first.")
 @click.option("--steps", type=click.IntRange(1), default=100000, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True,
               help="Pairs per step (per process under torchrun).")
@@ -361,7 +364,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
               help="Stop after this much wall time, with a checkpoint (--resume continues).")
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, val, out_dir, preset_name, resume, steps, batch, lr, ema, rate_weight, rate_start,
+def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, ema, rate_weight, rate_start,
           noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
           save_every, max_frames, threads, workers, max_minutes, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
@@ -370,6 +373,7 @@ def train(data, val, out_dir, preset_name, resume, steps, batch, lr, ema, rate_w
 
     options = TrainOptions(
         data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
+        init=init_from,
         steps=steps, batch=batch, lr=lr, ema=ema, rate_weight=rate_weight, rate_start=rate_start,
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,

@@ -54,6 +54,26 @@ def test_two_step_training_smoke(tmp_path, clip):
                  ["decode", out, tmp_path / "a.mkv", "--model", exported, "--quiet"]):
         r = CliRunner().invoke(main, [str(a) for a in args])
         assert r.exit_code == 0, r.output
+    # fine-tuning: a new run starts from the exported weights (their config, not --preset's),
+    # measures them first as step 0, and keeps as best only what beats them
+    tuned = tmp_path / "tuned"
+    args = ["train", "--data", data, "--val", data, "--out", tuned, "--init", exported,
+            "--steps", 1, "--batch", 2, "--eval-every", 1, "--val-frames", 4, "--disc-width", 4,
+            "--rate-start", 0, "--noise-start", 0, "--ema", 0, "--quiet"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    log = [json.loads(line) for line in (tuned / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [0, 1]
+    assert "loss" not in log[0] and log[0]["val_q0_kbps"] > 0
+    start = weights.load(tuned / "ckpt" / "model.safetensors").model
+    assert start.cfg.name == "tiny"
+    assert json.loads((tuned / "ckpt" / "state.json").read_text())["options"]["preset"] == "tiny"
+    improved = log[1]["val_q3_msssim"] > log[0]["val_q3_msssim"]
+    assert (tuned / "best.safetensors").exists() == improved
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "x"),
+                                  "--init", "no-such-model", "--steps", "1", "--quiet"])
+    assert r.exit_code != 0 and "no model 'no-such-model'" in r.output
+    assert "Traceback" not in r.output
 
 
 def test_vgg_perceptual_loads_safetensors_and_refuses_pickle(tmp_path):

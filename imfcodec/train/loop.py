@@ -11,7 +11,7 @@ import io
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -40,6 +40,7 @@ class TrainOptions:
     out: str
     val: str | None = None
     preset: str = "small"
+    init: str | None = None  # start a fresh run from these weights (a shipped name or a file)
     steps: int = 100000
     batch: int = 8  # pairs per step on each rank
     lr: float = 2e-4
@@ -254,9 +255,6 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
     ckpt = out / "ckpt"
     if env.main:
         out.mkdir(parents=True, exist_ok=True)
-    cfg: IMFConfig = preset(options.preset)
-
-    model = IMF(cfg).to(device)
     disc = MultiScaleDiscriminator(options.disc_width).to(device)
     step, flat_opt, flat_disc_opt, disc_state, ema_model = 0, None, {}, None, None
     if resume and ckpt.exists():
@@ -264,6 +262,16 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
         if disc_state is not None:
             disc.load_state_dict(disc_state)
         log(f"resumed from {ckpt} at step {step}")
+    elif options.init:
+        # Fine-tuning: the weights (and so the config) come from a trained model; the
+        # optimizer, the discriminator and the step count start fresh.
+        loaded = wts.load(options.init, str(device))
+        model = loaded.model
+        options = replace(options, name=loaded.name, preset=loaded.model.cfg.name)
+        log(f"initialised from {options.init} ({loaded.name}, digest {loaded.digest.hex()})")
+    else:
+        model = IMF(preset(options.preset)).to(device)
+    cfg: IMFConfig = model.cfg
     ema = WeightAverage(model, options.ema) if options.ema > 0 else None
     if ema is not None and ema_model is not None:
         ema.model.load_state_dict(ema_model.state_dict())
@@ -297,6 +305,14 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda)
 
     log_file = open(out / "log.jsonl", "a") if env.main else None
+    if val and options.init and step == 0 and options.eval_every:
+        # The starting point, measured the same way: best.safetensors then only ever holds
+        # weights that beat the model the run started from.
+        entry = {"step": 0, **evaluate(ema.model if ema is not None else model, val,
+                                       options.val_qualities)}
+        best = max(best, entry[f"val_q{max(options.val_qualities)}_msssim"])
+        log(entry)
+        log_file.write(json.dumps(entry) + "\n")
     started, skipped = time.time(), 0
     try:
         while step < options.steps:
