@@ -70,6 +70,8 @@ def test_two_step_training_smoke(tmp_path, clip):
     assert json.loads((tuned / "ckpt" / "state.json").read_text())["options"]["preset"] == "tiny"
     improved = log[1]["val_q3_msssim"] > log[0]["val_q3_msssim"]
     assert (tuned / "best.safetensors").exists() == improved
+    best = json.loads((tuned / "best.json").read_text())  # a resumed run reads the score to beat
+    assert best["score"] == max(log[0]["val_q3_msssim"], log[1]["val_q3_msssim"])
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "x"),
                                   "--init", "no-such-model", "--steps", "1", "--quiet"])
     assert r.exit_code != 0 and "no model 'no-such-model'" in r.output

@@ -311,6 +311,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
         entry = {"step": 0, **evaluate(ema.model if ema is not None else model, val,
                                        options.val_qualities)}
         best = max(best, entry[f"val_q{max(options.val_qualities)}_msssim"])
+        best_file.write_text(json.dumps({"score": best, "init": options.init, **entry}))
         log(entry)
         log_file.write(json.dumps(entry) + "\n")
     started, skipped = time.time(), 0
