@@ -357,6 +357,9 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
 @click.option("--save-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--max-frames", type=click.IntRange(2), default=None,
               help="Frames read per training clip (bounds memory).")
+@click.option("--far-pairs", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of training pairs whose frames lie any distance apart in their clip "
+                   "(the rest: log-uniform distances up to 250 frames).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Processes that prepare training pairs (use several on a GPU).")
@@ -366,7 +369,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, ema, rate_weight, rate_start,
           noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
-          save_every, max_frames, threads, workers, max_minutes, device, quiet):
+          save_every, max_frames, far_pairs, threads, workers, max_minutes, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
@@ -378,7 +381,8 @@ def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, 
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
-        save_every=save_every, max_frames=max_frames, threads=threads, workers=workers,
+        save_every=save_every, max_frames=max_frames, far_pairs=far_pairs, threads=threads,
+        workers=workers,
         max_minutes=max_minutes, device=device,
         name=f"imf-{preset_name}")
 

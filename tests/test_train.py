@@ -146,3 +146,27 @@ def test_weight_average_moves_a_decay_fraction_towards_the_weights():
     young.update(model, step=0)  # warm-up: the decay is 1/10, so mostly the new weights
     for a, b, p in zip(young.model.parameters(), before, model.parameters()):
         assert torch.allclose(a, 0.1 * b + 0.9 * p.detach(), atol=1e-6)
+
+
+def test_far_pairs_reach_every_distance_and_default_pairs_stay_within_250():
+    """--far-pairs 1 draws the two frames anywhere in the clip (as one key frame meets them);
+    the default log-uniform pairs never lie more than 250 frames apart."""
+    import numpy as np
+
+    from imfcodec.train.data import PairSampler
+
+    t = 600
+    clip = np.zeros((t, 2, 2, 3), np.uint8)  # frame k carries k in its first two channels
+    clip[:, :, :, 0] = (np.arange(t) // 256)[:, None, None]
+    clip[:, :, :, 1] = (np.arange(t) % 256)[:, None, None]
+
+    def distances(far: float) -> np.ndarray:
+        sampler = PairSampler([clip], degrade=0.0, seed=1, far=far)
+        pairs = [sampler.pair() for _ in range(2000)]
+        index = lambda f: int(f[0, 0, 0]) * 256 + int(f[0, 0, 1])  # noqa: E731
+        return np.array([abs(index(r) - index(c)) for r, c in pairs])
+
+    far, near = distances(1.0), distances(0.0)
+    assert far.min() >= 1 and near.min() >= 1  # never the frame itself
+    assert near.max() <= 250
+    assert far.max() > 450 and np.median(far) > 2 * np.median(near)

@@ -46,8 +46,9 @@ class PairSampler:
     """Random (reference, current) pairs with flips, colour jitter and a degraded reference."""
 
     def __init__(self, clips: list[np.ndarray], max_distance: int = 250, degrade: float = 0.9,
-                 qp_range: tuple[int, int] = (23, 51), seed: int = 0) -> None:
+                 qp_range: tuple[int, int] = (23, 51), seed: int = 0, far: float = 0.0) -> None:
         self.clips, self.max_distance, self.degrade, self.qp_range = clips, max_distance, degrade, qp_range
+        self.far = far
         self.weights = np.array([len(c) for c in clips], dtype=np.float64)
         self.weights /= self.weights.sum()
         self.rng = random.Random(seed)
@@ -57,9 +58,17 @@ class PairSampler:
         clip = self.clips[int(self.np_rng.choice(len(self.clips), p=self.weights))]
         t = len(clip)
         i = self.rng.randrange(t)
-        # Distances spread from neighbours to far apart (log-uniform), either direction.
-        d = int(round(np.exp(self.rng.uniform(0, np.log(min(self.max_distance, t - 1) + 1))))) - 1
-        j = min(t - 1, max(0, i + self.rng.choice((-1, 1)) * max(d, 1)))
+        if self.rng.random() < self.far:
+            # Any other frame of the clip: with one key frame the decoder meets frames at every
+            # distance from it, most of them far (docs/training.md).
+            j = (i + self.rng.randrange(1, t)) % t
+        else:
+            # Distances spread from neighbours to far apart (log-uniform), either direction.
+            d = int(round(np.exp(self.rng.uniform(0, np.log(min(self.max_distance, t - 1) + 1))))) - 1
+            d, sign = min(max(d, 1), t - 1), self.rng.choice((-1, 1))
+            if not 0 <= i + sign * d < t:
+                sign = -sign  # the other way, so a pair near an end keeps its distance
+            j = min(t - 1, max(0, i + sign * d))
         ref, cur = clip[i], clip[j]
         if self.rng.random() < self.degrade:
             qp = self.rng.randint(*self.qp_range)
@@ -90,22 +99,23 @@ class PairStream(torch.utils.data.IterableDataset):
     Each worker draws from its own seed; the clips are shared with the workers, not copied
     (fork), so memory does not grow with the number of workers."""
 
-    def __init__(self, clips: list[np.ndarray], batch: int, seed: int) -> None:
+    def __init__(self, clips: list[np.ndarray], batch: int, seed: int, far: float = 0.0) -> None:
         super().__init__()
-        self.clips, self.batch_size, self.seed = clips, batch, seed
+        self.clips, self.batch_size, self.seed, self.far = clips, batch, seed, far
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()  # None when iterated in this process
         seed = self.seed if info is None else self.seed + 7919 * (info.id + 1)
-        sampler = PairSampler(self.clips, seed=seed)
+        sampler = PairSampler(self.clips, seed=seed, far=self.far)
         while True:
             yield sampler.batch(self.batch_size)
 
 
-def pair_batches(clips: list[np.ndarray], batch: int, seed: int, workers: int, pin: bool = False):
+def pair_batches(clips: list[np.ndarray], batch: int, seed: int, workers: int, pin: bool = False,
+                 far: float = 0.0):
     """An endless iterator of (reference, current) batches: in this process when workers is 0,
-    else from ``workers`` processes."""
-    stream = PairStream(clips, batch, seed)
+    else from ``workers`` processes. ``far``: the share of pairs drawn at any distance."""
+    stream = PairStream(clips, batch, seed, far)
     if workers <= 0:
         return iter(stream)
     return iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,

@@ -59,6 +59,7 @@ class TrainOptions:
     val_frames: int = 50  # frames of each val clip coded by the real codec at each evaluation
     val_qualities: tuple[int, ...] = (0, 3)
     max_frames: int | None = None  # per training clip, to bound memory
+    far_pairs: float = 0.0  # share of pairs at a uniform distance (else log-uniform, <= 250)
     threads: int | None = None
     workers: int = 0  # data-loading processes (0: in the training process)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
@@ -297,7 +298,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
     log(f"{len(clips)} training clips, {sum(len(c) for c in clips)} frames; device {device}, "
         f"{env.world} process(es), batch {options.batch} per process")
     batches = pair_batches(clips, options.batch, options.seed + 1000 * env.rank + step,
-                           options.workers, pin=cuda)
+                           options.workers, pin=cuda, far=options.far_pairs)
     val = load_val(options.val, cfg.image_size, options.val_frames) if options.val and env.main else []
     steps_q = torch.tensor([lv.token_step for lv in LEVELS])
     best_file = out / "best.json"
