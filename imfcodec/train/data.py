@@ -65,7 +65,7 @@ class PairSampler:
         else:
             # Distances spread from neighbours to far apart (log-uniform), either direction.
             d = int(round(np.exp(self.rng.uniform(0, np.log(min(self.max_distance, t - 1) + 1))))) - 1
-            d, sign = min(max(d, 1), t - 1), self.rng.choice((-1, 1))
+            d, sign = max(d, 1), self.rng.choice((-1, 1))  # d <= t - 1 already
             if not 0 <= i + sign * d < t:
                 sign = -sign  # the other way, so a pair near an end keeps its distance
             j = min(t - 1, max(0, i + sign * d))
