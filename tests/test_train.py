@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from imfcodec.cli import main
 from imfcodec.models import IMF, preset, weights
-from imfcodec.train.loop import WeightAverage
+from imfcodec.train.loop import WeightAverage, lr_at
 
 from .conftest import synthetic_frames, write_clip
 
@@ -146,6 +146,16 @@ def test_weight_average_moves_a_decay_fraction_towards_the_weights():
     young.update(model, step=0)  # warm-up: the decay is 1/10, so mostly the new weights
     for a, b, p in zip(young.model.parameters(), before, model.parameters()):
         assert torch.allclose(a, 0.1 * b + 0.9 * p.detach(), atol=1e-6)
+
+
+def test_cosine_schedule_warms_up_then_falls_to_zero_at_the_last_step():
+    base = 1e-4
+    assert math.isclose(lr_at(0, base, schedule="cosine", total=1000), base / 100)  # warm-up
+    assert math.isclose(lr_at(500, base, schedule="cosine", total=1000), base / 2)
+    assert lr_at(1000, base, schedule="cosine", total=1000) < 1e-20
+    values = [lr_at(s, base, schedule="cosine", total=1000) for s in range(100, 1001, 50)]
+    assert all(a > b for a, b in zip(values, values[1:]))  # strictly falling after warm-up
+    assert lr_at(500, base) == lr_at(900, base) == base  # constant stays constant
 
 
 def test_far_pairs_reach_every_distance_and_default_pairs_stay_within_250():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import json
 import os
 import time
@@ -44,6 +45,7 @@ class TrainOptions:
     steps: int = 100000
     batch: int = 8  # pairs per step on each rank
     lr: float = 2e-4
+    lr_schedule: str = "constant"  # or "cosine": down to 0 at `steps` (for a run of known length)
     ema: float = 0.999  # decay of the weights' moving average (0: off); validated and shipped
     l1_weight: float = 10.0
     perceptual_weight: float = 10.0
@@ -79,8 +81,14 @@ class Distributed:
         return self.rank == 0
 
 
-def lr_at(step: int, base: float, warmup: int = 100) -> float:
-    return base * min(1.0, (step + 1) / warmup)
+def lr_at(step: int, base: float, warmup: int = 100, schedule: str = "constant",
+          total: int | None = None) -> float:
+    """A linear warm-up over ``warmup`` steps, then ``base`` ("constant") or a half cosine
+    from ``base`` down to 0 at step ``total`` ("cosine")."""
+    scale = min(1.0, (step + 1) / warmup)
+    if schedule == "cosine" and total:
+        scale *= 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    return base * scale
 
 
 def ramp(step: int, start: int) -> float:
@@ -329,7 +337,8 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
             noise = (torch.rand(options.batch, cfg.token_dim, device=device) - 0.5) * step_sizes[:, None]
             noise = noise * ramp(step, options.noise_start)
             for group in opt.param_groups + disc_opt.param_groups:
-                group["lr"] = lr_at(step, options.lr)
+                group["lr"] = lr_at(step, options.lr, schedule=options.lr_schedule,
+                                    total=options.steps)
             gan_on = step >= options.gan_start and options.gan_weight > 0
 
             with autocast:
