@@ -15,5 +15,8 @@ python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summ
 # Rate control: every val clip at 4, 8 and 16 kbps.
 python benchmarks/rate_control.py "$VAL" --targets 4k,8k,16k --json > benchmarks/val/rate_control.json
 
+# How far from its key frame the model still rebuilds frames (MS-SSIM against distance).
+python benchmarks/motion_reach.py "$VAL" --json > benchmarks/val/motion_reach.json
+
 # Speed and memory of each preset on this machine.
 python benchmarks/speed.py --json > benchmarks/val/speed.json
