@@ -15,6 +15,9 @@ python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summ
 # Rate control: every val clip at 4, 8 and 16 kbps.
 python benchmarks/rate_control.py "$VAL" --targets 4k,8k,16k --json > benchmarks/val/rate_control.json
 
+# Key frames alone: x265 and SVT-AV1 intra, bytes against quality.
+python benchmarks/keyframe_codecs.py "$VAL" --json > benchmarks/val/keyframe_codecs.json
+
 # How far from its key frame the model still rebuilds frames (MS-SSIM against distance).
 python benchmarks/motion_reach.py "$VAL" --json > benchmarks/val/motion_reach.json
 
