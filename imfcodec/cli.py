@@ -371,9 +371,10 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
               help="Stop after this much wall time, with a checkpoint (--resume continues).")
 @device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, lr_schedule, ema, rate_weight, rate_start,
-          noise_start, gan_weight, gan_start, disc_width, vgg_weights, eval_every, val_frames,
-          save_every, max_frames, far_pairs, threads, workers, max_minutes, device, quiet):
+def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, lr_schedule, ema,
+          rate_weight, rate_start, noise_start, gan_weight, gan_start, disc_width, vgg_weights,
+          eval_every, val_frames, save_every, max_frames, far_pairs, threads, workers, max_minutes,
+          device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
@@ -381,7 +382,8 @@ def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, 
     options = TrainOptions(
         data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
         init=init_from,
-        steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule, ema=ema, rate_weight=rate_weight, rate_start=rate_start,
+        steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule, ema=ema, rate_weight=rate_weight,
+        rate_start=rate_start,
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import copy
 import io
-import math
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
