@@ -27,7 +27,9 @@ def output_kind(path: str | Path) -> str:
 class FrameWriter:
     """Writes frames one at a time to ``path`` (a temporary path chosen by the caller)."""
 
-    def __init__(self, path: Path, kind: str, fps: Fraction, size: tuple[int, int]) -> None:
+    def __init__(self, path: Path, kind: str, fps: Fraction, size: tuple[int, int],
+                 options: dict | None = None) -> None:
+        """``options`` override the encoder's (e.g. {"crf": "23", "preset": "slow"} for .mp4)."""
         self.path, self.kind, self.count = Path(path), kind, 0
         self.container = self.stream = None
         if kind == "png":
@@ -35,7 +37,7 @@ class FrameWriter:
             return
         fmt = {".mp4": "mp4", ".mkv": "matroska", ".y4m": "yuv4mpegpipe"}[kind]
         self.container = av.open(str(path), "w", format=fmt)
-        codec, pix_fmt, options = {
+        codec, pix_fmt, defaults = {
             ".mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "medium"}),
             ".mkv": ("ffv1", "bgr0", {}),
             ".y4m": ("rawvideo", "yuv444p", {}),
@@ -43,7 +45,7 @@ class FrameWriter:
         self.stream = self.container.add_stream(codec, rate=fps)
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = pix_fmt
-        self.stream.options = options
+        self.stream.options = {**defaults, **(options or {})}
 
     def write(self, rgb: np.ndarray) -> None:
         if self.kind == "png":
