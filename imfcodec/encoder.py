@@ -33,6 +33,10 @@ from .refine import refine_tokens
 
 Progress = Callable[[int], None]
 
+# Refinement's price of a token bit, in reconstruction error per estimated bit, per unit of
+# token step (so finer levels weigh the rate less); measured in docs/refine.md.
+REFINE_RATE_WEIGHT = 1e-3
+
 
 @dataclass
 class EncodeOptions:
@@ -193,6 +197,7 @@ class _Encoder:
             else:
                 self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
                                              intra.IntraCodec(header.intra_codec))
+        self.last_levels: np.ndarray | None = None  # the last token sent since the key frame
         self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
         self.key_bits = 0  # size of the last key frame record
 
@@ -203,6 +208,7 @@ class _Encoder:
 
     def key_frame(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> None:
         self.chunker.key_frame(index + 1)
+        self.last_levels = None
         h = self.header
         data = intra.encode(frame, h.intra_codec, h.intra_qp)
         record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
@@ -239,10 +245,14 @@ class _Encoder:
         when asked to."""
         tokens = self._tokens(batch)
         if self.options.refine_steps:
+            unit = torch.from_numpy(self.grid).to(self.device)
+            previous = None if self.last_levels is None else \
+                torch.from_numpy(quant.dequantize(self.last_levels, self.grid)).to(self.device)
             refined = refine_tokens(self.model, self.ref,
                                     fr.to_tensor([f for _, f in batch], self.device),
                                     torch.from_numpy(tokens).to(self.device),
-                                    self.options.refine_steps)
+                                    self.options.refine_steps, unit=unit, previous=previous,
+                                    rate_weight=REFINE_RATE_WEIGHT * self.header.token_step)
             tokens = refined.cpu().numpy()
         return quant.quantize(tokens, self.grid)
 
@@ -282,6 +292,7 @@ class _Encoder:
             for row in levels[: len(accepted)]:
                 self.chunker.add(row)
                 self.result.levels.append(row)
+                self.last_levels = row
             if self.progress and accepted:
                 self.progress(len(accepted))
             if split is not None:

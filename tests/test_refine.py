@@ -7,7 +7,7 @@ from imfcodec import frames as fr
 from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, StreamDecoder, encode_video
 from imfcodec.io.reader import read_frames
-from imfcodec.refine import reconstruction_error, refine_tokens
+from imfcodec.refine import reconstruction_error, refine_tokens, residual_bits
 
 
 class ToyDecoder(torch.nn.Module):
@@ -40,6 +40,42 @@ def test_refinement_finds_the_token_that_rebuilds_the_frame():
     assert float((refined - true).norm()) < 0.5 * float((guess - true).norm())
     # no steps: the encoder's tokens untouched
     assert torch.equal(refine_tokens(toy, None, frames, guess, steps=0), guess)
+
+
+def test_residual_bits_count_each_token_against_the_one_before():
+    unit = torch.full((2,), 0.5)
+    tokens = torch.tensor([[1.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+    # right after a key frame the first token is coded whole: not counted
+    assert torch.allclose(residual_bits(tokens, None, unit), torch.tensor([0.0, 0.0, 1.5849625]))
+    # against a previous token: log2(1 + |t - t_prev| / unit) per dimension
+    bits = residual_bits(tokens, torch.tensor([0.0, 1.0]), unit)
+    assert torch.allclose(bits, torch.tensor([1.5849625, 0.0, 1.5849625]))
+
+
+def _on_grid_error(toy, tokens, unit, frames):
+    rounded = torch.round(tokens / unit) * unit
+    return reconstruction_error(toy.decode(rounded, None), frames), rounded
+
+
+def test_rate_weight_trades_rebuilt_error_for_fewer_residual_bits():
+    toy = ToyDecoder()
+    g = torch.Generator().manual_seed(3)
+    # consecutive frames of slow motion: true tokens that drift a little
+    true = torch.randn(1, 8, generator=g) + 0.15 * torch.randn(6, 8, generator=g).cumsum(0)
+    frames = toy.decode(true, None)
+    guess = true + 0.5 * torch.randn(6, 8, generator=g)
+    unit = torch.full((8,), 0.25)
+    free = refine_tokens(toy, None, frames, guess, steps=30, unit=unit)
+    priced = refine_tokens(toy, None, frames, guess, steps=30, unit=unit, rate_weight=0.05)
+    free_error, free_q = _on_grid_error(toy, free, unit, frames)
+    priced_error, priced_q = _on_grid_error(toy, priced, unit, frames)
+    start_error, start_q = _on_grid_error(toy, guess, unit, frames)
+    # both fit the frames on the grid far better than the encoder's guess...
+    assert float(free_error.sum()) < 0.5 * float(start_error.sum())
+    assert float(priced_error.sum()) < float(start_error.sum())
+    # ...and pricing the bits buys cheaper residuals for some of that error
+    assert float(residual_bits(priced_q, None, unit).sum()) < 0.8 * float(residual_bits(free_q, None, unit).sum())
+    assert float(priced_error.sum()) > float(free_error.sum())
 
 
 def test_refinement_never_returns_a_worse_token_and_leaves_the_model_alone(clip, tiny_model):
