@@ -5,9 +5,9 @@ The encoder also has what the decoder will have, the decoded key frame, so it ca
 for the token whose *rebuilt* frame is closest to the source: a few Adam steps on the token
 (nothing else changes), under the training loss's reconstruction terms plus, when asked, the
 token's rate: its estimated bits as a residual against the token before it, weighed by
-``rate_weight`` (error per bit). Given the quantiser's grid, every step decodes the token as
-the decoder will see it, rounded to the grid (the gradient passes straight through the
-rounding). Only the encoder runs this; the decoder, the bitstream and the decoded result of
+``rate_weight`` (error per bit). Given the quantiser's grid, the first step and the last
+ones decode the token as the decoder will see it, rounded to the grid (the gradient passes
+straight through the rounding), and the token kept is one of those. Only the encoder runs this; the decoder, the bitstream and the decoded result of
 a given file are the same as without it. Costs one decoder forward and backward pass per
 step (docs/refine.md).
 """
@@ -62,7 +62,7 @@ def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torc
     optimizer = torch.optim.Adam([token], lr=lr)
     # With a grid: step 0 and the last ROUNDED_SHARE of the steps decode the rounded token,
     # and only those are candidates (they score what the decoder will show); the steps
-    # between move freely, which finds better tokens than rounding throughout.
+    # between move the unrounded token freely.
     free = range(1, steps - max(1, round(ROUNDED_SHARE * steps))) if unit is not None else range(0)
     with torch.enable_grad():
         for i in range(steps + 1):
