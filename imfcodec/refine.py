@@ -7,9 +7,9 @@ for the token whose *rebuilt* frame is closest to the source: a few Adam steps o
 token's rate: its estimated bits as a residual against the token before it, weighed by
 ``rate_weight`` (error per bit). Given the quantiser's grid, the first step and the last
 ones decode the token as the decoder will see it, rounded to the grid (the gradient passes
-straight through the rounding), and the token kept is one of those. Only the encoder runs this; the decoder, the bitstream and the decoded result of
-a given file are the same as without it. Costs one decoder forward and backward pass per
-step (docs/refine.md).
+straight through the rounding), and the token kept is one of those. Only the encoder runs
+this; the decoder, the bitstream and the decoded result of a given file are the same as
+without it. Costs one decoder forward and backward pass per step (docs/refine.md).
 """
 
 from __future__ import annotations
