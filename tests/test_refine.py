@@ -74,7 +74,8 @@ def test_rate_weight_trades_rebuilt_error_for_fewer_residual_bits():
     assert float(free_error.sum()) < 0.5 * float(start_error.sum())
     assert float(priced_error.sum()) < float(start_error.sum())
     # ...and pricing the bits buys cheaper residuals for some of that error
-    assert float(residual_bits(priced_q, None, unit).sum()) < 0.8 * float(residual_bits(free_q, None, unit).sum())
+    priced_bits = float(residual_bits(priced_q, None, unit).sum())
+    assert priced_bits < 0.8 * float(residual_bits(free_q, None, unit).sum())
     assert float(priced_error.sum()) > float(free_error.sum())
 
 
