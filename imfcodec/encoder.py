@@ -198,6 +198,8 @@ class _Encoder:
                 self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
                                              intra.IntraCodec(header.intra_codec))
         self.last_levels: np.ndarray | None = None  # the last token sent since the key frame
+        self.correction: np.ndarray | None = None  # refined minus E_T's token of that frame
+        self.batch_corrections: np.ndarray | None = None  # the same for the batch just refined
         self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
         self.key_bits = 0  # size of the last key frame record
 
@@ -209,6 +211,7 @@ class _Encoder:
     def key_frame(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> None:
         self.chunker.key_frame(index + 1)
         self.last_levels = None
+        self.correction = None
         h = self.header
         data = intra.encode(frame, h.intra_codec, h.intra_qp)
         record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
@@ -248,11 +251,15 @@ class _Encoder:
             unit = torch.from_numpy(self.grid).to(self.device)
             previous = None if self.last_levels is None else \
                 torch.from_numpy(quant.dequantize(self.last_levels, self.grid)).to(self.device)
+            # Warm start: the correction refinement made to the last frame sent (since the key
+            # frame) is applied to E_T's tokens first; nearby frames need similar corrections.
+            start = tokens if self.correction is None else tokens + self.correction
             refined = refine_tokens(self.model, self.ref,
                                     fr.to_tensor([f for _, f in batch], self.device),
-                                    torch.from_numpy(tokens).to(self.device),
+                                    torch.from_numpy(start).to(self.device),
                                     self.options.refine_steps, unit=unit, previous=previous,
                                     rate_weight=REFINE_RATE_WEIGHT * self.header.token_step)
+            self.batch_corrections = refined.cpu().numpy() - tokens
             tokens = refined.cpu().numpy()
         return quant.quantize(tokens, self.grid)
 
@@ -293,6 +300,8 @@ class _Encoder:
                 self.chunker.add(row)
                 self.result.levels.append(row)
                 self.last_levels = row
+            if accepted and self.options.refine_steps:
+                self.correction = self.batch_corrections[len(accepted) - 1]
             if self.progress and accepted:
                 self.progress(len(accepted))
             if split is not None:
