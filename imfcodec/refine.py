@@ -51,7 +51,7 @@ def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torc
     ``rate_weight`` > 0 adds that much error per estimated bit of the rounded token's
     residual (``previous``: the reconstructed token before the batch, or None).
     Each frame keeps the token with the best objective seen (the starting one included), so
-    refinement never returns a token that scores worse than the token encoder's.
+    refinement never returns a token that scores worse than the one it was given.
     """
     if steps <= 0:
         return tokens
