@@ -131,3 +131,28 @@ def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, cli
     summary = json.loads((bench / "results.json").read_text())
     assert summary["refine_steps"] == 3
     assert summary["rows"][0]["bytes"] == out.stat().st_size
+
+
+def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp_path, clip, tiny_model):
+    """The encoder warm-starts refinement: E_T's tokens plus the correction (refined minus
+    E_T's token) of the last frame sent since the key frame; E_T's alone after a key frame."""
+    from imfcodec import encoder
+
+    calls = []
+
+    def recording(model, ref, frames, tokens, steps, **kwargs):
+        calls.append(tokens.clone())
+        return tokens + 0.01 * len(calls)  # moves each call's start by a known amount
+
+    monkeypatch.setattr(encoder, "refine_tokens", recording)
+    encode_video(clip, tmp_path / "warm.imf", tiny_model, EncodeOptions(quality=3, refine_steps=2))
+    frames = list(read_frames(clip, tiny_model.model.cfg.image_size))
+    with torch.no_grad():
+        e_t = tiny_model.model.encode_token(fr.to_tensor(frames, "cpu")).float()
+    # one key frame (frame 0), then batches of 4: frames 1-4, 5-8, 9-11
+    assert len(calls) == 3
+    assert torch.allclose(calls[0], e_t[1:5], atol=1e-5)
+    # batch 2 starts from E_T + batch 1's correction for its last frame (0.01)
+    assert torch.allclose(calls[1], e_t[5:9] + 0.01, atol=1e-5)
+    # batch 2 returned its start + 0.02: its correction against E_T is 0.03
+    assert torch.allclose(calls[2], e_t[9:12] + 0.03, atol=1e-5)
