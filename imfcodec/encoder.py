@@ -120,6 +120,11 @@ class _TokenChunker:
         self.pending: list[np.ndarray] = []
         self.first_frame = 0
 
+    @property
+    def last(self) -> np.ndarray | None:
+        """The levels of the last frame added since the key frame (None right after it)."""
+        return self.pending[-1] if self.pending else self.previous
+
     def key_frame(self, next_frame: int) -> None:
         self.flush()
         self.previous = None
@@ -182,6 +187,7 @@ class _Encoder:
         self.progress, self.cache = progress, token_cache
         self.device = fr.device_of(self.model)
         self.grid = quant.unit(header.token_step, self.model.token_scale.cpu().numpy())
+        self.unit = torch.from_numpy(self.grid).to(self.device)  # the grid, for refinement
         self.result = EncodeResult(0, 0, 0, 0, 0, header.fps, header.width, header.height,
                                    token_step=header.token_step, intra_qp=header.intra_qp)
         self.chunker = _TokenChunker(header.chunk_frames, self._emit)
@@ -197,9 +203,8 @@ class _Encoder:
             else:
                 self.lam = refresh_lambda_at(options.refresh_lambda, header.intra_qp,
                                              intra.IntraCodec(header.intra_codec))
-        self.last_levels: np.ndarray | None = None  # the last token sent since the key frame
-        self.correction: np.ndarray | None = None  # refined minus E_T's token of that frame
-        self.batch_corrections: np.ndarray | None = None  # the same for the batch just refined
+        # refined minus E_T's token of the last frame sent since the key frame (refinement)
+        self.correction: np.ndarray | None = None
         self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
         self.key_bits = 0  # size of the last key frame record
 
@@ -210,7 +215,6 @@ class _Encoder:
 
     def key_frame(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> None:
         self.chunker.key_frame(index + 1)
-        self.last_levels = None
         self.correction = None
         h = self.header
         data = intra.encode(frame, h.intra_codec, h.intra_qp)
@@ -229,7 +233,7 @@ class _Encoder:
             if self.options.refresh_lambda is not None:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
                 self.key_bits = 8 * len(bs.record_bytes(record))
-                levels = self._levels([(index, frame)])
+                levels, _ = self._levels([(index, frame)])
                 self.fresh_mse = mse(frame, self._decode_levels(levels)[0])
         if self.progress:
             self.progress(1)
@@ -243,25 +247,25 @@ class _Encoder:
             cache.update(zip([i for i, _ in missing], tokens.float().cpu().numpy()))
         return np.stack([cache[i] for i, _ in batch])
 
-    def _levels(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    def _levels(self, batch: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
         """The quantised tokens of a batch of frames, refined against the reference first
-        when asked to."""
+        when asked to; with refinement also its corrections (refined minus E_T's tokens)."""
         tokens = self._tokens(batch)
-        if self.options.refine_steps:
-            unit = torch.from_numpy(self.grid).to(self.device)
-            previous = None if self.last_levels is None else \
-                torch.from_numpy(quant.dequantize(self.last_levels, self.grid)).to(self.device)
-            # Warm start: the correction refinement made to the last frame sent (since the key
-            # frame) is applied to E_T's tokens first; nearby frames need similar corrections.
-            start = tokens if self.correction is None else tokens + self.correction
-            refined = refine_tokens(self.model, self.ref,
-                                    fr.to_tensor([f for _, f in batch], self.device),
-                                    torch.from_numpy(start).to(self.device),
-                                    self.options.refine_steps, unit=unit, previous=previous,
-                                    rate_weight=REFINE_RATE_WEIGHT * self.header.token_step)
-            self.batch_corrections = refined.cpu().numpy() - tokens
-            tokens = refined.cpu().numpy()
-        return quant.quantize(tokens, self.grid)
+        if not self.options.refine_steps:
+            return quant.quantize(tokens, self.grid), None
+        last = self.chunker.last
+        previous = None if last is None else \
+            torch.from_numpy(quant.dequantize(last, self.grid)).to(self.device)
+        # Warm start: the correction refinement made to the last frame sent (since the key
+        # frame) is applied to E_T's tokens first; nearby frames need similar corrections.
+        start = tokens if self.correction is None else tokens + self.correction
+        refined = refine_tokens(self.model, self.ref,
+                                fr.to_tensor([f for _, f in batch], self.device),
+                                torch.from_numpy(start).to(self.device),
+                                self.options.refine_steps, unit=self.unit, previous=previous,
+                                rate_weight=REFINE_RATE_WEIGHT * self.header.token_step)
+        refined = refined.cpu().numpy()
+        return quant.quantize(refined, self.grid), refined - tokens
 
     def _decode_levels(self, levels: np.ndarray) -> list[np.ndarray]:
         """Frames as the decoder will show them, from quantised tokens and the reference."""
@@ -282,7 +286,7 @@ class _Encoder:
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            levels = self._levels(batch)
+            levels, corrections = self._levels(batch)
             split = None
             if self.closed_loop:
                 # Only frames far enough from the last key frame can trigger a refresh: the
@@ -299,9 +303,8 @@ class _Encoder:
             for row in levels[: len(accepted)]:
                 self.chunker.add(row)
                 self.result.levels.append(row)
-                self.last_levels = row
-            if accepted and self.options.refine_steps:
-                self.correction = self.batch_corrections[len(accepted) - 1]
+            if accepted and corrections is not None:
+                self.correction = corrections[len(accepted) - 1]
             if self.progress and accepted:
                 self.progress(len(accepted))
             if split is not None:

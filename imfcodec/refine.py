@@ -35,10 +35,8 @@ def residual_bits(tokens: torch.Tensor, previous: torch.Tensor | None,
     against the one before it: log2(1 + |t_i - t_(i-1)| / unit) summed over dimensions, the
     training's rate term. ``previous`` is the token before the first; None right after a
     key frame, where the first token is coded whole (not counted here)."""
-    if previous is None:
-        bits = torch.log2(1 + (tokens[1:] - tokens[:-1]).abs() / unit).sum(1)
-        return torch.cat([bits.new_zeros(1), bits])
-    before = torch.cat([previous[None].to(tokens), tokens[:-1]])
+    first = tokens[:1] if previous is None else previous[None].to(tokens)  # None: costs 0
+    before = torch.cat([first, tokens[:-1]])
     return torch.log2(1 + (tokens - before).abs() / unit).sum(1)
 
 
