@@ -7,6 +7,7 @@ from imfcodec import frames as fr
 from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, StreamDecoder, encode_video
 from imfcodec.io.reader import read_frames
+from imfcodec.models import weights
 from imfcodec.refine import reconstruction_error, refine_tokens, residual_bits
 
 
@@ -102,17 +103,21 @@ def _decoded(path, loaded) -> list:
         return list(StreamDecoder(f, lambda header: loaded).frames())
 
 
-def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip, tiny_model):
+def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip):
+    # The shipped model, not the tiny random one: that one starts at the copy floor and
+    # barely reacts to its token, so whether refinement beats its starting token on the
+    # grid is decided by float rounding there.
+    shipped = weights.load(None)
     plain, refined = tmp_path / "plain.imf", tmp_path / "refined.imf"
-    encode_video(clip, plain, tiny_model, EncodeOptions(quality=7))
-    result = encode_video(clip, refined, tiny_model, EncodeOptions(quality=7, refine_steps=10))
+    encode_video(clip, plain, shipped, EncodeOptions(quality=7))
+    result = encode_video(clip, refined, shipped, EncodeOptions(quality=7, refine_steps=10))
     assert result.frames == 12 and result.key_frames == 1
     # same format and header, other tokens; the plain decoder reads it (the gain in picture
     # quality is measured on the val clips with the shipped model: docs/refine.md)
     assert plain.read_bytes()[:16] == refined.read_bytes()[:16]
     assert plain.read_bytes() != refined.read_bytes()
-    decoded = _decoded(refined, tiny_model)
-    assert len(decoded) == 12 and decoded[0].shape == _decoded(plain, tiny_model)[0].shape
+    decoded = _decoded(refined, shipped)
+    assert len(decoded) == 12 and decoded[0].shape == _decoded(plain, shipped)[0].shape
 
 
 def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, clip, tiny_model_path):
