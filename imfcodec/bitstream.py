@@ -3,7 +3,8 @@
 File = MAGIC (4 bytes) | version major (u8) | version minor (u8) | records...
 Record = type (u8) | payload length (varint) | payload | CRC-32 of type, length and payload
 (u32 little-endian). The first record is HEADER, the last END; KEYFRAME and TOKENS records
-come in frame order between them.
+come between them in frame order, except that from version 2.0 a key frame may be sent ahead
+of the frames before it that are rebuilt from it (its "leading frames", docs/format.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (1, 0)
+VERSION = (2, 0)  # the newest this module writes and reads
+# Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
+# that readers of 1.x still read them; 2.0 marks a file that has them.
+PLAIN_VERSION = (1, 0)
+READ_MAJORS = (1, 2)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
@@ -261,8 +266,22 @@ _RECORD_CLASSES = {
 _RECORD_TYPES = {cls: kind for kind, cls in _RECORD_CLASSES.items()}
 
 
-def file_start() -> bytes:
-    return MAGIC + bytes(VERSION)
+def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
+    return MAGIC + bytes(version)
+
+
+def version_for(records) -> tuple[int, int]:
+    """The lowest format version that holds these records: 2.0 if a key frame is sent ahead
+    of frames before it, else 1.0."""
+    covered = 0
+    for record in records:
+        if isinstance(record, KeyFrame):
+            if record.frame_index > covered:
+                return VERSION
+            covered = record.frame_index + 1
+        elif isinstance(record, TokenChunk):
+            covered = record.first_frame + record.frame_count
+    return PLAIN_VERSION
 
 
 def record_bytes(record) -> bytes:
@@ -285,8 +304,8 @@ class Writer:
         self.bytes_written += len(data)
         return len(data)
 
-    def start(self) -> int:
-        return self._write(file_start())
+    def start(self, version: tuple[int, int] = PLAIN_VERSION) -> int:
+        return self._write(file_start(version))
 
     def write(self, record) -> int:
         return self._write(record_bytes(record))
@@ -301,24 +320,35 @@ def _stream_size(stream: BinaryIO) -> int | None:
         return None
 
 
-def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
-    """Yields (record size in bytes, parsed record), checking framing and CRCs as it goes.
-
-    The first record is always a Header; iteration stops after End. A payload length is
-    checked against the bytes left before anything is allocated for it.
-    """
-    size = _stream_size(stream)
+def file_version(stream: BinaryIO) -> tuple[int, int]:
+    """The (major, minor) version of a stream, read from its first 6 bytes."""
     start = stream.read(6)
     if len(start) < 4 or start[:4] != MAGIC:
         raise FormatError("not an .imf file (bad magic bytes)")
     if len(start) < 6:
         raise FormatError("file ends inside the version")
-    major, minor = start[4], start[5]
-    if major != VERSION[0]:
+    return start[4], start[5]
+
+
+def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
+    """Yields (record size in bytes, parsed record), checking framing, CRCs and frame order
+    as it goes.
+
+    The first record is always a Header; iteration stops after End. A payload length is
+    checked against the bytes left before anything is allocated for it. Frame order: every
+    frame is covered once, in display order, except a key frame sent ahead of its leading
+    frames (version 2), whose frame is counted when the token chunks reach it.
+    """
+    size = _stream_size(stream)
+    major, minor = file_version(stream)
+    if major not in READ_MAJORS:
+        readable = " and ".join(f"{m}.x" for m in READ_MAJORS)
         raise FormatError(
-            f"format version {major}.{minor} is not supported (this imfcodec reads {VERSION[0]}.x)"
+            f"format version {major}.{minor} is not supported (this imfcodec reads {readable})"
         )
-    position, seen_header, frames_seen = 6, False, 0
+    # frames_seen: the frames covered so far, in display order; ahead: the index of a key
+    # frame already read whose leading frames are still to come (None: none)
+    position, seen_header, frames_seen, ahead = 6, False, 0, None
     while True:
         kind_byte = stream.read(1)
         if not kind_byte:
@@ -356,19 +386,36 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         elif kind is RecordType.HEADER:
             raise FormatError("a second header record")
         elif kind is RecordType.KEYFRAME:
-            if record.frame_index != frames_seen:
-                raise FormatError(f"key frame for frame {record.frame_index}, expected {frames_seen}")
-            frames_seen += 1
+            index = record.frame_index
+            if ahead is not None:
+                raise FormatError(f"key frame for frame {index} before frames {frames_seen}.."
+                                  f"{ahead - 1}, ahead of the key frame at {ahead}")
+            if index < frames_seen or (index > frames_seen and major < 2):
+                raise FormatError(f"key frame for frame {index}, expected {frames_seen}")
+            if index == frames_seen:
+                frames_seen += 1
+            else:
+                ahead = index
+            if index >= header.frame_count:
+                raise FormatError(f"key frame for frame {index}, header counts {header.frame_count}")
         elif kind is RecordType.TOKENS:
-            if record.first_frame != frames_seen or frames_seen == 0:
+            if record.first_frame != frames_seen or (frames_seen == 0 and ahead is None):
                 raise FormatError(f"token chunk for frame {record.first_frame}, expected {frames_seen}")
             if record.frame_count > header.chunk_frames:
                 raise FormatError(f"token chunk of {record.frame_count} frames, header allows "
                                   f"{header.chunk_frames}")
             frames_seen += record.frame_count
+            if ahead is not None:
+                if frames_seen > ahead:
+                    raise FormatError(f"token chunk for frames {record.first_frame}.."
+                                      f"{frames_seen - 1} runs over the key frame at {ahead}")
+                if frames_seen == ahead:
+                    frames_seen, ahead = ahead + 1, None
         if frames_seen > header.frame_count:
             raise FormatError(f"more frames than the header's {header.frame_count}")
         if kind is RecordType.END:
+            if ahead is not None:
+                raise FormatError(f"file ends before the frames ahead of the key frame at {ahead}")
             if record.frame_count != header.frame_count or frames_seen != header.frame_count:
                 raise FormatError(
                     f"end record counts {record.frame_count} frames, header {header.frame_count}, "

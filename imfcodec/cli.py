@@ -76,6 +76,11 @@ refine_option = click.option(
     "--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
     help="Encoder effort: fit each token to its frame through the decoder with N gradient "
          "steps (slower encodes, better pictures; decoding is unchanged; docs/refine.md).")
+key_placement_option = click.option(
+    "--key-placement", type=click.Choice(["centre", "start"]), default="centre", show_default=True,
+    help="Which frame of each run between key frames is the key frame: the one nearest the "
+         "run's mean picture (two passes; better pictures at the same rate) or the run's first "
+         "(one pass, frames in order; docs/keyplace.md).")
 device_option = click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 
@@ -107,13 +112,14 @@ device_option = click.option(
 @click.option("--scene-cut", type=click.FloatRange(0, 1), default=None,
               help="New key frame when the mean grey change between frames exceeds this.")
 @refine_option
+@key_placement_option
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
            adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut,
-           refine_steps, device, force, quiet, as_json):
+           refine_steps, key_placement, device, force, quiet, as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
     from .codec import encode_video
     from .console import console, progress_bar
@@ -133,6 +139,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
                               adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval,
                               scene_cut, info.fps)
     options.refine_steps = refine_steps
+    options.key_placement = key_placement
     talk = not (quiet or as_json)
     if talk:
         how = "centre square crop" if fit == "crop" else "padded to a square"
@@ -155,7 +162,8 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
                           f"(token step {result.token_step:.4g}, key-frame QP {result.intra_qp}); "
                           f"{result.kbps:.2f} kbps, {verdict} the {target_kbps:g} kbps target")
     else:
-        with progress_bar("encode", info.frames, talk) as advance:
+        passes = 2 if key_placement == "centre" else 1  # the bar counts each pass's frames
+        with progress_bar("encode", info.frames * passes if info.frames else None, talk) as advance:
             result = encode_video(source, target, loaded, options, force, advance)
     summary = {
         "input": str(source), "output": str(target), "model": loaded.name,
@@ -165,7 +173,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         "kbps": round(result.kbps, 4), "bits_per_pixel": round(result.bits_per_pixel, 6),
         "width": result.width, "height": result.height, "quality": quality,
         "token_step": result.token_step, "intra_qp": result.intra_qp,
-        "refine_steps": refine_steps, "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
+        "refine_steps": refine_steps, "key_placement": key_placement, "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
     }
     if target_kbps:
         summary.update({"target_kbps": target_kbps, "rate_control_quality": round(rc.quality, 4),
@@ -271,11 +279,12 @@ def info(source, as_json):
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
 @refine_option
+@key_placement_option
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, device, force,
-          as_json):
+def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, key_placement,
+          device, force, as_json):
     """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
     from .bench import rd, report
     from .bench.anchors import ANCHORS
@@ -307,13 +316,13 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, d
         probe(clip)  # every input is checked before any work
     loaded = weights.load(model_name, _device(device)) if set(names) & set(rd.IMF_MODES) else None
     say = (lambda m: None) if as_json else (lambda m: console.print(m))
-    rows = rd.run(list(clips), names, loaded, levels, frames, say, refine_steps)
+    rows = rd.run(list(clips), names, loaded, levels, frames, say, refine_steps, key_placement)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True,
                      replaceable=ours) as tmp:
         model = {"name": loaded.name, "digest": loaded.digest.hex()} if loaded else None
-        summary = report.write(rows, tmp, model, refine_steps)
+        summary = report.write(rows, tmp, model, refine_steps, key_placement)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

@@ -75,11 +75,17 @@ class StreamDecoder:
         device = fr.device_of(model)
         grid = quant.unit(self.header.token_step, model.token_scale.cpu().numpy())
         ref = None
-        for event, _, payload in self._events:
+        shown = 0  # frames yielded so far, in display order
+        held: tuple[int, np.ndarray] | None = None  # a key frame sent ahead of its leading frames
+        for event, record, payload in self._events:
             if event == "key":
                 with torch.inference_mode():
                     ref = model.reference(fr.to_tensor([payload], device))
-                yield payload
+                if record.frame_index == shown:
+                    shown += 1
+                    yield payload
+                else:
+                    held = (record.frame_index, payload)
                 continue
             tokens = quant.dequantize(payload, grid)
             for start in range(0, len(tokens), fr.BATCH):
@@ -87,6 +93,11 @@ class StreamDecoder:
                 with torch.inference_mode():
                     images = fr.to_images(model.decode(part, ref))
                 yield from images
+            shown += len(tokens)
+            if held is not None and held[0] == shown:
+                shown += 1
+                yield held[1]
+                held = None
 
 
 def decode_video(

@@ -4,7 +4,10 @@ The encoder predicts from exactly what the decoder will have: the *decoded* key 
 the reference, and quantised tokens. With a refresh threshold it also rebuilds every frame
 as the decoder will and, when the picture falls below the threshold, codes that frame as a
 new key frame instead. With ``refine_steps`` each token is first fitted to its frame through
-the decoder (imfcodec/refine.py).
+the decoder (imfcodec/refine.py). With ``key_placement="centre"`` (the default) a first pass
+decides where each run of frames between key frames starts and ends, and the second codes
+each run's key frame at the frame nearest the run's mean picture, sent ahead of the frames
+before it (imfcodec/keyplace.py, docs/keyplace.md).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import os
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -26,12 +29,17 @@ from .entropy import quantize as quant
 from .errors import IMFError
 from .io.atomic import atomic_path
 from .io.reader import probe, read_frames
+from .keyplace import Run, central_frame, descriptor
 from .metrics import mse, psnr
 from .models.weights import LoadedModel
 from .quality import ADAPTIVE, AdaptiveDefaults, level
 from .refine import refine_tokens
 
 Progress = Callable[[int], None]
+# Frames to encode: a function giving a fresh iterator over them each time (a file read
+# again), or a sequence held in memory. Key placement reads them twice.
+Source = Union[Callable[[], Iterator[np.ndarray]], Sequence[np.ndarray]]
+KEY_PLACEMENTS = ("centre", "start")
 
 # Refinement's price of a token bit, in reconstruction error per estimated bit, per unit of
 # token step (so finer levels weigh the rate less); measured in docs/refine.md.
@@ -63,6 +71,10 @@ class EncodeOptions:
     # Encoder-side token refinement: Adam steps per frame fitting the token to the frame
     # through the decoder (imfcodec/refine.py); 0 keeps the token encoder's tokens.
     refine_steps: int = 0
+    # Where a run's key frame goes: "centre", the frame nearest the run's mean picture (two
+    # passes; the key frame is sent ahead of the frames before it), or "start", the run's
+    # first frame (one pass, frames in order).
+    key_placement: str = "centre"
 
     def step(self) -> float:
         return self.token_step if self.token_step is not None else level(self.quality).token_step
@@ -119,20 +131,23 @@ class _TokenChunker:
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
         self.first_frame = 0
+        self.skip: int | None = None  # a key frame's index inside the run, sent before it
 
     @property
     def last(self) -> np.ndarray | None:
         """The levels of the last frame added since the key frame (None right after it)."""
         return self.pending[-1] if self.pending else self.previous
 
-    def key_frame(self, next_frame: int) -> None:
+    def key_frame(self, next_frame: int, skip: int | None = None) -> None:
+        """A new run: its token frames start at ``next_frame``; ``skip`` is the key frame's
+        index when the key frame sits inside the run (chunks end before it, resume after)."""
         self.flush()
         self.previous = None
-        self.first_frame = next_frame
+        self.first_frame, self.skip = next_frame, skip
 
     def add(self, levels: np.ndarray) -> None:
         self.pending.append(levels)
-        if len(self.pending) == self.chunk_frames:
+        if len(self.pending) == self.chunk_frames or self.first_frame + len(self.pending) == self.skip:
             self.flush()
 
     def flush(self) -> None:
@@ -143,6 +158,8 @@ class _TokenChunker:
         data = coder.encode_chunk(residuals, absolute)
         self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data))
         self.first_frame += len(rows)
+        if self.first_frame == self.skip:
+            self.first_frame, self.skip = self.first_frame + 1, None
         self.previous = rows[-1]
         self.pending = []
 
@@ -213,11 +230,19 @@ class _Encoder:
             self.result.bytes_tokens += len(bs.record_bytes(record))
         self.sink(record)
 
-    def key_frame(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> None:
-        self.chunker.key_frame(index + 1)
+    def key_frame(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
+                  data: bytes | None = None, run_start: int | None = None) -> None:
+        """Sends frame ``index`` as a key frame (``data``: already intra-coded). With
+        ``run_start`` below ``index`` the key frame leads its run: the run's token frames
+        start at run_start and step over ``index``."""
+        if run_start is None or run_start == index:
+            self.chunker.key_frame(index + 1)
+        else:
+            self.chunker.key_frame(run_start, skip=index)
         self.correction = None
         h = self.header
-        data = intra.encode(frame, h.intra_codec, h.intra_qp)
+        if data is None:
+            data = intra.encode(frame, h.intra_codec, h.intra_qp)
         record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
         self.result.key_frames += 1
         self.result.bytes_key_frames += len(bs.record_bytes(record))
@@ -230,7 +255,7 @@ class _Encoder:
             # no_grad, not inference_mode: refinement differentiates through the reference
             with torch.no_grad():
                 self.ref = self.model.reference(fr.to_tensor([decoded], self.device))
-            if self.options.refresh_lambda is not None:
+            if self.options.refresh_lambda is not None and self.closed_loop:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
                 self.key_bits = 8 * len(bs.record_bytes(record))
                 levels, _ = self._levels([(index, frame)])
@@ -344,16 +369,84 @@ class _Encoder:
         self.result.frames = index + 1 if previous is not None else 0
         return self.result
 
+    def encode_runs(self, frames: Iterator[np.ndarray], runs: list[Run]) -> EncodeResult:
+        """Codes planned runs: each run's key frame first (its picture coded in the plan),
+        then the run's other frames in order, all rebuilt from it; no decisions left."""
+        self.closed_loop = False
+        starts = {run.start: run for run in runs}
+        key = -1
+        count = 0
+        for index, frame in enumerate(frames):
+            run = starts.get(index)
+            if run is not None:
+                self.run_batch()
+                self.key_frame(run.key, None, run.reason, data=run.data, run_start=run.start)
+                key = run.key
+            if index != key:
+                self.pending.append((index, frame))
+                if len(self.pending) == fr.BATCH:
+                    self.run_batch()
+            count = index + 1
+        self.run_batch()
+        self.chunker.flush()
+        self.result.frames = count
+        return self.result
 
-def encode_frames(frames: Iterator[np.ndarray], loaded: LoadedModel, header: bs.Header,
+
+def replayable(frames: Source | Iterable[np.ndarray]) -> Callable[[], Iterator[np.ndarray]]:
+    """A function giving a fresh iterator over ``frames`` each call; a one-shot iterator is
+    read into memory first."""
+    if callable(frames):
+        return frames
+    if not isinstance(frames, Sequence):
+        frames = list(frames)
+    return lambda: iter(frames)
+
+
+def _planned_runs(frames: Callable[[], Iterator[np.ndarray]], loaded: LoadedModel,
+                  header: bs.Header, options: EncodeOptions, token_cache: dict,
+                  progress: Progress | None) -> list[Run]:
+    """The first pass of centred key placement: where runs start (the refresh decisions of
+    an encode with each key frame at its run's start, unrefined), each run's central frame,
+    and that frame's intra-coded picture."""
+    descriptors: list[np.ndarray] = []
+
+    def tapped() -> Iterator[np.ndarray]:
+        for frame in frames():
+            descriptors.append(descriptor(frame))
+            yield frame
+
+    plan = replace(options, refine_steps=0, key_placement="start")
+    reasons = _Encoder(loaded, header, plan, lambda record: None, progress, token_cache) \
+        .encode(tapped()).key_reasons
+    starts = sorted(reasons)
+    ends = starts[1:] + [len(descriptors)]
+    runs = [Run(s, e, s + central_frame(descriptors[s:e]), bs.KeyReason[reasons[s].upper()])
+            for s, e in zip(starts, ends)]
+    wanted = {run.key: run for run in runs}
+    for index, frame in enumerate(frames()):
+        if index in wanted:
+            wanted[index].data = intra.encode(frame, header.intra_codec, header.intra_qp)
+    return runs
+
+
+def encode_frames(frames: Source | Iterable[np.ndarray], loaded: LoadedModel, header: bs.Header,
                   options: EncodeOptions, sink, progress: Progress | None = None,
                   token_cache: dict | None = None) -> EncodeResult:
     """Encodes frames to records, calling ``sink(record)`` for each; returns the statistics.
 
     ``token_cache`` (frame index -> token) lets repeated passes over the same frames (rate
-    control) skip the token encoder: a token depends only on its frame.
+    control, and key placement's two passes) skip the token encoder: a token depends only
+    on its frame. With centred key placement ``progress`` counts every frame twice.
     """
-    return _Encoder(loaded, header, options, sink, progress, token_cache).encode(frames)
+    if options.key_placement not in KEY_PLACEMENTS:
+        raise ValueError(f"key placement must be one of {KEY_PLACEMENTS}, got {options.key_placement!r}")
+    source = replayable(frames)
+    if options.key_placement == "start":
+        return _Encoder(loaded, header, options, sink, progress, token_cache).encode(source())
+    cache = {} if token_cache is None else token_cache
+    runs = _planned_runs(source, loaded, header, options, cache, progress)
+    return _Encoder(loaded, header, options, sink, progress, cache).encode_runs(source(), runs)
 
 
 def make_header(loaded: LoadedModel, options: EncodeOptions, fps: Fraction,
@@ -379,7 +472,7 @@ def make_header(loaded: LoadedModel, options: EncodeOptions, fps: Fraction,
     )
 
 
-def encode_to_stream(frames: Iterator[np.ndarray], stream, loaded: LoadedModel,
+def encode_to_stream(frames: Source | Iterable[np.ndarray], stream, loaded: LoadedModel,
                      options: EncodeOptions, fps: Fraction, source_size: tuple[int, int],
                      progress: Progress | None = None, token_cache: dict | None = None) -> EncodeResult:
     """Encodes frames into a complete .imf byte stream written to ``stream``."""
@@ -390,7 +483,7 @@ def encode_to_stream(frames: Iterator[np.ndarray], stream, loaded: LoadedModel,
         raise IMFError("the video has no frames")
     header.frame_count = result.frames
     writer = bs.Writer(stream)
-    writer.start()
+    writer.start(bs.version_for(records))
     writer.write(header)
     for record in records:
         writer.write(record)
@@ -414,7 +507,11 @@ def encode_video(source: str | Path, target: str | Path, loaded: LoadedModel,
     import io
 
     info = probe(source)
-    frames = read_frames(source, loaded.model.cfg.image_size, options.fit)
+    size = loaded.model.cfg.image_size
+
+    def frames() -> Iterator[np.ndarray]:
+        return read_frames(source, size, options.fit)
+
     buf = io.BytesIO()
     try:
         result = encode_to_stream(frames, buf, loaded, options, info.fps, (info.width, info.height),

@@ -86,7 +86,10 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
         if x not in tried:
             opts = parameters_at(x, options)
             buf = io.BytesIO()
-            frames = read_frames(source, size, options.fit)
+
+            def frames():
+                return read_frames(source, size, options.fit)
+
             try:
                 result = encode_to_stream(frames, buf, loaded, opts, info.fps,
                                           (info.width, info.height), token_cache=cache)

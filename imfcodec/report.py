@@ -16,6 +16,8 @@ def describe(path: str | Path) -> dict:
     key_frames, chunks = [], 0
     bytes_key = bytes_tokens = bytes_other = 0
     with open(path, "rb") as f:
+        version = bs.file_version(f)
+        f.seek(0)
         header = None
         for size, record in bs.read_records(f):
             if isinstance(record, bs.Header):
@@ -37,7 +39,7 @@ def describe(path: str | Path) -> dict:
     inter = header.frame_count - len(key_frames)
     return {
         "file": str(path),
-        "format_version": f"{bs.VERSION[0]}.{bs.VERSION[1]}",
+        "format_version": f"{version[0]}.{version[1]}",
         "model": header.model_name,
         "model_digest": header.model_digest.hex(),
         "width": header.width, "height": header.height,

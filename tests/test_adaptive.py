@@ -26,6 +26,8 @@ def reasons(data: bytes) -> dict:
 
 
 def encode(frames, model, **options):
+    """These tests are about where runs start: each key frame is coded at its run's start."""
+    options.setdefault("key_placement", "start")
     buf = io.BytesIO()
     result = encode_to_stream(iter(frames), buf, model, EncodeOptions(**options), Fraction(10), (64, 64))
     return buf.getvalue(), result
@@ -66,7 +68,7 @@ def test_cli_refresh_lambda(tmp_path, tiny_model_path):
     clip = write_clip(tmp_path / "c.mp4", synthetic_frames(12, 64, 64, seed=2))
     run = lambda *extra: CliRunner().invoke(main, ["encode", str(clip), str(tmp_path / "o.imf"), "-f",
                                                    "--model", str(tiny_model_path), "--json", *extra])
-    r = run("--refresh-lambda", "1e12")
+    r = run("--refresh-lambda", "1e12", "--key-placement", "start")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["key_frame_reasons"] == {"0": "start"}
     r = run("--refresh-lambda", "-1")

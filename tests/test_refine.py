@@ -150,7 +150,8 @@ def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp
         return tokens + 0.01 * len(calls)  # moves each call's start by a known amount
 
     monkeypatch.setattr(encoder, "refine_tokens", recording)
-    encode_video(clip, tmp_path / "warm.imf", tiny_model, EncodeOptions(quality=3, refine_steps=2))
+    encode_video(clip, tmp_path / "warm.imf", tiny_model,
+                 EncodeOptions(quality=3, refine_steps=2, key_placement="start"))
     frames = list(read_frames(clip, tiny_model.model.cfg.image_size))
     with torch.no_grad():
         e_t = tiny_model.model.encode_token(fr.to_tensor(frames, "cpu")).float()

@@ -95,15 +95,16 @@ def encode_tokens(clip: Clip, loaded: LoadedModel) -> tuple[dict, float]:
     its source frame, so every quality level and mode of the sweep shares them."""
     cache: dict = {}
     t0 = time.perf_counter()
-    encode_frames(iter(clip.frames), loaded, make_header(loaded, EncodeOptions(), clip.fps,
+    encode_frames(clip.frames, loaded, make_header(loaded, EncodeOptions(), clip.fps,
                                                          clip.source_size),
-                  EncodeOptions(), lambda record: None, token_cache=cache)
+                  EncodeOptions(key_placement="start"), lambda record: None, token_cache=cache)
     return cache, time.perf_counter() - t0
 
 
 def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf",
               adaptive: AdaptiveDefaults = ADAPTIVE,
-              tokens: tuple[dict, float] | None = None, refine_steps: int = 0) -> list[Row]:
+              tokens: tuple[dict, float] | None = None, refine_steps: int = 0,
+              key_placement: str = "centre") -> list[Row]:
     """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh (`--adaptive`).
 
     Each setting runs the real encoder and decoder. The token encoder runs once per clip
@@ -118,9 +119,10 @@ def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str =
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
         options.refine_steps = refine_steps
+        options.key_placement = key_placement
         buf = io.BytesIO()
         t0 = time.perf_counter()
-        encode_to_stream(iter(clip.frames), buf, loaded, options, clip.fps,
+        encode_to_stream(clip.frames, buf, loaded, options, clip.fps,
                          clip.source_size, token_cache=cache)
         encode_s = time.perf_counter() - t0 + token_s
         buf.seek(0)
@@ -144,7 +146,8 @@ def sweep_anchor(clip: Clip, name: str, crfs: list[int] | None = None) -> list[R
 
 def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
         qualities: list[int] | None, max_frames: int | None,
-        notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0) -> list[Row]:
+        notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
+        key_placement: str = "centre") -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify)."""
     size = loaded.model.cfg.image_size if loaded else 256
     usable = []
@@ -165,7 +168,8 @@ def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
             if name in IMF_MODES:
                 tokens = tokens or encode_tokens(clip, loaded)
                 rows += sweep_imf(clip, loaded, qualities or list(DEFAULT_SETTINGS[name]), name,
-                                  tokens=tokens, refine_steps=refine_steps)
+                                  tokens=tokens, refine_steps=refine_steps,
+                                  key_placement=key_placement)
             else:
                 rows += sweep_anchor(clip, name)
     return rows

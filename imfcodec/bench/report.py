@@ -49,17 +49,19 @@ def plot(curves: dict[str, list[dict]], metric: str, path: Path, title: str) -> 
     plt.close(fig)
 
 
-def write(rows: list[Row], out: Path, model: dict | None = None, refine_steps: int = 0) -> dict:
+def write(rows: list[Row], out: Path, model: dict | None = None, refine_steps: int = 0,
+          key_placement: str = "centre") -> dict:
     """Writes every output file into ``out``; returns the JSON summary.
 
-    ``model`` names the imfcodec weights measured (name, digest) and ``refine_steps`` the
-    encoder's effort, so published numbers say what made them.
+    ``model`` names the imfcodec weights measured (name, digest) and ``refine_steps`` and
+    ``key_placement`` the encoder's settings, so published numbers say what made them.
     """
     out.mkdir(parents=True, exist_ok=True)
     curves = mean_curves(rows)
     bd = bd_table(curves)
     clips = sorted({r.clip for r in rows})
-    summary = {"clips": clips, "model": model, "refine_steps": refine_steps, "rows": [r.to_dict() for r in rows],
+    summary = {"clips": clips, "model": model, "refine_steps": refine_steps,
+               "key_placement": key_placement, "rows": [r.to_dict() for r in rows],
                "mean_curves": curves, "bd_rate": bd}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     with open(out / "results.csv", "w", newline="") as f:

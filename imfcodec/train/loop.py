@@ -231,7 +231,7 @@ def evaluate(model: IMF, clips: list[ValClip], qualities: tuple[int, ...]) -> di
         for clip in clips:
             buf = io.BytesIO()
             size = (clip.frames[0].shape[1], clip.frames[0].shape[0])
-            result = encode_to_stream(iter(clip.frames), buf, loaded, EncodeOptions(quality=q),
+            result = encode_to_stream(clip.frames, buf, loaded, EncodeOptions(quality=q),
                                       clip.fps, size)
             buf.seek(0)
             decoded = list(StreamDecoder(buf, lambda h: loaded).frames())
