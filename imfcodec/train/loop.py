@@ -231,8 +231,10 @@ def evaluate(model: IMF, clips: list[ValClip], qualities: tuple[int, ...]) -> di
         for clip in clips:
             buf = io.BytesIO()
             size = (clip.frames[0].shape[1], clip.frames[0].shape[0])
-            result = encode_to_stream(clip.frames, buf, loaded, EncodeOptions(quality=q),
-                                      clip.fps, size)
+            # key frame first (one pass), so that the key-frame-only floor is decoded[0] and
+            # validations stay comparable with runs logged before key placement
+            result = encode_to_stream(clip.frames, buf, loaded,
+                                      EncodeOptions(quality=q, key_placement="start"), clip.fps, size)
             buf.seek(0)
             decoded = list(StreamDecoder(buf, lambda h: loaded).frames())
             quality = clip_quality(clip.frames, decoded)
