@@ -387,6 +387,8 @@ class _Encoder:
                 if len(self.pending) == fr.BATCH:
                     self.run_batch()
             count = index + 1
+        if runs and count != runs[-1].end:
+            raise IMFError(f"the input gave {count} frames when read again, {runs[-1].end} before")
         self.run_batch()
         self.chunker.flush()
         self.result.frames = count
@@ -427,6 +429,8 @@ def _planned_runs(frames: Callable[[], Iterator[np.ndarray]], loaded: LoadedMode
     for index, frame in enumerate(frames()):
         if index in wanted:
             wanted[index].data = intra.encode(frame, header.intra_codec, header.intra_qp)
+    if any(not run.data for run in runs):
+        raise IMFError("the input gave fewer frames when read again")
     return runs
 
 

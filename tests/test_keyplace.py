@@ -118,3 +118,17 @@ def test_a_key_frame_ahead_of_its_leading_frames_reads_in_version_2():
 def test_frame_order_violations_are_refused(version, records, message):
     with pytest.raises(FormatError, match=message):
         list(bs.read_records(io.BytesIO(stream(version, records))))
+
+
+def test_an_input_that_changes_between_reads_is_a_clear_error(tiny_model):
+    from imfcodec.errors import IMFError
+
+    frames = synthetic_frames(8, 64, 64, seed=7)
+    reads = []
+
+    def source():
+        reads.append(1)
+        return iter(frames if len(reads) == 1 else frames[:5])  # shorter on every later read
+
+    with pytest.raises(IMFError, match="when read again"):
+        encode(source, tiny_model)
