@@ -162,8 +162,9 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
                           f"(token step {result.token_step:.4g}, key-frame QP {result.intra_qp}); "
                           f"{result.kbps:.2f} kbps, {verdict} the {target_kbps:g} kbps target")
     else:
-        passes = 2 if key_placement == "centre" else 1  # the bar counts each pass's frames
-        with progress_bar("encode", info.frames * passes if info.frames else None, talk) as advance:
+        # the bar counts each pass's frames
+        total = info.frames * options.passes() if info.frames else None
+        with progress_bar("encode", total, talk) as advance:
             result = encode_video(source, target, loaded, options, force, advance)
     summary = {
         "input": str(source), "output": str(target), "model": loaded.name,

@@ -79,6 +79,10 @@ class EncodeOptions:
     def step(self) -> float:
         return self.token_step if self.token_step is not None else level(self.quality).token_step
 
+    def passes(self) -> int:
+        """How many times the encoder goes over the frames (and calls its progress for each)."""
+        return 2 if self.key_placement == "centre" else 1
+
     def qp(self) -> int:
         return self.intra_qp if self.intra_qp is not None else level(self.quality).intra_qp(self.intra_codec)
 
