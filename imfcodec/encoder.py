@@ -226,6 +226,7 @@ class _Encoder:
                                              intra.IntraCodec(header.intra_codec))
         # refined minus E_T's token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
+        self.keys: dict[int, tuple[bs.KeyReason, bytes]] = {}  # index -> why, its picture's bytes
         self.fresh_mse = 0.0  # error of a frame rebuilt right after the last key frame
         self.key_bits = 0  # size of the last key frame record
 
@@ -251,6 +252,7 @@ class _Encoder:
         self.result.key_frames += 1
         self.result.bytes_key_frames += len(bs.record_bytes(record))
         self.result.key_reasons[index] = reason.name.lower()
+        self.keys[index] = (reason, data)
         self.sink(record)
         self.last_key = index
         if self.closed_loop or self.options.refine_steps:
@@ -414,7 +416,8 @@ def _planned_runs(frames: Callable[[], Iterator[np.ndarray]], loaded: LoadedMode
                   progress: Progress | None) -> list[Run]:
     """The first pass of centred key placement: where runs start (the refresh decisions of
     an encode with each key frame at its run's start, unrefined), each run's central frame,
-    and that frame's intra-coded picture."""
+    and that frame's intra-coded picture (the plan's own where the key stays at its run's
+    start; the source is read again only for the others)."""
     descriptors: list[np.ndarray] = []
 
     def tapped() -> Iterator[np.ndarray]:
@@ -423,16 +426,20 @@ def _planned_runs(frames: Callable[[], Iterator[np.ndarray]], loaded: LoadedMode
             yield frame
 
     plan = replace(options, refine_steps=0, key_placement="start")
-    reasons = _Encoder(loaded, header, plan, lambda record: None, progress, token_cache) \
-        .encode(tapped()).key_reasons
-    starts = sorted(reasons)
+    planner = _Encoder(loaded, header, plan, lambda record: None, progress, token_cache)
+    planner.encode(tapped())
+    starts = sorted(planner.keys)
     ends = starts[1:] + [len(descriptors)]
-    runs = [Run(s, e, s + central_frame(descriptors[s:e]), bs.KeyReason[reasons[s].upper()])
+    runs = [Run(s, e, s + central_frame(descriptors[s:e]), planner.keys[s][0])
             for s, e in zip(starts, ends)]
-    wanted = {run.key: run for run in runs}
-    for index, frame in enumerate(frames()):
-        if index in wanted:
-            wanted[index].data = intra.encode(frame, header.intra_codec, header.intra_qp)
+    for run in runs:
+        if run.key == run.start:
+            run.data = planner.keys[run.start][1]
+    wanted = {run.key: run for run in runs if not run.data}
+    if wanted:
+        for index, frame in enumerate(frames()):
+            if index in wanted:
+                wanted[index].data = intra.encode(frame, header.intra_codec, header.intra_qp)
     if any(not run.data for run in runs):
         raise IMFError("the input gave fewer frames when read again")
     return runs
