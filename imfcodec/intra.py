@@ -28,16 +28,23 @@ class IntraCodec(enum.IntEnum):
 _ENCODERS = {IntraCodec.HEVC: "libx265", IntraCodec.AV1: "libsvtav1"}
 _DECODERS = {IntraCodec.HEVC: ("hevc",), IntraCodec.AV1: ("libdav1d", "av1")}
 QP_RANGE = {IntraCodec.HEVC: (0, 51), IntraCodec.AV1: (1, 63)}
+# x265's preset and tuning for key frames. A key frame is one small picture, so the slowest
+# preset costs milliseconds; with SSIM tuning (psy-rd off, SSIM-driven adaptive quantisation)
+# it codes val pictures in fewer bytes at equal MS-SSIM and PSNR than "medium"
+# (benchmarks/keyframe_codecs.py --hevc-tunings, docs/model-card.md). Encoder-side only: any
+# HEVC decoder reads the result.
+HEVC_TUNING = {"preset": "veryslow", "tune": "ssim"}
 
 
-def _encoder_context(codec: IntraCodec, width: int, height: int, qp: int) -> av.CodecContext:
+def _encoder_context(codec: IntraCodec, width: int, height: int, qp: int,
+                     hevc_tuning: dict[str, str]) -> av.CodecContext:
     ctx = av.CodecContext.create(_ENCODERS[codec], "w")
     ctx.width, ctx.height = width, height
     ctx.pix_fmt = "yuv420p"
     ctx.time_base = Fraction(1, 25)
     if codec is IntraCodec.HEVC:
         ctx.options = {
-            "preset": "medium",
+            **hevc_tuning,
             "x265-params": f"qp={qp}:keyint=1:info=0:frame-threads=1:pools=none:log-level=-1",
         }
     else:
@@ -45,14 +52,17 @@ def _encoder_context(codec: IntraCodec, width: int, height: int, qp: int) -> av.
     return ctx
 
 
-def encode(rgb: np.ndarray, codec: IntraCodec, qp: int) -> bytes:
-    """Codes an (H, W, 3) uint8 picture (H and W even) as one intra picture."""
+def encode(rgb: np.ndarray, codec: IntraCodec, qp: int,
+           hevc_tuning: dict[str, str] | None = None) -> bytes:
+    """Codes an (H, W, 3) uint8 picture (H and W even) as one intra picture; ``hevc_tuning``
+    replaces HEVC_TUNING (x265's preset and tune options) for measurements."""
     codec = IntraCodec(codec)
     lo, hi = QP_RANGE[codec]
     if not lo <= qp <= hi:
         raise IMFError(f"{codec.name} key-frame QP must be in {lo}..{hi}, got {qp}")
     height, width = rgb.shape[:2]
-    ctx = _encoder_context(codec, width, height, qp)
+    ctx = _encoder_context(codec, width, height, qp,
+                           HEVC_TUNING if hevc_tuning is None else hevc_tuning)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     frame = frame.reformat(format="yuv420p")
     frame.pts = 0
