@@ -5,8 +5,9 @@
 
 Every clip is coded at each quality with one key frame (the single-key-frame mode), and with
 closed-loop refresh under each rule: a PSNR threshold (dB) or the rate-distortion test with a
-lambda scale (imfcodec/encoder.py: refresh_lambda_at); the other adaptive settings keep their
-defaults. Each rule's mean curve is compared by BD-rate, in PSNR and MS-SSIM, with the
+lambda scale (imfcodec/encoder.py: refresh_lambda_at), each at every minimum gap of --gaps
+(seconds between a key frame and the next refresh; default the shipped one); the other
+adaptive settings keep their defaults. Each rule's mean curve is compared by BD-rate, in PSNR and MS-SSIM, with the
 single-key-frame curve and with the first rule's curve (where the curves overlap in quality).
 The rule with the lowest MS-SSIM BD-rate is the one to put in imfcodec/quality.py (ADAPTIVE).
 """
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--qualities", default="0,3,6")
     parser.add_argument("--thresholds", default="20", help="PSNR thresholds (dB), comma-separated")
     parser.add_argument("--lambdas", default="30,300,3000", help="R-D lambda scales, comma-separated")
+    parser.add_argument("--gaps", default="",
+                        help="minimum refresh gaps (seconds), comma-separated; each is tried with "
+                             "every rule (default: the shipped gap only)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
@@ -57,6 +61,10 @@ def main() -> None:
              for t in args.thresholds.split(",") if t]
     rules += [(f"lambda {x}", dict(refresh_threshold=None, refresh_lambda=float(x)))
               for x in args.lambdas.split(",") if x]
+    gaps = [float(g) for g in args.gaps.split(",") if g]
+    if gaps:
+        rules = [(f"{name}, gap {g:g} s", dict(rule, min_refresh_seconds=g))
+                 for g in gaps for name, rule in rules]
     results, first = {}, None
     for name, rule in rules:
         defaults = replace(quality.ADAPTIVE, **rule)

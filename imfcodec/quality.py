@@ -43,9 +43,9 @@ class AdaptiveDefaults:
     """What `--adaptive` turns on; chosen by measurement on the val clips (docs/adaptive.md)."""
 
     refresh_threshold: float | None = None  # PSNR floor (dB) of the rebuilt frame (off: R-D)
-    refresh_lambda: float | None = 30.0  # rate-distortion refresh (encoder.refresh_lambda_at)
+    refresh_lambda: float | None = 1000.0  # rate-distortion refresh (encoder.refresh_lambda_at)
     max_keyframe_seconds: float = 10.0
-    min_refresh_seconds: float = 1.0
+    min_refresh_seconds: float = 0.5
     scene_cut: float = 0.15  # mean absolute grey change between consecutive source frames
 
 

@@ -125,7 +125,7 @@ def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
     clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
     low = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 0.001).result.kbps
     high = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 10000).result.kbps
-    assert high > 3 * low
+    assert high > 2 * low  # a range of rates to aim inside
     for target in np.geomspace(low * 1.3, high * 0.7, 3):
         rc = encode_at_bitrate(clip, tiny_model, EncodeOptions(), float(target))
         assert rc.reached and abs(rc.result.kbps - target) <= 0.10 * target, (target, rc.result.kbps)
