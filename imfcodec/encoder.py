@@ -366,13 +366,20 @@ class _Encoder:
             if reason is not None:
                 self.key_frame(index, frame, reason)
             else:
-                self.pending.append((index, frame))
-                if len(self.pending) == fr.BATCH:
-                    self.run_batch()
+                self._queue(index, frame)
             previous = frame
+        return self._finish(index + 1 if previous is not None else 0)
+
+    def _queue(self, index: int, frame: np.ndarray) -> None:
+        """A frame to send as a token: it waits for a full batch."""
+        self.pending.append((index, frame))
+        if len(self.pending) == fr.BATCH:
+            self.run_batch()
+
+    def _finish(self, frames: int) -> EncodeResult:
         self.run_batch()
         self.chunker.flush()
-        self.result.frames = index + 1 if previous is not None else 0
+        self.result.frames = frames
         return self.result
 
     def encode_runs(self, frames: Iterator[np.ndarray], runs: list[Run]) -> EncodeResult:
@@ -389,16 +396,11 @@ class _Encoder:
                 self.key_frame(run.key, None, run.reason, data=run.data, run_start=run.start)
                 key = run.key
             if index != key:
-                self.pending.append((index, frame))
-                if len(self.pending) == fr.BATCH:
-                    self.run_batch()
+                self._queue(index, frame)
             count = index + 1
         if runs and count != runs[-1].end:
             raise IMFError(f"the input gave {count} frames when read again, {runs[-1].end} before")
-        self.run_batch()
-        self.chunker.flush()
-        self.result.frames = count
-        return self.result
+        return self._finish(count)
 
 
 def replayable(frames: Source | Iterable[np.ndarray]) -> Callable[[], Iterator[np.ndarray]]:
