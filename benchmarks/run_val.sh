@@ -21,8 +21,15 @@ cp "$OUT-start"/results.json benchmarks/val/keyplace/start_q0_q3.json
 # Rate control: every val clip at 4, 8 and 16 kbps.
 python benchmarks/rate_control.py "$VAL" --targets 4k,8k,16k --json > benchmarks/val/rate_control.json
 
-# Key frames alone: x265 and SVT-AV1 intra, bytes against quality.
+# Key frames alone: x265 and SVT-AV1 intra, bytes against quality; x265 tunings compared.
 python benchmarks/keyframe_codecs.py "$VAL" --json > benchmarks/val/keyframe_codecs.json
+python benchmarks/keyframe_codecs.py "$VAL" --stride 20 --json \
+    --hevc-tunings "preset=medium;preset=veryslow;preset=medium,tune=ssim;preset=veryslow,tune=ssim;preset=placebo,tune=ssim" \
+    > benchmarks/val/keyframe_tunings.json
+
+# The refresh rule of --adaptive with centred key frames (docs/adaptive.md; about 50 min).
+python benchmarks/adaptive_sweep.py "$VAL" --frames 100000 --qualities 0,3 --thresholds "" \
+    --lambdas 30,100,300,1000 --gaps 1,0.5,0.25 --out "$OUT-sweep.json"
 
 # How far from its key frame the model still rebuilds frames (MS-SSIM against distance).
 python benchmarks/motion_reach.py "$VAL" --json > benchmarks/val/motion_reach.json
