@@ -321,7 +321,7 @@ class _Encoder:
             split = None
             if self.closed_loop:
                 # Only frames far enough from the last key frame can trigger a refresh: the
-                # others need no rebuilding (with a 1 s minimum gap, most frames).
+                # others need no rebuilding (with the 0.5 s default gap, many frames).
                 gap = max(1, self.options.min_refresh_gap)
                 eligible = [j for j, (index, _) in enumerate(batch) if index - self.last_key >= gap]
                 if eligible:
