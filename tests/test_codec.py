@@ -75,6 +75,21 @@ def test_key_frame_encoders_are_silent(tmp_path, clip, tiny_model, capfd):
     assert "x265" not in noise and "Svt" not in noise, noise[:500]
 
 
+def test_hevc_key_frames_use_the_shipped_tuning_and_any_tuning_decodes():
+    from imfcodec import intra
+    from .conftest import synthetic_frames
+
+    picture = synthetic_frames(1, 64, 64, seed=3)[0]
+    shipped = intra.encode(picture, intra.IntraCodec.HEVC, 40)
+    assert shipped == intra.encode(picture, intra.IntraCodec.HEVC, 40, intra.HEVC_TUNING)
+    medium = intra.encode(picture, intra.IntraCodec.HEVC, 40, {"preset": "medium"})
+    assert medium != shipped  # the tuning reaches x265
+    for data in (shipped, medium):
+        decoded = intra.decode(data, intra.IntraCodec.HEVC)
+        assert decoded.shape == picture.shape
+        assert np.abs(decoded.astype(int) - picture).mean() < 8
+
+
 def test_metrics_on_known_frames():
     from imfcodec.metrics import clip_quality, psnr
 
