@@ -147,18 +147,19 @@ def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: Enc
 
     Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
     frame at every rate both reach (benchmarks/README.md). Each refresh costs a key frame, so
-    adaptive refresh has a floor rate; a target below it gets one key frame for the clip
-    instead (or, if even that overshoots, whichever lands closer). ``options`` must carry
-    no refresh settings of its own.
+    adaptive refresh has a floor rate, and its rate can jump past a target as a refresh
+    switches on (a short clip's rate moves by a whole key frame); a target it misses gets one
+    key frame for the clip instead, if that lands (otherwise whichever lands closer).
+    ``options`` must carry no refresh settings of its own.
     """
     passes = 0
     adaptive = encode_at_bitrate(source, loaded,
                                  with_adaptive(options, probe(source).fps, adaptive_defaults),
                                  kbps, tolerance, notify=notify)
     passes += adaptive.passes
-    if adaptive.reached or adaptive.result.kbps < kbps:
+    if adaptive.reached:
         return replace(adaptive, policy="adaptive")
-    notify(f"adaptive refresh needs {adaptive.result.kbps:.2f} kbps at least; "
+    notify(f"adaptive refresh came to {adaptive.result.kbps:.2f} kbps at best; "
            f"trying one key frame for the clip")
     single = encode_at_bitrate(source, loaded, options, kbps, tolerance, notify=notify)
     passes += single.passes
