@@ -251,7 +251,6 @@ class _Encoder:
         record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
         self.result.key_frames += 1
         self.result.bytes_key_frames += len(bs.record_bytes(record))
-        self.result.key_reasons[index] = reason.name.lower()
         self.keys[index] = (reason, data)
         self.sink(record)
         self.last_key = index
@@ -380,6 +379,7 @@ class _Encoder:
         self.run_batch()
         self.chunker.flush()
         self.result.frames = frames
+        self.result.key_reasons = {index: reason.name.lower() for index, (reason, _) in self.keys.items()}
         return self.result
 
     def encode_runs(self, frames: Iterator[np.ndarray], runs: list[Run]) -> EncodeResult:
