@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from imfcodec import bitstream as bs
 from imfcodec.cli import main
 from imfcodec.codec import EncodeOptions, encode_to_stream
-from imfcodec.encoder import key_frame_pays, refresh_lambda_at, with_adaptive
+from imfcodec.encoder import EncodeResult, key_frame_pays, refresh_lambda_at, with_adaptive
 from imfcodec.intra import IntraCodec
 from imfcodec.quality import AdaptiveDefaults
 from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate, encode_at_bitrate_auto,
@@ -149,6 +149,40 @@ def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame
     rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), below, adaptive_defaults=rule)
     assert rc.policy == "single key frame" and rc.result.key_frames == 1
     assert rc.reached and abs(rc.result.kbps - below) <= 0.10 * below
+
+
+@pytest.mark.parametrize("adaptive_kbps, single_kbps, policy", [
+    (9.6, 10.2, "adaptive"),          # adaptive lands: one key frame is not tried
+    (8.5, 10.2, "single key frame"),  # adaptive jumped past the target (below it): the other lands
+    (11.5, 9.8, "single key frame"),  # adaptive's floor is above the target
+    (8.5, 12.5, "adaptive"),          # neither lands: the closer miss is kept
+    (12.2, 8.1, "single key frame"),
+])
+def test_rate_control_policy_after_an_adaptive_miss(monkeypatch, clip, adaptive_kbps,
+                                                    single_kbps, policy):
+    """Each policy's search stands in for the real one, with the rate it would come to."""
+    from imfcodec import ratecontrol
+    from imfcodec.ratecontrol import RateControlResult
+    tried = []
+
+    def search(source, loaded, options, kbps, tolerance, notify):
+        adaptive = options.refresh_lambda is not None or options.refresh_threshold is not None
+        tried.append("adaptive" if adaptive else "single")
+        rate = adaptive_kbps if adaptive else single_kbps
+        # 12 frames at 10 fps: 150 bytes a kbps.
+        result = EncodeResult(frames=12, key_frames=3 if adaptive else 1,
+                              bytes_total=round(rate * 150), bytes_key_frames=0, bytes_tokens=0,
+                              fps=Fraction(10), width=80, height=64)
+        assert result.kbps == pytest.approx(rate)
+        return RateControlResult(b"", result, 0.0, 4, abs(rate - kbps) <= tolerance * kbps)
+
+    monkeypatch.setattr(ratecontrol, "encode_at_bitrate", search)
+    rc = encode_at_bitrate_auto(clip, None, EncodeOptions(), 10.0, tolerance=0.05)
+    assert rc.policy == policy
+    assert rc.result.kbps == pytest.approx(adaptive_kbps if policy == "adaptive" else single_kbps)
+    assert rc.reached == (abs(rc.result.kbps - 10.0) <= 0.5)
+    assert tried == (["adaptive"] if abs(adaptive_kbps - 10) <= 0.5 else ["adaptive", "single"])
+    assert rc.passes == 4 * len(tried)
 
 
 def test_cli_bitrate_says_what_it_chose(tmp_path, clip, tiny_model_path):
