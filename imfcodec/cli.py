@@ -275,8 +275,7 @@ def info(source, as_json):
               help="Comma-separated: imf, imf-adaptive, x264, x265, svtav1.")
 @click.option("--qualities", default=None,
               help="imfcodec settings, e.g. 0,2,4: quality levels 0..7, and -4..-1 for the "
-                   "coarser settings --bitrate reaches (default: 0..7 for imf, -4..7 for "
-                   "imf-adaptive).")
+                   "coarser settings --bitrate reaches (default: 0..7).")
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
 @refine_option

@@ -99,7 +99,7 @@ def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_m
     assert r.exit_code == 3 and "not an imfcodec output folder" in r.output
 
 
-def test_default_settings_are_levels_for_one_key_frame_and_coarser_too_for_adaptive(clip, tiny_model_path):
+def test_default_settings_are_the_levels_and_coarser_ones_on_request(clip, tiny_model_path):
     from pathlib import Path
 
     from imfcodec.bench import rd
@@ -110,4 +110,7 @@ def test_default_settings_are_levels_for_one_key_frame_and_coarser_too_for_adapt
     settings = {codec: [r.setting for r in rows if r.codec == codec] for codec in rd.IMF_MODES}
     levels = [f"q{q}" for q in range(8)]
     assert settings["imf"] == levels
-    assert settings["imf-adaptive"] == ["x-4", "x-3", "x-2", "x-1"] + levels
+    assert settings["imf-adaptive"] == levels
+    rows = rd.run([Path(clip)], ["imf-adaptive"], weights.load(str(tiny_model_path)),
+                  qualities=[-2, 0], max_frames=3)
+    assert [r.setting for r in rows] == ["x-2", "q0"]
