@@ -138,6 +138,40 @@ def test_motion_offsets_start_at_zero_and_change_nothing():
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_coarse_pixels_start_as_the_fine_picture_and_learn_the_blend():
+    """The blend of the coarse (32x32-level) aligned picture is zero at initialisation, so
+    weights trained without it rebuild the same frames; one training step moves it, and a
+    weight of one shows the coarse picture where the fine one was."""
+    import dataclasses
+
+    base = dataclasses.replace(preset("tiny"), pixel_values=True, motion_offsets=True)
+    with pytest.raises(ValueError, match="pixel_values"):
+        dataclasses.replace(preset("tiny"), coarse_pixels=True)
+    torch.manual_seed(0)
+    plain = IMF(base).eval()
+    coarse = IMF(dataclasses.replace(base, coarse_pixels=True)).eval()
+    missing, unexpected = coarse.load_state_dict(plain.state_dict(), strict=False)
+    assert unexpected == [] and sorted(missing) == ["frame_decoder.blend.bias",
+                                                    "frame_decoder.blend.weight"]
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
+    tokens = torch.randn(3, base.token_dim)
+    with torch.no_grad():
+        a = plain.decode(tokens, plain.reference(x))
+        b = coarse.decode(tokens, coarse.reference(x))
+    assert torch.allclose(a, b, atol=1e-6)
+    out, _, _ = coarse.train()(x.expand(2, -1, -1, -1), torch.rand(2, 3, 64, 64))
+    out.mean().backward()
+    assert coarse.frame_decoder.blend.weight.grad.abs().sum() > 0
+    coarse.eval()
+    aligned, pictures = coarse.alignment(coarse.token_decoder(tokens), coarse.reference(x).attention)
+    assert len(pictures) == 2 and pictures[1].shape == (3, 3, 64, 64)
+    with torch.no_grad():
+        coarse.frame_decoder.blend.bias.fill_(1.0)  # the coarse picture everywhere
+        shown = coarse.frame_decoder(aligned, pictures)
+        expect = plain.frame_decoder(aligned, [pictures[1]])
+    assert torch.allclose(shown, expect, atol=1e-5)
+
+
 @pytest.mark.parametrize("window,batch", [(0, 2), (3, 2), (3, 1)])
 def test_displaced_query_positions_move_the_picture(window, batch):
     """Queries whose positions are shifted one cell to the right fetch the pixels of the

@@ -27,7 +27,8 @@ class AlignLevel(nn.Module):
         dim, window = cfg.attn_dim[level], cfg.attn_window[level]
         self.size = size
         # Pixels moved with the features: each grid cell carries its patch of the picture.
-        self.patch = cfg.image_size // size if cfg.pixel_values and level == 0 else 0
+        moves_pixels = cfg.pixel_values and (level == 0 or (level == 1 and cfg.coarse_pixels))
+        self.patch = cfg.image_size // size if moves_pixels else 0
         self.norm_motion = nn.LayerNorm(motion)
         self.cross = GridAttention(motion, motion, value, dim, heads, window, size,
                                    raw_v=3 * self.patch**2, displaced=cfg.motion_offsets)
@@ -82,9 +83,12 @@ class MotionAlignment(nn.Module):
         return [lvl.reference(m, f, picture) for lvl, m, f in zip(self.levels, m_ref, f_ref)]
 
     def forward(self, m_cur: list[torch.Tensor], ref: list):
-        """Aligned features fine to coarse, and the aligned picture (None without pixel values)."""
+        """Aligned features fine to coarse, and the aligned pictures of the levels that move
+        pixels, fine first (none without pixel values)."""
         out = [lvl(m, r) for lvl, m, r in zip(self.levels, m_cur, ref)]
-        picture = None
-        if self.levels[0].patch:  # the finest level also returned the aligned picture
-            out[0], picture = out[0]
-        return out, picture
+        pictures = []
+        for i, lvl in enumerate(self.levels):
+            if lvl.patch:  # this level also returned its aligned picture
+                out[i], picture = out[i]
+                pictures.append(picture)
+        return out, pictures

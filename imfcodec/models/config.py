@@ -49,6 +49,13 @@ class IMFConfig:
     # features. The paper's attention must learn motion from feature matching alone, which
     # a short CPU training run did not reach (docs/training.md).
     motion_offsets: bool = False
+    # imfcodec's addition (needs pixel_values): the 32x32 level, whose attention is global,
+    # moves the reference's pixels too (8x8 patches), and the frame decoder blends that
+    # coarse aligned picture into the fine one (a per-pixel weight, zero at first, so weights
+    # trained without it keep their function). The fine level's 7x7 window moves pixels by
+    # at most 12 at 256x256; with the shipped weights the 32x32 level's attention, applied to
+    # pixels, already rebuilt frames 32 apart better than the fine picture (docs/model-card.md).
+    coarse_pixels: bool = False
     # Tokens are squashed into (-token_bound, token_bound) by bound * tanh(x / bound) (0: not
     # bounded, as in the paper). Unbounded, the token grew during training (mean |t| 67 after
     # 400 steps: the modulated convs demodulate, so size is free to the decoder) past what the
@@ -66,6 +73,8 @@ class IMFConfig:
                 raise ValueError(f"{key} needs 4 entries (one per scale)")
         if len(self.feat_channels) != 5 or len(self.dec_channels) != 5:
             raise ValueError("feat_channels and dec_channels need 5 entries")
+        if self.coarse_pixels and not self.pixel_values:
+            raise ValueError("coarse_pixels needs pixel_values")
         for d, h in zip(self.attn_dim, self.attn_heads):
             if d % h:
                 raise ValueError(f"attn_dim {d} is not divisible by {h} heads")

@@ -35,8 +35,16 @@ class FrameDecoder(nn.Module):
             nn.init.zeros_(self.to_rgb.bias)
         else:
             self.to_rgb = nn.Conv2d(cin, 3, 3, padding=1)
+        self.blend = None
+        if cfg.coarse_pixels:
+            # Where to show the coarse level's aligned picture instead of the fine one: a
+            # weight per pixel, zero at first (the fine picture alone, as without it).
+            self.blend = nn.Conv2d(cin + 6, 1, 3, padding=1)
+            nn.init.zeros_(self.blend.weight)
+            nn.init.zeros_(self.blend.bias)
 
-    def forward(self, aligned: list[torch.Tensor], picture: torch.Tensor | None = None):
+    def forward(self, aligned: list[torch.Tensor], pictures: list[torch.Tensor] = ()):
+        """``pictures``: the aligned pictures, fine first (with pixel values)."""
         h = aligned[3]
         for i, up in enumerate(self.up):
             h = up(h)
@@ -44,5 +52,10 @@ class FrameDecoder(nn.Module):
                 h = self.merge[i](torch.cat([h, aligned[2 - i]], dim=1))
         if not self.pixels:
             return torch.sigmoid(self.to_rgb(h))
+        picture = pictures[0]
+        if self.blend is not None:
+            fine, coarse = pictures[0].to(h.dtype), pictures[1].to(h.dtype)
+            weight = self.blend(torch.cat([h, fine, coarse], 1))
+            picture = fine + weight * (coarse - fine)
         base = torch.logit(picture.float().clamp(0, 1), eps=1e-3)
         return torch.sigmoid(base + self.to_rgb(torch.cat([h, picture.to(h.dtype)], 1)).float())

@@ -56,8 +56,8 @@ class IMF(nn.Module):
 
     def decode(self, tokens: torch.Tensor, ref: Reference) -> torch.Tensor:
         """(B, token_dim) tokens against a reference of batch 1 or B -> (B, 3, H, W)."""
-        aligned, picture = self.alignment(self.token_decoder(tokens), ref.attention)
-        return self.frame_decoder(aligned, picture)
+        aligned, pictures = self.alignment(self.token_decoder(tokens), ref.attention)
+        return self.frame_decoder(aligned, pictures)
 
     def forward(
         self, x_ref: torch.Tensor, x_cur: torch.Tensor, noise: torch.Tensor | None = None
