@@ -373,6 +373,10 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
 @click.option("--far-pairs", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of training pairs whose frames lie any distance apart in their clip "
                    "(the rest: log-uniform distances up to 250 frames).")
+@click.option("--coarse-pixels", is_flag=True,
+              help="Add coarse pixels to the starting model (the 32x32 level moves pixels too; "
+                   "its blend starts at zero, so --init weights keep their function; "
+                   "docs/training.md).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
               help="Processes that prepare training pairs (use several on a GPU).")
@@ -382,8 +386,8 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, lr_schedule, ema,
           rate_weight, rate_start, noise_start, gan_weight, gan_start, disc_width, vgg_weights,
-          eval_every, val_frames, save_every, max_frames, far_pairs, threads, workers, max_minutes,
-          device, quiet):
+          eval_every, val_frames, save_every, max_frames, far_pairs, coarse_pixels, threads, workers,
+          max_minutes, device, quiet):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
     from .train.loop import TrainOptions, train as run_training
@@ -396,7 +400,8 @@ def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, 
         noise_start=noise_start,
         gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
         vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
-        save_every=save_every, max_frames=max_frames, far_pairs=far_pairs, threads=threads,
+        save_every=save_every, max_frames=max_frames, far_pairs=far_pairs,
+        coarse_pixels=coarse_pixels, threads=threads,
         workers=workers,
         max_minutes=max_minutes, device=device,
         name=f"imf-{preset_name}")

@@ -105,6 +105,41 @@ def test_vgg_perceptual_loads_safetensors_and_refuses_pickle(tmp_path):
         VGGPerceptual(tmp_path / "small.safetensors")
 
 
+def test_coarse_pixels_are_added_to_the_initial_model(tmp_path, clip):
+    """--coarse-pixels extends --init weights (same function at the start), trains, and the
+    exported model keeps the option and codes; a model without pixel values gets one line."""
+    import dataclasses
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(data / "a.mp4", synthetic_frames(8, 64, 64, seed=1))
+    torch.manual_seed(0)
+    start = tmp_path / "start.safetensors"
+    weights.save(IMF(dataclasses.replace(preset("tiny"), pixel_values=True)), start, "tiny-px")
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "--out", run, "--init", start, "--coarse-pixels",
+            "--steps", 2, "--batch", 2, "--eval-every", 0, "--save-every", 1, "--ema", 0,
+            "--disc-width", 4, "--quiet"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    exported = tmp_path / "coarse.safetensors"
+    r = CliRunner().invoke(main, ["export", str(run / "ckpt"), "--out", str(exported)])
+    assert r.exit_code == 0, r.output
+    model = weights.load(exported).model
+    assert model.cfg.coarse_pixels and model.frame_decoder.blend.weight.abs().sum() > 0
+    r = CliRunner().invoke(main, [str(a) for a in args] + ["--resume", "--steps", 3])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "a.imf"
+    for args in (["encode", clip, out, "--model", exported, "--quiet"],
+                 ["decode", out, tmp_path / "a.mkv", "--model", exported, "--quiet"]):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "x"),
+                                  "--preset", "tiny", "--coarse-pixels", "--steps", "1", "--quiet"])
+    assert r.exit_code != 0 and "needs a model with pixel values" in r.output
+    assert "Traceback" not in r.output
+
+
 def test_worker_processes_and_max_minutes(tmp_path):
     """Pairs from DataLoader worker processes train like in-process ones; --max-minutes stops
     the run with a checkpoint that --resume continues."""

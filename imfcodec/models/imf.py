@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +71,17 @@ class IMF(nn.Module):
         t_cur = self.encode_token(x_cur)
         t_in = t_cur if noise is None else t_cur + noise * self.token_scale
         return self.decode(t_in, ref), t_cur, ref.token
+
+
+def extended(model: IMF, **changes) -> IMF:
+    """The model with config additions that start at zero (``coarse_pixels=True``,
+    ``motion_offsets=True``): trained weights carried over, so the new model rebuilds what
+    the old one did and fine-tuning starts from there."""
+    new = IMF(dataclasses.replace(model.cfg, **changes)).to(model.token_scale.device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(f"{sorted(changes)} removes weights: {unexpected[:3]}")
+    return new
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -26,7 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
 from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
+from ..errors import ModelError
 from ..models import IMF, IMFConfig, preset
+from ..models.imf import extended
 from ..models import weights as wts
 from ..models.weights import LoadedModel
 from ..quality import LEVELS
@@ -62,6 +64,7 @@ class TrainOptions:
     val_qualities: tuple[int, ...] = (0, 3)
     max_frames: int | None = None  # per training clip, to bound memory
     far_pairs: float = 0.0  # share of pairs at a uniform distance (else log-uniform, <= 250)
+    coarse_pixels: bool = False  # add the config's coarse_pixels to the initial model
     threads: int | None = None
     workers: int = 0  # data-loading processes (0: in the training process)
     max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
@@ -282,6 +285,12 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
         log(f"initialised from {options.init} ({loaded.name}, digest {loaded.digest.hex()})")
     else:
         model = IMF(preset(options.preset)).to(device)
+    if options.coarse_pixels and not model.cfg.coarse_pixels:
+        if not model.cfg.pixel_values:
+            raise ModelError(f"--coarse-pixels needs a model with pixel values "
+                             f"({model.cfg.name} has none; the small preset has them)")
+        model = extended(model, coarse_pixels=True)
+        log("added coarse pixels (docs/model-card.md): the blend starts at zero")
     cfg: IMFConfig = model.cfg
     ema = WeightAverage(model, options.ema) if options.ema > 0 else None
     if ema is not None and ema_model is not None:
