@@ -3,6 +3,7 @@ import torch
 
 from imfcodec.models import IMF, IMFConfig, count_parameters, preset
 from imfcodec.models.attention import GridAttention
+from imfcodec.models.frame_decoder import BLEND_GAIN
 
 
 def test_tiny_forward_shapes():
@@ -166,7 +167,7 @@ def test_coarse_pixels_start_as_the_fine_picture_and_learn_the_blend():
     aligned, pictures = coarse.alignment(coarse.token_decoder(tokens), coarse.reference(x).attention)
     assert len(pictures) == 2 and pictures[1].shape == (3, 3, 64, 64)
     with torch.no_grad():
-        coarse.frame_decoder.blend.bias.fill_(1.0)  # the coarse picture everywhere
+        coarse.frame_decoder.blend.bias.fill_(1 / BLEND_GAIN)  # the coarse picture everywhere
         shown = coarse.frame_decoder(aligned, pictures)
         expect = plain.frame_decoder(aligned, [pictures[1]])
     assert torch.allclose(shown, expect, atol=1e-5)
