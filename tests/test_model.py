@@ -4,6 +4,7 @@ import torch
 from imfcodec.models import IMF, IMFConfig, count_parameters, preset
 from imfcodec.models.attention import GridAttention
 from imfcodec.models.frame_decoder import BLEND_GAIN
+from imfcodec.models.imf import extended
 
 
 def test_tiny_forward_shapes():
@@ -131,12 +132,17 @@ def test_motion_offsets_start_at_zero_and_change_nothing():
     shifted = IMF(dataclasses.replace(base, motion_offsets=True)).eval()
     missing, unexpected = shifted.load_state_dict(plain.state_dict(), strict=False)
     assert unexpected == [] and missing and all(".offset." in key for key in missing)
-    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
-    tokens = torch.randn(3, base.token_dim)
-    with torch.no_grad():
-        a = plain.decode(tokens, plain.reference(x))
-        b = shifted.decode(tokens, shifted.reference(x))
+    a, b, _, _ = rebuild_both(plain, shifted)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def rebuild_both(one: IMF, other: IMF):
+    """Both models' frames rebuilt from the same smooth reference and random tokens."""
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
+    tokens = torch.randn(3, one.cfg.token_dim)
+    with torch.no_grad():
+        return (one.decode(tokens, one.reference(x)), other.decode(tokens, other.reference(x)),
+                x, tokens)
 
 
 def test_coarse_pixels_start_as_the_fine_picture_and_learn_the_blend():
@@ -150,15 +156,10 @@ def test_coarse_pixels_start_as_the_fine_picture_and_learn_the_blend():
         dataclasses.replace(preset("tiny"), coarse_pixels=True)
     torch.manual_seed(0)
     plain = IMF(base).eval()
-    coarse = IMF(dataclasses.replace(base, coarse_pixels=True)).eval()
-    missing, unexpected = coarse.load_state_dict(plain.state_dict(), strict=False)
-    assert unexpected == [] and sorted(missing) == ["frame_decoder.blend.bias",
-                                                    "frame_decoder.blend.weight"]
-    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 5, 1, 2)
-    tokens = torch.randn(3, base.token_dim)
-    with torch.no_grad():
-        a = plain.decode(tokens, plain.reference(x))
-        b = coarse.decode(tokens, coarse.reference(x))
+    coarse = extended(plain, coarse_pixels=True).eval()
+    added = set(coarse.state_dict()) - set(plain.state_dict())
+    assert added == {"frame_decoder.blend.bias", "frame_decoder.blend.weight"}
+    a, b, x, tokens = rebuild_both(plain, coarse)
     assert torch.allclose(a, b, atol=1e-6)
     out, _, _ = coarse.train()(x.expand(2, -1, -1, -1), torch.rand(2, 3, 64, 64))
     out.mean().backward()
