@@ -24,9 +24,9 @@ from safetensors.torch import load_file, save_file
 from torch.nn.parallel import DistributedDataParallel
 
 from ..codec import EncodeOptions, StreamDecoder, encode_to_stream
+from ..errors import ModelError
 from ..io.reader import probe, read_frames
 from ..metrics import clip_quality
-from ..errors import ModelError
 from ..models import IMF, IMFConfig, preset
 from ..models.imf import extended
 from ..models import weights as wts
