@@ -215,3 +215,42 @@ def test_far_pairs_reach_every_distance_and_default_pairs_stay_within_250():
     assert far.min() >= 1 and near.min() >= 1  # never the frame itself
     assert near.max() <= 250
     assert far.max() > 450 and np.median(far) > 2 * np.median(near)
+
+
+def test_collapse_watch_speaks_once_when_the_token_stops_carrying_bits():
+    from imfcodec.train.watch import TokenCollapseWatch
+
+    watch = TokenCollapseWatch(window=4, floor=1.0)
+    healthy = [watch.update(s, 30.0) for s in range(1, 11)]
+    assert healthy == [None] * 10
+    # the window's mean falls under the floor once it holds only zeros (30 / 4 > 1 before)
+    falling = [watch.update(s, 0.0) for s in range(11, 21)]
+    assert [w is not None for w in falling] == [False, False, False, True] + [False] * 6
+    assert "step 14" in falling[3] and "--rate-weight" in falling[3]
+    # a partial recovery does not re-arm it; a full one does, and a second collapse is reported
+    assert [watch.update(s, 2.0) for s in range(21, 31)] == [None] * 10
+    assert [watch.update(s, 30.0) for s in range(31, 35)] == [None] * 4
+    assert any(watch.update(s, 0.0) for s in range(35, 40))
+    # nothing is said before the window is full, however low the first steps are
+    fresh = TokenCollapseWatch(window=4, floor=1.0)
+    assert [fresh.update(s, 0.0) for s in range(1, 4)] == [None] * 3
+
+
+def test_training_logs_a_token_collapse(tmp_path, monkeypatch):
+    """The loop feeds every step's rate estimate to the watch and writes what it says to the
+    console and to that step's JSONL entry (here the rate estimate is forced to zero)."""
+    from imfcodec.train import loop, watch
+
+    monkeypatch.setattr(loop, "rate_proxy", lambda *args: torch.zeros(()))
+    monkeypatch.setattr(loop, "TokenCollapseWatch", lambda: watch.TokenCollapseWatch(window=2))
+    data = tmp_path / "data"
+    data.mkdir()
+    write_clip(data / "a.mp4", synthetic_frames(6, 64, 64, seed=5))
+    run = tmp_path / "run"
+    args = ["train", "--data", data, "--out", run, "--preset", "tiny", "--steps", 3,
+            "--batch", 2, "--quiet"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    assert "stopped carrying motion" in r.output
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e.get("warning") for e in log] == [None, "token_collapse", None]

@@ -35,6 +35,7 @@ from ..quality import LEVELS
 from .data import find_clips, load_clips, pair_batches
 from .discriminator import MultiScaleDiscriminator, hinge_d_loss, hinge_g_loss
 from .losses import perceptual_substitute, rate_proxy
+from .watch import TokenCollapseWatch
 
 
 @dataclass
@@ -335,6 +336,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
         log(entry)
         log_file.write(json.dumps(entry) + "\n")
     started, skipped = time.time(), 0
+    collapse = TokenCollapseWatch()
     try:
         while step < options.steps:
             if options.max_minutes and time.time() - started > 60 * options.max_minutes:
@@ -396,6 +398,10 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
             entry = {"step": step, "loss": loss.item(), "l1": l1.item(), "perceptual": perc.item(),
                      "rate_bits": rate.item(), "g_gan": g_gan.item(), "d_loss": d_loss.item(),
                      "sec": round(time.time() - t0, 3), "grad_norm": float(grad_norm)}
+            warning = collapse.update(step, entry["rate_bits"])
+            if warning:
+                log(warning)
+                entry["warning"] = "token_collapse"
             if val and options.eval_every and (step % options.eval_every == 0 or step == options.steps):
                 shipped = ema.model if ema is not None else model
                 entry.update(evaluate(shipped, val, options.val_qualities))
