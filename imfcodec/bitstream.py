@@ -176,7 +176,7 @@ class Header:
         chunk, interval = c.varint(), c.varint()
         if c.pos != len(data):
             raise FormatError("header: unexpected bytes after the last field")
-        if not 0 < token_dim <= MAX_TOKEN_DIM:
+        if not 0 <= token_dim <= MAX_TOKEN_DIM:  # 0: a model that sends no motion (static)
             raise FormatError(f"header: token size {token_dim} out of range")
         for side in (width, height, sw, sh):
             if not 0 < side <= MAX_SIDE:
@@ -311,6 +311,19 @@ class Writer:
         return self._write(record_bytes(record))
 
 
+def pack(header: Header, records: list) -> bytes:
+    """A whole .imf file: the start (in the lowest version that holds ``records``), the
+    header, the records in order, and the end record."""
+    buffer = io.BytesIO()
+    writer = Writer(buffer)
+    writer.start(version_for(records))
+    writer.write(header)
+    for record in records:
+        writer.write(record)
+    writer.write(End(header.frame_count))
+    return buffer.getvalue()
+
+
 def _stream_size(stream: BinaryIO) -> int | None:
     try:
         return os.fstat(stream.fileno()).st_size
@@ -330,14 +343,104 @@ def file_version(stream: BinaryIO) -> tuple[int, int]:
     return start[4], start[5]
 
 
+def _read_framed(stream: BinaryIO, position: int, size: int | None) -> tuple[int, RecordType, bytes]:
+    """One framed record at byte ``position``: (its size in bytes, type, payload), with its
+    length checked against the bytes left and its CRC checked."""
+    kind_byte = stream.read(1)
+    if not kind_byte:
+        raise FormatError("file is truncated (no end record)")
+    length_bytes = bytearray()
+
+    def take(n: int) -> bytes:
+        b = stream.read(n)
+        length_bytes.extend(b)
+        return b
+
+    length = read_varint(take, "record")
+    framed_len = 1 + len(length_bytes) + length + 4
+    if size is not None and position + framed_len > size:
+        raise FormatError("file is truncated (a record runs past the end)")
+    if length > 1 << 30:
+        raise FormatError(f"record of {length} bytes is too large")
+    payload = stream.read(length)
+    crc = stream.read(4)
+    if len(payload) != length or len(crc) != 4:
+        raise FormatError("file is truncated (a record runs past the end)")
+    if zlib.crc32(kind_byte + bytes(length_bytes) + payload) != struct.unpack("<I", crc)[0]:
+        raise FormatError(f"checksum mismatch in the record at byte {position}")
+    try:
+        kind = RecordType(kind_byte[0])
+    except ValueError:
+        raise FormatError(f"unknown record type {kind_byte[0]} at byte {position + framed_len}") from None
+    return framed_len, kind, payload
+
+
+class _FrameOrder:
+    """Checks that the records after the header cover every frame once, in display order,
+    except a key frame sent ahead of its leading frames (version 2), whose frame is counted
+    when the token chunks reach it."""
+
+    def __init__(self, header: Header, major: int) -> None:
+        self.header, self.major = header, major
+        self.seen = 0  # the frames covered so far, in display order
+        self.ahead: int | None = None  # a key frame read whose leading frames are still to come
+
+    def check(self, kind: RecordType, record, stream: BinaryIO) -> None:
+        if kind is RecordType.HEADER:
+            raise FormatError("a second header record")
+        if kind is RecordType.KEYFRAME:
+            self._key_frame(record.frame_index)
+        elif kind is RecordType.TOKENS:
+            self._tokens(record)
+        if self.seen > self.header.frame_count:
+            raise FormatError(f"more frames than the header's {self.header.frame_count}")
+        if kind is RecordType.END:
+            self._end(record, stream)
+
+    def _key_frame(self, index: int) -> None:
+        if self.ahead is not None:
+            raise FormatError(f"key frame for frame {index} before frames {self.seen}.."
+                              f"{self.ahead - 1}, ahead of the key frame at {self.ahead}")
+        if index < self.seen or (index > self.seen and self.major < 2):
+            raise FormatError(f"key frame for frame {index}, expected {self.seen}")
+        if index == self.seen:
+            self.seen += 1
+        else:
+            self.ahead = index
+        if index >= self.header.frame_count:
+            raise FormatError(f"key frame for frame {index}, header counts {self.header.frame_count}")
+
+    def _tokens(self, record: TokenChunk) -> None:
+        if record.first_frame != self.seen or (self.seen == 0 and self.ahead is None):
+            raise FormatError(f"token chunk for frame {record.first_frame}, expected {self.seen}")
+        if record.frame_count > self.header.chunk_frames:
+            raise FormatError(f"token chunk of {record.frame_count} frames, header allows "
+                              f"{self.header.chunk_frames}")
+        self.seen += record.frame_count
+        if self.ahead is not None:
+            if self.seen > self.ahead:
+                raise FormatError(f"token chunk for frames {record.first_frame}.."
+                                  f"{self.seen - 1} runs over the key frame at {self.ahead}")
+            if self.seen == self.ahead:
+                self.seen, self.ahead = self.ahead + 1, None
+
+    def _end(self, record: End, stream: BinaryIO) -> None:
+        if self.ahead is not None:
+            raise FormatError(f"file ends before the frames ahead of the key frame at {self.ahead}")
+        count = self.header.frame_count
+        if record.frame_count != count or self.seen != count:
+            raise FormatError(f"end record counts {record.frame_count} frames, header {count}, "
+                              f"records {self.seen}")
+        if stream.read(1):
+            raise FormatError("unexpected data after the end record")
+
+
 def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     """Yields (record size in bytes, parsed record), checking framing, CRCs and frame order
-    as it goes.
+    as it goes (_FrameOrder).
 
     The first record is always a Header; iteration stops after End. A payload length is
-    checked against the bytes left before anything is allocated for it. Frame order: every
-    frame is covered once, in display order, except a key frame sent ahead of its leading
-    frames (version 2), whose frame is counted when the token chunks reach it.
+    checked against the bytes left before anything is allocated for it.
     """
     size = _stream_size(stream)
     major, minor = file_version(stream)
@@ -346,83 +449,17 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         raise FormatError(
             f"format version {major}.{minor} is not supported (this imfcodec reads {readable})"
         )
-    # frames_seen: the frames covered so far, in display order; ahead: the index of a key
-    # frame already read whose leading frames are still to come (None: none)
-    position, seen_header, frames_seen, ahead = 6, False, 0, None
+    position, order = 6, None
     while True:
-        kind_byte = stream.read(1)
-        if not kind_byte:
-            raise FormatError("file is truncated (no end record)")
-        length_bytes = bytearray()
-
-        def take(n: int) -> bytes:
-            b = stream.read(n)
-            length_bytes.extend(b)
-            return b
-
-        length = read_varint(take, "record")
-        framed_len = 1 + len(length_bytes) + length + 4
-        if size is not None and position + framed_len > size:
-            raise FormatError("file is truncated (a record runs past the end)")
-        if length > 1 << 30:
-            raise FormatError(f"record of {length} bytes is too large")
-        payload = stream.read(length)
-        crc = stream.read(4)
-        if len(payload) != length or len(crc) != 4:
-            raise FormatError("file is truncated (a record runs past the end)")
-        if zlib.crc32(kind_byte + bytes(length_bytes) + payload) != struct.unpack("<I", crc)[0]:
-            raise FormatError(f"checksum mismatch in the record at byte {position}")
+        framed_len, kind, payload = _read_framed(stream, position, size)
         position += framed_len
-        try:
-            kind = RecordType(kind_byte[0])
-        except ValueError:
-            raise FormatError(f"unknown record type {kind_byte[0]} at byte {position}") from None
         record = _RECORD_CLASSES[kind].from_bytes(payload)
-        if not seen_header:
+        if order is None:
             if kind is not RecordType.HEADER:
                 raise FormatError("the first record is not a header")
-            seen_header = True
-            header = record
-        elif kind is RecordType.HEADER:
-            raise FormatError("a second header record")
-        elif kind is RecordType.KEYFRAME:
-            index = record.frame_index
-            if ahead is not None:
-                raise FormatError(f"key frame for frame {index} before frames {frames_seen}.."
-                                  f"{ahead - 1}, ahead of the key frame at {ahead}")
-            if index < frames_seen or (index > frames_seen and major < 2):
-                raise FormatError(f"key frame for frame {index}, expected {frames_seen}")
-            if index == frames_seen:
-                frames_seen += 1
-            else:
-                ahead = index
-            if index >= header.frame_count:
-                raise FormatError(f"key frame for frame {index}, header counts {header.frame_count}")
-        elif kind is RecordType.TOKENS:
-            if record.first_frame != frames_seen or (frames_seen == 0 and ahead is None):
-                raise FormatError(f"token chunk for frame {record.first_frame}, expected {frames_seen}")
-            if record.frame_count > header.chunk_frames:
-                raise FormatError(f"token chunk of {record.frame_count} frames, header allows "
-                                  f"{header.chunk_frames}")
-            frames_seen += record.frame_count
-            if ahead is not None:
-                if frames_seen > ahead:
-                    raise FormatError(f"token chunk for frames {record.first_frame}.."
-                                      f"{frames_seen - 1} runs over the key frame at {ahead}")
-                if frames_seen == ahead:
-                    frames_seen, ahead = ahead + 1, None
-        if frames_seen > header.frame_count:
-            raise FormatError(f"more frames than the header's {header.frame_count}")
-        if kind is RecordType.END:
-            if ahead is not None:
-                raise FormatError(f"file ends before the frames ahead of the key frame at {ahead}")
-            if record.frame_count != header.frame_count or frames_seen != header.frame_count:
-                raise FormatError(
-                    f"end record counts {record.frame_count} frames, header {header.frame_count}, "
-                    f"records {frames_seen}"
-                )
-            if stream.read(1):
-                raise FormatError("unexpected data after the end record")
+            order = _FrameOrder(record, major)
+        else:
+            order.check(kind, record, stream)
         yield framed_len, record
         if kind is RecordType.END:
             return

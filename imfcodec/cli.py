@@ -52,16 +52,6 @@ def _emit_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=None, sort_keys=True))
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise IMFError("--device cuda: no CUDA device is available")
-    return name
-
-
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imfcodec")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
@@ -82,7 +72,8 @@ key_placement_option = click.option(
          "run's mean picture (two passes; better pictures at the same rate) or the run's first "
          "(one pass, frames in order; docs/keyplace.md).")
 device_option = click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+    help="Where the model runs (cuda without a CUDA device: exit 2).")
 
 
 @main.command()
@@ -121,93 +112,60 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
            adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut,
            refine_steps, key_placement, device, force, quiet, as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
-    from .codec import encode_video
+    from .codec import Codec
     from .console import console, progress_bar
-    from .encoder import write_file
-    from .intra import IntraCodec
     from .io.atomic import check_target
-    from .io.reader import probe
-    from .models import weights
-    from .ratecontrol import encode_at_bitrate, encode_at_bitrate_auto, parse_bitrate
+    from .options import EncodeSettings
+    from .ratecontrol import parse_bitrate
 
     check_target(target, force)
     target_kbps = parse_bitrate(bitrate) if bitrate else None
-    info = probe(source)
-    loaded = weights.load(model_name, _device(device))
-    size = loaded.model.cfg.image_size
-    options = _encode_options(quality, keyframe_interval, fit, IntraCodec[intra_name.upper()],
-                              adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval,
-                              scene_cut, info.fps)
-    options.refine_steps = refine_steps
-    options.key_placement = key_placement
+    settings = dict(quality=quality, adaptive=adaptive, keyframe_interval=keyframe_interval,
+                    fit=fit, intra=intra_name, refresh_threshold=refresh_threshold,
+                    refresh_lambda=refresh_lambda, max_keyframe_interval=max_keyframe_interval,
+                    scene_cut=scene_cut, refine=refine_steps, key_placement=key_placement)
+    codec = Codec.load(model_name, device)
+    clip = codec.open(source, fit)
     talk = not (quiet or as_json)
     if talk:
-        how = "centre square crop" if fit == "crop" else "padded to a square"
-        what = f"target {target_kbps:g} kbps" if target_kbps else f"quality {quality}"
-        console.print(f"{source}: {info.width}x{info.height} at {float(info.fps):.3f} fps -> "
-                      f"{size}x{size} ({how}), model {loaded.name}, {what}", markup=False)
+        console.print(_input_line(clip, codec, fit, f"target {target_kbps:g} kbps" if target_kbps
+                                  else f"quality {quality}"), markup=False)
     if target_kbps:
-        notify = (lambda m: console.print(m)) if talk else (lambda m: None)
-        refresh_given = adaptive or keyframe_interval or any(
-            v is not None for v in (refresh_threshold, refresh_lambda, max_keyframe_interval,
-                                    scene_cut))
-        control = encode_at_bitrate if refresh_given else encode_at_bitrate_auto
-        rc = control(source, loaded, options, target_kbps, notify=notify)
-        write_file(rc.data, target, force)
-        result = rc.result
-        if talk:
-            verdict = "within 10% of" if rc.reached else "could not reach"
-            policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
-            console.print(f"rate control: {rc.passes} passes, chose {policy}quality {rc.quality:.2f} "
-                          f"(token step {result.token_step:.4g}, key-frame QP {result.intra_qp}); "
-                          f"{result.kbps:.2f} kbps, {verdict} the {target_kbps:g} kbps target")
+        stream = codec.encode(clip, bitrate=bitrate, notify=console.print if talk else None, **settings)
     else:
-        # the bar counts each pass's frames
-        total = info.frames * options.passes() if info.frames else None
-        with progress_bar("encode", total, talk) as advance:
-            result = encode_video(source, target, loaded, options, force, advance)
-    summary = {
-        "input": str(source), "output": str(target), "model": loaded.name,
-        "frames": result.frames, "key_frames": result.key_frames, "fps": float(result.fps),
-        "seconds": round(result.seconds, 4), "bytes": result.bytes_total,
-        "bytes_key_frames": result.bytes_key_frames, "bytes_tokens": result.bytes_tokens,
-        "kbps": round(result.kbps, 4), "bits_per_pixel": round(result.bits_per_pixel, 6),
-        "width": result.width, "height": result.height, "quality": quality,
-        "token_step": result.token_step, "intra_qp": result.intra_qp,
-        "refine_steps": refine_steps, "key_placement": key_placement, "key_frame_reasons": {str(k): v for k, v in result.key_reasons.items()},
-    }
-    if target_kbps:
-        summary.update({"target_kbps": target_kbps, "rate_control_quality": round(rc.quality, 4),
-                        "rate_control_passes": rc.passes, "target_reached": rc.reached,
-                        "refresh_policy": rc.policy})
+        passes = EncodeSettings(**settings).options(clip.fps).passes()  # the bar counts each pass
+        with progress_bar("encode", clip.info.frames * passes if clip.info.frames else None,
+                          talk) as advance:
+            stream = codec.encode(clip, progress=advance, **settings)
+    stream.save(target, force)
+    summary = {"input": str(source), "output": str(target), **stream.summary(),
+               "quality": quality, "refine_steps": refine_steps, "key_placement": key_placement}
     if as_json:
         _emit_json(summary)
     elif not quiet:
-        console.print(f"wrote {target}: {result.bytes_total} bytes, {result.frames} frames, "
-                      f"{result.kbps:.2f} kbps ({result.bytes_key_frames} B key frames, "
-                      f"{result.bytes_tokens} B tokens)", markup=False)
+        _say_encoded(stream, target)
 
 
-def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refresh_threshold,
-                    refresh_lambda, max_keyframe_interval, scene_cut, fps):
-    from .encoder import EncodeOptions, with_adaptive
-    from .quality import ADAPTIVE
+def _input_line(clip, codec, fit: str, what: str) -> str:
+    how = "centre square crop" if fit == "crop" else "padded to a square"
+    size = codec.model.image_size
+    return (f"{clip.name}: {clip.info.width}x{clip.info.height} at {float(clip.fps):.3f} fps -> "
+            f"{size}x{size} ({how}), model {codec.model.name}, {what}")
 
-    options = EncodeOptions(quality=quality, keyframe_interval=keyframe_interval, fit=fit,
-                            intra_codec=intra_codec)
-    if adaptive:
-        options = with_adaptive(options, fps)
-    if refresh_threshold is not None or refresh_lambda is not None:
-        # A rule given on the command line replaces the default one.
-        options.refresh_threshold = refresh_threshold
-        options.refresh_lambda = refresh_lambda
-        options.min_refresh_gap = options.min_refresh_gap or max(
-            1, round(ADAPTIVE.min_refresh_seconds * float(fps)))
-    if max_keyframe_interval is not None:
-        options.max_keyframe_interval = max_keyframe_interval
-    if scene_cut is not None:
-        options.scene_cut = scene_cut
-    return options
+
+def _say_encoded(stream, target) -> None:
+    from .console import console
+
+    stats, rc = stream.stats, stream.rate_control
+    if rc is not None:
+        verdict = "within 10% of" if rc.reached else "could not reach"
+        policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
+        console.print(f"rate control: {rc.passes} passes, chose {policy}quality {rc.quality:.2f} "
+                      f"(token step {stats.token_step:.4g}, key-frame QP {stats.intra_qp}); "
+                      f"{stats.kbps:.2f} kbps, {verdict} the {rc.target_kbps:g} kbps target")
+    console.print(f"wrote {target}: {stats.bytes_total} bytes, {stats.frames} frames, "
+                  f"{stats.kbps:.2f} kbps ({stats.bytes_key_frames} B key frames, "
+                  f"{stats.bytes_tokens} B tokens)", markup=False)
 
 
 @main.command()
@@ -222,35 +180,24 @@ def _encode_options(quality, keyframe_interval, fit, intra_codec, adaptive, refr
 def decode(source, target, model_name, device, force, quiet, as_json):
     """Decode the .imf file SOURCE to TARGET: .mp4 (H.264), .mkv (FFV1 lossless), .y4m,
     or a folder of PNG frames."""
-    from .codec import check_model, decode_video
+    from .codec import Codec
     from .console import console, progress_bar
     from .io.atomic import check_target
     from .io.writer import output_kind
-    from .models import weights
 
     output_kind(target)
     check_target(target, force)
-    dev = _device(device)
-    def model_for(header):
-        name = model_name
-        if name is None:
-            name = header.model_name if header.model_name in weights.shipped_models() else None
-        loaded = weights.load(name, dev)
-        check_model(header, loaded)
-        return loaded
-
-    with progress_bar("decode", None, not (quiet or as_json)) as bar:
-        header = decode_video(source, target, model_for, force, bar,
-                              lambda h: bar.set_total(h.frame_count))
-    kbps = Path(source).stat().st_size * 8 / 1000 / (header.frame_count / float(header.fps))
-    summary = {"input": str(source), "output": str(target), "frames": header.frame_count,
-               "fps": float(header.fps), "width": header.width, "height": header.height,
-               "kbps": round(kbps, 4)}
+    video = Codec.load(model_name, device).decode(source)
+    with progress_bar("decode", video.frame_count, not (quiet or as_json)) as bar:
+        video.save(target, force, bar)
+    summary = {"input": str(source), "output": str(target), "frames": video.frame_count,
+               "fps": float(video.fps), "width": video.size[0], "height": video.size[1],
+               "kbps": round(video.kbps, 4)}
     if as_json:
         _emit_json(summary)
     elif not quiet:
-        console.print(f"wrote {target}: {header.frame_count} frames at {float(header.fps):.3f} fps, "
-                      f"{header.width}x{header.height}", markup=False)
+        console.print(f"wrote {target}: {video.frame_count} frames at {float(video.fps):.3f} fps, "
+                      f"{video.size[0]}x{video.size[1]}", markup=False)
 
 
 @main.command()
@@ -258,7 +205,7 @@ def decode(source, target, model_name, device, force, quiet, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(source, as_json):
     """Show the header of an .imf file, its key frames, and where the bytes went."""
-    from .report import describe, render
+    from .info import describe, render
 
     data = describe(source)
     if as_json:
@@ -271,8 +218,9 @@ def info(source, as_json):
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder for results.json/.csv, bd_rate.json, rd_psnr.png, rd_msssim.png.")
-@click.option("--codecs", default="imf,imf-adaptive,x264,x265,svtav1", show_default=True,
-              help="Comma-separated: imf, imf-adaptive, x264, x265, svtav1.")
+@click.option("--codecs", default="static,imf,imf-adaptive,x264,x265,svtav1", show_default=True,
+              help="Comma-separated: static (the key frames alone), imf, imf-adaptive, x264, "
+                   "x265, svtav1.")
 @click.option("--qualities", default=None,
               help="imfcodec settings, e.g. 0,2,4: quality levels 0..7, and -4..-1 for the "
                    "coarser settings --bitrate reaches (default: 0..7).")
@@ -286,47 +234,30 @@ def info(source, as_json):
 def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, key_placement,
           device, force, as_json):
     """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
-    from .bench import rd, report
-    from .bench.anchors import ANCHORS
+    from .bench import rd, results
+    from .codec import Codec
     from .console import console
     from .io.atomic import atomic_path, check_target
-    from .io.reader import probe
-    from .models import weights
+    from .source import Source
 
-    names = [c.strip() for c in codecs.split(",") if c.strip()]
-    unknown = [c for c in names if c not in rd.IMF_MODES and c not in ANCHORS]
-    if unknown or not names:
-        raise IMFError(f"unknown codec(s) {', '.join(unknown) or '(none)'}; choose from "
-                       f"{', '.join(rd.IMF_MODES + tuple(ANCHORS))}")
-    try:
-        levels = [int(q) for q in qualities.split(",")] if qualities else None
-    except ValueError:
-        raise IMFError(f"--qualities takes comma-separated integers, got {qualities!r}") from None
-    if levels and not all(-4 <= q <= 7 for q in levels):
-        raise IMFError("--qualities must be within -4..7")
-    # The output is checked before any work (a bench runs for many minutes).
+    names, settings = rd.parse_codecs(codecs), rd.parse_settings(qualities)
+    # The output and every input are checked before any work (a bench runs for many minutes).
     check_target(out_dir, force)
-
-    def ours(folder: Path) -> bool:  # a folder an earlier bench wrote, safe to replace
-        return (folder / "results.json").exists()
-
-    if out_dir.exists() and not (out_dir.is_dir() and ours(out_dir)):
+    if out_dir.exists() and not (out_dir.is_dir() and results.ours(out_dir)):
         raise OutputError(f"{out_dir} exists and is not an imfcodec output folder; not replacing it")
-    for clip in clips:
-        probe(clip)  # every input is checked before any work
-    loaded = weights.load(model_name, _device(device)) if set(names) & set(rd.IMF_MODES) else None
-    say = (lambda m: None) if as_json else (lambda m: console.print(m))
-    rows = rd.run(list(clips), names, loaded, levels, frames, say, refine_steps, key_placement)
+    sources = [Source.open(clip) for clip in clips]
+    codec = Codec.load(model_name, device) if set(names) & set(rd.IMF_MODES) else None
+    say = (lambda m: None) if as_json else console.print
+    rows = rd.run(sources, names, codec, settings, frames, say, refine_steps, key_placement)
     if not rows:
         raise IMFError("nothing was measured")
-    with atomic_path(out_dir, force, directory=True,
-                     replaceable=ours) as tmp:
-        model = {"name": loaded.name, "digest": loaded.digest.hex()} if loaded else None
-        summary = report.write(rows, tmp, model, refine_steps, key_placement)
+    with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
+        model = {"name": codec.model.name, "digest": codec.model.digest.hex()} if codec else None
+        summary = results.write(rows, tmp, model, refine_steps, key_placement)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:
-        report.render(summary)
+        results.render(summary)
         console.print(f"wrote {out_dir}/: results.json, results.csv, bd_rate.json, rd_psnr.png, "
                       f"rd_msssim.png, per_clip/")
 
@@ -425,7 +356,7 @@ def export(checkpoint, target, name, force):
     """Strip training state from CHECKPOINT: fp16 weights and config for shipping."""
     from .console import console
     from .io.atomic import atomic_path
-    from .train.loop import export as export_weights
+    from .train.checkpoint import export as export_weights
 
     with atomic_path(target, force) as tmp:
         export_weights(checkpoint, tmp, name)

@@ -1,13 +1,213 @@
-"""The codec's public entry points, in one place: encoding (encoder.py), decoding
-(decoder.py) and the frame helpers they share (frames.py)."""
+"""The public API: ``Codec`` (load, encode, decode), the ``Stream`` an encode returns and the
+``Decoded`` video a decode returns. The command line, the bench, rate control and training's
+validation all go through it.
 
-from .decoder import StreamDecoder, check_model, decode_video, iter_decoded
-from .encoder import (EncodeOptions, EncodeResult, encode_frames, encode_to_stream,
-                      encode_video, make_header)
-from .frames import BATCH, to_images, to_tensor
+    import imfcodec
+    codec = imfcodec.Codec.load()                      # the default model
+    stream = codec.encode("in.mp4", quality=3, adaptive=True)
+    stream.save("out.imf")
+    for frame in codec.decode("out.imf"):              # (H, W, 3) uint8 frames
+        ...
 
-__all__ = [
-    "BATCH", "EncodeOptions", "EncodeResult", "StreamDecoder", "check_model", "decode_video",
-    "encode_frames", "encode_to_stream", "encode_video", "iter_decoded", "make_header",
-    "to_images", "to_tensor",
-]
+The data flow (docs/api.md): source.py (frames) -> encoder.py (the loop) -> motion/ (tokens)
+-> entropy/ and tokens.py (integers, bytes) -> bitstream.py (the container); and back through
+decoder.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from . import bitstream as bs
+from . import device as devices
+from . import motion as motions
+from .decoder import check_model, decode_frames
+from .encoder import EncodeStats, encode_stream
+from .errors import IMFError
+from .frames import Progress
+from .io.atomic import atomic_path, write_bytes
+from .io.reader import existing_file
+from .io.writer import FrameWriter, output_kind
+from .motion.base import MotionModel
+from .options import EncodeOptions, EncodeSettings
+from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
+from .source import Source
+
+
+@dataclass(frozen=True)
+class Stream:
+    """An encoded video: the bytes of an .imf file and what went into them."""
+
+    data: bytes
+    header: bs.Header
+    stats: EncodeStats  # frames, key frames, bytes by part, kbps
+    rate_control: RateControl | None = None  # what --bitrate chose, when it was asked for
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """Writes the file atomically (OutputError if it exists and ``force`` is not set)."""
+        return write_bytes(path, self.data, force)
+
+    def summary(self) -> dict:
+        """JSON-ready statistics (and rate control's choices)."""
+        out = self.stats.to_dict()
+        if self.rate_control is not None:
+            out.update(self.rate_control.to_dict())
+        return out
+
+
+class Decoded:
+    """A decoded video: ``fps``, ``size``, ``frame_count``; iterate it for (H, W, 3) uint8
+    frames (each iteration decodes again, streaming), or ``save`` it to a file."""
+
+    def __init__(self, codec: "Codec", source: str | Path | bytes | Stream) -> None:
+        if isinstance(source, Stream):
+            source = source.data
+        self._data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else None
+        self._path = None if self._data is not None else existing_file(source, "an .imf file")
+        with self._open() as stream:
+            _, self.header = next(bs.read_records(stream))
+        self.model = codec.model_for(self.header)
+
+    def _open(self) -> BinaryIO:
+        import io
+
+        return io.BytesIO(self._data) if self._data is not None else open(self._path, "rb")
+
+    @property
+    def fps(self) -> Fraction:
+        return self.header.fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the decoded frames."""
+        return self.header.width, self.header.height
+
+    @property
+    def frame_count(self) -> int:
+        return self.header.frame_count
+
+    @property
+    def bytes(self) -> int:
+        return len(self._data) if self._data is not None else self._path.stat().st_size
+
+    @property
+    def kbps(self) -> float:
+        return self.bytes * 8 / 1000 / (self.frame_count / float(self.fps))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        with self._open() as stream:
+            yield from decode_frames(stream, lambda header: self.model)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    def save(self, target: str | Path, force: bool = False, progress: Progress | None = None) -> Path:
+        """Writes .mp4 (H.264), .mkv (FFV1, lossless), .y4m or a folder of PNGs, atomically."""
+        kind = output_kind(target)
+        with atomic_path(target, force, directory=kind == "png",
+                         replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
+            with FrameWriter(tmp, kind, self.fps, self.size) as writer:
+                for frame in self:
+                    writer.write(frame)
+                    if progress:
+                        progress(1)
+                writer.close()
+        return Path(target)
+
+
+def _has_rule(options: EncodeOptions) -> bool:
+    """Whether encoder options carry a key-frame rule of their own (rate control keeps it)."""
+    return bool(options.closed_loop or options.keyframe_interval or options.max_keyframe_interval
+                or options.scene_cut is not None)
+
+
+class Codec:
+    """A motion model and the device it runs on, ready to encode and decode."""
+
+    def __init__(self, model: MotionModel | None = None, device: str = "cpu") -> None:
+        """``model``: a loaded motion model, used for every encode and decode; None: the
+        default model for encodes, and for decodes the model each stream names."""
+        self.device = device
+        self._model = model
+        self._pinned = model is not None
+        self._loaded: dict[str, MotionModel] = {}
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, device: str = "auto") -> "Codec":
+        """``model``: a shipped or built-in model's name ("imf-small", "static") or a
+        .safetensors path; None: the default model. ``device``: "auto", "cpu" or "cuda"."""
+        device = devices.resolve(device)
+        return cls(motions.load(model, device) if model is not None else None, device)
+
+    @property
+    def model(self) -> MotionModel:
+        """The model encodes use (the default one is loaded on first use)."""
+        if self._model is None:
+            self._model = self._named(motions.DEFAULT_MODEL)
+        return self._model
+
+    def _named(self, name: str) -> MotionModel:
+        if name not in self._loaded:
+            self._loaded[name] = motions.load(name, self.device)
+        return self._loaded[name]
+
+    def model_for(self, header: bs.Header) -> MotionModel:
+        """The model that decodes a stream: the codec's own if it was given one, else the
+        model the stream names (the default when it names none this imfcodec knows)."""
+        if self._pinned:
+            model = self._model
+        else:
+            known = header.model_name in motions.known_names()
+            model = self._named(header.model_name if known else motions.DEFAULT_MODEL)
+        check_model(header, model)
+        return model
+
+    def open(self, source: str | Path | Source, fit: str = "crop") -> Source:
+        """An input for this codec's model, probed once (its size, frame rate, frame count)."""
+        return Source.of(source, self.model.image_size, fit)
+
+    def encode(self, source: str | Path | Source, *, options: EncodeOptions | None = None,
+               bitrate: str | float | None = None, progress: Progress | None = None,
+               notify: Notify | None = None, token_cache: dict | None = None,
+               **settings) -> Stream:
+        """Encodes a video file (or a Source) into a Stream.
+
+        ``settings`` are the command line's encode options by name (options.EncodeSettings:
+        quality, adaptive, keyframe_interval, fit, intra, refresh_threshold, refresh_lambda,
+        max_keyframe_interval, scene_cut, refine, key_placement); ``options`` gives the
+        encoder's options directly instead. ``bitrate`` ("8k", "8000", "1.5M") asks rate
+        control for an average rate. ``progress(n)`` is called as frames are done, ``notify``
+        with rate control's messages; ``token_cache`` lets repeated encodes of one source
+        share the motion model's analysis.
+        """
+        chosen = EncodeSettings(**settings)
+        if options is not None and settings:
+            raise ValueError("give either options or encode settings, not both")
+        settings_free = options is not None
+        src = self.open(source, options.fit if options is not None else chosen.fit)
+        options = options if options is not None else chosen.options(src.fps)
+        try:
+            if bitrate is not None:
+                kbps = parse_bitrate(str(bitrate))
+                rule_given = chosen.refresh_given() if not settings_free else _has_rule(options)
+                return encode_to_bitrate(self, src, options, kbps, not rule_given,
+                                         notify or (lambda message: None))
+            data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
+        except IMFError as exc:
+            if str(exc).startswith(src.name):
+                raise
+            raise type(exc)(f"{src.name}: {exc}") from None
+        return Stream(data, header, stats)
+
+    def decode(self, source: str | Path | bytes | Stream) -> Decoded:
+        """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,
+        frames decoded as they are iterated)."""
+        return Decoded(self, source)

@@ -29,3 +29,7 @@ class ModelError(IMFError):
     """Model weights are missing, unsafe, corrupt, or do not match the stream."""
 
     exit_code = 5
+
+
+class DeviceError(InputError):
+    """The device asked for (``--device cuda``) is not on this machine."""

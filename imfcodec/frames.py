@@ -1,10 +1,14 @@
-"""Frames between numpy (H, W, 3 uint8) and the model's tensors, batched."""
+"""Frames between numpy (H, W, 3 uint8) and the model's tensors, batched; the progress callback."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 
+# progress(n): n more frames are done (the console's progress bar, or nothing)
+Progress = Callable[[int], None]
 BATCH = 4  # frames per network call on either side; memory does not grow with clip length
 
 

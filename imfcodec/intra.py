@@ -6,16 +6,12 @@ The encoder keeps the *decoded* picture as its reference, exactly as the decoder
 from __future__ import annotations
 
 import enum
-import os
 from fractions import Fraction
 
 import av
 import numpy as np
 
 from .errors import FormatError, IMFError
-
-# SVT-AV1 logs its banner to stderr unless told otherwise (1 = errors only).
-os.environ.setdefault("SVT_LOG", "1")
 
 
 class IntraCodec(enum.IntEnum):

@@ -49,3 +49,17 @@ def central_frame(descriptors: list[np.ndarray]) -> int:
     stack = np.stack(descriptors).astype(np.float64)
     distance = ((stack - stack.mean(axis=0)) ** 2).sum(axis=1)
     return int(np.argmin(distance))
+
+
+def plan_runs(keys: dict[int, tuple[KeyReason, bytes]], descriptors: list[np.ndarray]) -> list[Run]:
+    """Runs from a first pass with each key frame at its run's start: ``keys`` maps each
+    start to (why, its intra-coded picture), ``descriptors`` holds every frame's thumbnail.
+    Each run's key frame moves to its central frame; a run whose key stays at its start keeps
+    the first pass's picture, the others get theirs later (``data`` empty)."""
+    starts = sorted(keys)
+    ends = starts[1:] + [len(descriptors)]
+    runs = [Run(s, e, s + central_frame(descriptors[s:e]), keys[s][0]) for s, e in zip(starts, ends)]
+    for run in runs:
+        if run.key == run.start:
+            run.data = keys[run.start][1]
+    return runs

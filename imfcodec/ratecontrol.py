@@ -15,31 +15,33 @@ with closed-loop refresh the rebuilt frames depend on x and each pass runs the d
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .encoder import EncodeOptions, EncodeResult, encode_to_stream, with_adaptive
-from .errors import IMFError
+from .errors import InputError
 from .intra import QP_RANGE
-from .io.reader import probe, read_frames
-from .models.weights import LoadedModel
-from .quality import ADAPTIVE, LEVELS, AdaptiveDefaults
+from .levels import LEVELS
+from .options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
+from .source import Source
+
+if TYPE_CHECKING:
+    from .codec import Codec, Stream
+
+Notify = Callable[[str], None]
 
 
 def parse_bitrate(text: str) -> float:
     """'8k', '8 kbps', '8000', '1.5M' -> kilobits per second."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
     if not match:
-        raise IMFError(f"--bitrate: cannot read {text!r} (try 8k, 8000 or 1.5M)")
+        raise InputError(f"--bitrate: cannot read {text!r} (try 8k, 8000 or 1.5M)")
     value = float(match.group(1))
     unit = match.group(2).lower()
     kbps = value if unit == "k" else value * 1000 if unit == "m" else value / 1000
     if not 0.1 <= kbps <= 100000:
-        raise IMFError(f"--bitrate: {kbps:g} kbps is out of range (0.1k .. 100M)")
+        raise InputError(f"--bitrate: {kbps:g} kbps is out of range (0.1k .. 100M)")
     return kbps
 
 
@@ -64,55 +66,59 @@ def parameters_at(x: float, options: EncodeOptions) -> EncodeOptions:
                    rd_qp=rd_qp)
 
 
-@dataclass
-class RateControlResult:
-    data: bytes
-    result: EncodeResult
+@dataclass(frozen=True)
+class RateControl:
+    """What rate control chose, attached to the Stream it returns."""
+
+    target_kbps: float
     quality: float  # the continuous x chosen
     passes: int
     reached: bool  # within tolerance of the target
     policy: str = "as given"  # the refresh policy: "adaptive", "single key frame" or "as given"
 
+    def to_dict(self) -> dict:
+        return {"target_kbps": self.target_kbps, "rate_control_quality": round(self.quality, 4),
+                "rate_control_passes": self.passes, "target_reached": self.reached,
+                "refresh_policy": self.policy}
 
-def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
-                      kbps: float, tolerance: float = 0.05, max_passes: int = 14,
-                      notify: Callable[[str], None] = lambda m: None) -> RateControlResult:
-    info = probe(source)
-    size = loaded.model.cfg.image_size
+
+def encode_at_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
+                      tolerance: float = 0.05, max_passes: int = 14,
+                      notify: Notify = lambda m: None) -> Stream:
+    """Searches x for ``options`` (their refresh rule as given) until the file lands within
+    ``tolerance`` of ``kbps``; the Stream closest to it, with its ``rate_control``."""
     cache: dict = {}
-    tried: dict[float, tuple[bytes, EncodeResult]] = {}
+    tried: dict[float, Stream] = {}
 
     def rate(x: float) -> float:
         if x not in tried:
-            opts = parameters_at(x, options)
-            buf = io.BytesIO()
+            tried[x] = codec.encode(source, options=parameters_at(x, options), token_cache=cache)
+        return tried[x].stats.kbps
 
-            def frames():
-                return read_frames(source, size, options.fit)
-
-            try:
-                result = encode_to_stream(frames, buf, loaded, opts, info.fps,
-                                          (info.width, info.height), token_cache=cache)
-            except IMFError as exc:
-                raise type(exc)(f"{source}: {exc}") from None
-            tried[x] = (buf.getvalue(), result)
-        return tried[x][1].kbps
-
-    def done(x: float, reached: bool) -> RateControlResult:
-        data, result = tried[x]
-        return RateControlResult(data, result, x, len(tried), reached)
+    def done(x: float, reached: bool) -> Stream:
+        return replace(tried[x], rate_control=RateControl(kbps, x, len(tried), reached))
 
     if rate(X_MIN) >= kbps * (1 - tolerance):
         return done(X_MIN, rate(X_MIN) <= kbps * (1 + tolerance))
     if rate(X_MAX) <= kbps * (1 + tolerance):
         return done(X_MAX, rate(X_MAX) >= kbps * (1 - tolerance))
-    # False position on log(rate), which is close to linear in x (the token step is geometric
-    # in x), with the Illinois fix so that one end cannot stay put; kept strictly inside the
-    # bracket, and a plain halving whenever the bracket stops shrinking.
+    x = _search(rate, kbps, tolerance, max_passes, lambda: len(tried), notify)
+    if x is not None:
+        return done(x, True)
+    best = min(tried, key=lambda x: abs(tried[x].stats.kbps - kbps))
+    return done(best, abs(tried[best].stats.kbps - kbps) <= 0.10 * kbps)
+
+
+def _search(rate: Callable[[float], float], kbps: float, tolerance: float, max_passes: int,
+            passes: Callable[[], int], notify: Notify) -> float | None:
+    """False position on log(rate), which is close to linear in x (the token step is geometric
+    in x), with the Illinois fix so that one end cannot stay put; kept strictly inside the
+    bracket, and a plain halving whenever the bracket stops shrinking. The x that lands
+    within tolerance, or None when the passes run out."""
     lo, hi = X_MIN, X_MAX
     log_lo, log_hi = math.log(rate(lo)) - math.log(kbps), math.log(rate(hi)) - math.log(kbps)
     side, halve = 0, False
-    while len(tried) < max_passes:
+    while passes() < max_passes:
         width = hi - lo
         if halve or log_hi <= log_lo:
             mid = lo + width / 2
@@ -120,9 +126,9 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
             mid = lo - log_lo * width / (log_hi - log_lo)
             mid = min(max(mid, lo + 0.02 * width), hi - 0.02 * width)
         r = rate(mid)
-        notify(f"pass {len(tried)}: quality {mid:.3f} -> {r:.2f} kbps")
+        notify(f"pass {passes()}: quality {mid:.3f} -> {r:.2f} kbps")
         if abs(r - kbps) <= tolerance * kbps:
-            return done(mid, True)
+            return mid
         log_mid = math.log(r) - math.log(kbps)
         if log_mid < 0:
             lo, log_lo = mid, log_mid
@@ -135,14 +141,12 @@ def encode_at_bitrate(source: str | Path, loaded: LoadedModel, options: EncodeOp
                 log_lo /= 2
             side = 1
         halve = hi - lo > 0.6 * width  # the bracket barely shrank: halve it next time
-    best = min(tried, key=lambda x: abs(tried[x][1].kbps - kbps))
-    return done(best, abs(tried[best][1].kbps - kbps) <= 0.10 * kbps)
+    return None
 
 
-def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: EncodeOptions,
-                           kbps: float, tolerance: float = 0.05,
-                           notify: Callable[[str], None] = lambda m: None,
-                           adaptive_defaults: AdaptiveDefaults = ADAPTIVE) -> RateControlResult:
+def encode_at_bitrate_auto(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
+                           tolerance: float = 0.05, notify: Notify = lambda m: None,
+                           adaptive_defaults: AdaptiveDefaults = ADAPTIVE) -> Stream:
     """Rate control that also chooses the refresh policy.
 
     Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
@@ -152,19 +156,25 @@ def encode_at_bitrate_auto(source: str | Path, loaded: LoadedModel, options: Enc
     key frame for the clip instead, if that lands (otherwise whichever lands closer).
     ``options`` must carry no refresh settings of its own.
     """
-    passes = 0
-    adaptive = encode_at_bitrate(source, loaded,
-                                 with_adaptive(options, probe(source).fps, adaptive_defaults),
+    adaptive = encode_at_bitrate(codec, source, with_adaptive(options, source.fps, adaptive_defaults),
                                  kbps, tolerance, notify=notify)
-    passes += adaptive.passes
-    if adaptive.reached:
-        return replace(adaptive, policy="adaptive")
-    notify(f"adaptive refresh came to {adaptive.result.kbps:.2f} kbps at best; "
+    if adaptive.rate_control.reached:
+        return replace(adaptive, rate_control=replace(adaptive.rate_control, policy="adaptive"))
+    notify(f"adaptive refresh came to {adaptive.stats.kbps:.2f} kbps at best; "
            f"trying one key frame for the clip")
-    single = encode_at_bitrate(source, loaded, options, kbps, tolerance, notify=notify)
-    passes += single.passes
-    best = min((adaptive, single), key=lambda rc: abs(rc.result.kbps - kbps))
-    if single.reached:
+    single = encode_at_bitrate(codec, source, options, kbps, tolerance, notify=notify)
+    passes = adaptive.rate_control.passes + single.rate_control.passes
+    best = min((adaptive, single), key=lambda stream: abs(stream.stats.kbps - kbps))
+    if single.rate_control.reached:
         best = single
     policy = "single key frame" if best is single else "adaptive"
-    return replace(best, passes=passes, policy=policy)
+    return replace(best, rate_control=replace(best.rate_control, passes=passes, policy=policy))
+
+
+def encode_to_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
+                      choose_refresh: bool, notify: Notify = lambda m: None) -> Stream:
+    """The policy: with no key-frame rule given (``choose_refresh``), rate control chooses
+    the refresh policy too; otherwise it keeps the rule given and searches the rest."""
+    if choose_refresh:
+        return encode_at_bitrate_auto(codec, source, options, kbps, notify=notify)
+    return encode_at_bitrate(codec, source, options, kbps, notify=notify)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .models.imf import IMF, Reference
-from .train.losses import multiscale_l1, structural
+from .losses import multiscale_l1, structural
 
 LEARNING_RATE = 0.2  # in token units; tokens are O(1) (token_scale is 1)
 ROUNDED_SHARE = 0.3  # with a grid, the share of the steps (at the end) on the rounded token

@@ -65,4 +65,14 @@ def tiny_model_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_path):
-    return weights.load(tiny_model_path)
+    """The tiny model as a motion model (imfcodec.motion)."""
+    from imfcodec import motion
+
+    return motion.load(tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tiny_model):
+    from imfcodec.codec import Codec
+
+    return Codec(tiny_model)

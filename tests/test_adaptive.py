@@ -10,12 +10,14 @@ from click.testing import CliRunner
 
 from imfcodec import bitstream as bs
 from imfcodec.cli import main
-from imfcodec.codec import EncodeOptions, encode_to_stream
-from imfcodec.encoder import EncodeResult, key_frame_pays, refresh_lambda_at, with_adaptive
+from imfcodec.codec import Codec, Stream
+from imfcodec.encoder import EncodeStats
 from imfcodec.intra import IntraCodec
-from imfcodec.quality import AdaptiveDefaults
-from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate, encode_at_bitrate_auto,
-                                  parameters_at, parse_bitrate)
+from imfcodec.options import AdaptiveDefaults, EncodeOptions, with_adaptive
+from imfcodec.ratecontrol import (X_MAX, X_MIN, RateControl, encode_at_bitrate,
+                                  encode_at_bitrate_auto, parameters_at, parse_bitrate)
+from imfcodec.refresh import key_frame_pays, refresh_lambda_at
+from imfcodec.source import Source
 
 from .conftest import synthetic_frames, write_clip
 
@@ -28,9 +30,9 @@ def reasons(data: bytes) -> dict:
 def encode(frames, model, **options):
     """These tests are about where runs start: each key frame is coded at its run's start."""
     options.setdefault("key_placement", "start")
-    buf = io.BytesIO()
-    result = encode_to_stream(iter(frames), buf, model, EncodeOptions(**options), Fraction(10), (64, 64))
-    return buf.getvalue(), result
+    stream = Codec(model).encode(Source.from_frames(frames, Fraction(10)),
+                                 options=EncodeOptions(**options))
+    return stream.data, stream.stats
 
 
 def test_threshold_refresh_is_closed_loop_and_respects_the_gap(tiny_model):
@@ -122,33 +124,38 @@ def test_parameters_are_monotone_in_quality():
 
 
 def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
-    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
-    low = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 0.001).result.kbps
-    high = encode_at_bitrate(clip, tiny_model, EncodeOptions(), 10000).result.kbps
+    codec = Codec(tiny_model)
+    clip = codec.open(write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5)))
+    low = encode_at_bitrate(codec, clip, EncodeOptions(), 0.001).stats.kbps
+    high = encode_at_bitrate(codec, clip, EncodeOptions(), 10000).stats.kbps
     assert high > 2 * low  # a range of rates to aim inside
     for target in np.geomspace(low * 1.3, high * 0.7, 3):
-        rc = encode_at_bitrate(clip, tiny_model, EncodeOptions(), float(target))
-        assert rc.reached and abs(rc.result.kbps - target) <= 0.10 * target, (target, rc.result.kbps)
-        assert len(rc.data) == rc.result.bytes_total
-        assert rc.result.kbps == pytest.approx(len(rc.data) * 8 / 1000 / 6.0)
+        stream = encode_at_bitrate(codec, clip, EncodeOptions(), float(target))
+        rc = stream.rate_control
+        assert rc.reached and abs(stream.stats.kbps - target) <= 0.10 * target, (target, stream.stats.kbps)
+        assert len(stream.data) == stream.stats.bytes_total
+        assert stream.stats.kbps == pytest.approx(len(stream.data) * 8 / 1000 / 6.0)
 
 
 def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame_below(
         tmp_path, tiny_model):
-    clip = write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5))
+    codec = Codec(tiny_model)
+    clip = codec.open(write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5)))
     # A rule the untrained tiny model always triggers, so that adaptive refresh has a floor.
     rule = AdaptiveDefaults(refresh_threshold=99.0, refresh_lambda=None)
     adaptive = with_adaptive(EncodeOptions(), Fraction(10), rule)
-    floor = encode_at_bitrate(clip, tiny_model, adaptive, 0.001).result
+    floor = encode_at_bitrate(codec, clip, adaptive, 0.001).stats
     assert floor.key_frames > 1
-    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), 2 * floor.kbps,
-                                adaptive_defaults=rule)
-    assert rc.policy == "adaptive" and rc.reached and rc.result.key_frames > 1
-    assert abs(rc.result.kbps - 2 * floor.kbps) <= 0.10 * 2 * floor.kbps
+    stream = encode_at_bitrate_auto(codec, clip, EncodeOptions(), 2 * floor.kbps,
+                                    adaptive_defaults=rule)
+    rc = stream.rate_control
+    assert rc.policy == "adaptive" and rc.reached and stream.stats.key_frames > 1
+    assert abs(stream.stats.kbps - 2 * floor.kbps) <= 0.10 * 2 * floor.kbps
     below = 0.5 * floor.kbps
-    rc = encode_at_bitrate_auto(clip, tiny_model, EncodeOptions(), below, adaptive_defaults=rule)
-    assert rc.policy == "single key frame" and rc.result.key_frames == 1
-    assert rc.reached and abs(rc.result.kbps - below) <= 0.10 * below
+    stream = encode_at_bitrate_auto(codec, clip, EncodeOptions(), below, adaptive_defaults=rule)
+    rc = stream.rate_control
+    assert rc.policy == "single key frame" and stream.stats.key_frames == 1
+    assert rc.reached and abs(stream.stats.kbps - below) <= 0.10 * below
 
 
 @pytest.mark.parametrize("adaptive_kbps, single_kbps, policy", [
@@ -162,25 +169,27 @@ def test_rate_control_policy_after_an_adaptive_miss(monkeypatch, clip, adaptive_
                                                     single_kbps, policy):
     """Each policy's search stands in for the real one, with the rate it would come to."""
     from imfcodec import ratecontrol
-    from imfcodec.ratecontrol import RateControlResult
     tried = []
 
-    def search(source, loaded, options, kbps, tolerance, notify):
+    def search(codec, source, options, kbps, tolerance, notify):
         adaptive = options.refresh_lambda is not None or options.refresh_threshold is not None
         tried.append("adaptive" if adaptive else "single")
         rate = adaptive_kbps if adaptive else single_kbps
         # 12 frames at 10 fps: 150 bytes a kbps.
-        result = EncodeResult(frames=12, key_frames=3 if adaptive else 1,
-                              bytes_total=round(rate * 150), bytes_key_frames=0, bytes_tokens=0,
-                              fps=Fraction(10), width=80, height=64)
-        assert result.kbps == pytest.approx(rate)
-        return RateControlResult(b"", result, 0.0, 4, abs(rate - kbps) <= tolerance * kbps)
+        stats = EncodeStats("fake", frames=12, key_frames=3 if adaptive else 1,
+                            bytes_total=round(rate * 150), bytes_key_frames=0, bytes_tokens=0,
+                            fps=Fraction(10), width=80, height=64)
+        assert stats.kbps == pytest.approx(rate)
+        return Stream(b"", None, stats,
+                      RateControl(kbps, 0.0, 4, abs(rate - kbps) <= tolerance * kbps))
 
     monkeypatch.setattr(ratecontrol, "encode_at_bitrate", search)
-    rc = encode_at_bitrate_auto(clip, None, EncodeOptions(), 10.0, tolerance=0.05)
+    source = Source.from_frames(synthetic_frames(12, 64, 64), Fraction(10))
+    stream = encode_at_bitrate_auto(None, source, EncodeOptions(), 10.0, tolerance=0.05)
+    rc = stream.rate_control
     assert rc.policy == policy
-    assert rc.result.kbps == pytest.approx(adaptive_kbps if policy == "adaptive" else single_kbps)
-    assert rc.reached == (abs(rc.result.kbps - 10.0) <= 0.5)
+    assert stream.stats.kbps == pytest.approx(adaptive_kbps if policy == "adaptive" else single_kbps)
+    assert rc.reached == (abs(stream.stats.kbps - 10.0) <= 0.5)
     assert tried == (["adaptive"] if abs(adaptive_kbps - 10) <= 0.5 else ["adaptive", "single"])
     assert rc.passes == 4 * len(tried)
 

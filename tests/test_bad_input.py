@@ -77,7 +77,7 @@ def test_audio_only_file(tmp_path, encode_to):
 def test_video_with_zero_frames(tmp_path, encode_to):
     path = tmp_path / "zero.y4m"  # a valid stream header, then no frame
     path.write_bytes(b"YUV4MPEG2 W32 H32 F10:1 Ip A1:1 C420jpeg\n")
-    one_line_error(encode_to(path), 1, "zero.y4m: the video has no frames")
+    one_line_error(encode_to(path), 2, "zero.y4m: the video has no frames")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zero.y4m"]
 
 

@@ -84,7 +84,7 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
 
 def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_model_path):
     r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--codecs", "vp9"])
-    assert r.exit_code == 1 and "unknown codec(s) vp9" in r.output
+    assert r.exit_code == 2 and "unknown codec(s) vp9" in r.output
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "mine.txt").write_text("x")
     r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b"), "--codecs", "x264",
@@ -103,14 +103,13 @@ def test_default_settings_are_the_levels_and_coarser_ones_on_request(clip, tiny_
     from pathlib import Path
 
     from imfcodec.bench import rd
-    from imfcodec.models import weights
+    from imfcodec.codec import Codec
 
-    rows = rd.run([Path(clip)], ["imf", "imf-adaptive"], weights.load(str(tiny_model_path)),
-                  qualities=None, max_frames=3)
+    codec = Codec.load(str(tiny_model_path), "cpu")
+    rows = rd.run([Path(clip)], ["imf", "imf-adaptive"], codec, qualities=None, max_frames=3)
     settings = {codec: [r.setting for r in rows if r.codec == codec] for codec in rd.IMF_MODES}
     levels = [f"q{q}" for q in range(8)]
     assert settings["imf"] == levels
     assert settings["imf-adaptive"] == levels
-    rows = rd.run([Path(clip)], ["imf-adaptive"], weights.load(str(tiny_model_path)),
-                  qualities=[-2, 0], max_frames=3)
+    rows = rd.run([Path(clip)], ["imf-adaptive"], codec, qualities=[-2, 0], max_frames=3)
     assert [r.setting for r in rows] == ["x-2", "q0"]

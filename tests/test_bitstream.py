@@ -108,7 +108,7 @@ def test_file_matches_docs_format_md_layout():
 
 @pytest.mark.parametrize("field,value,message", [
     ("width", 0, "frame side"), ("height", 10**6, "frame side"),
-    ("frame_count", 2**40, "frame count"), ("token_dim", 0, "token size"),
+    ("frame_count", 2**40, "frame count"), ("token_dim", 1025, "token size"),
 ])
 def test_absurd_header_values_are_refused(field, value, message):
     header = sample_header()

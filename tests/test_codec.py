@@ -1,63 +1,162 @@
+"""The public API (imfcodec.Codec) and the round trip through it."""
+
+import io
+import re
+from fractions import Fraction
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
+import imfcodec
 from imfcodec import bitstream as bs
-from imfcodec.codec import EncodeOptions, decode_video, encode_video, iter_decoded
+from imfcodec import intra
+from imfcodec.cli import main
+from imfcodec.codec import Codec
+from imfcodec.decoder import iter_decoded
+from imfcodec.errors import DeviceError, InputError, ModelError
 from imfcodec.io.reader import probe, read_frames
+from imfcodec.source import Source
+
+from .conftest import synthetic_frames, write_clip
+
+README = Path(__file__).parents[1] / "README.md"
 
 
-def _decode_levels(path, loaded):
-    with open(path, "rb") as f:
-        events = list(iter_decoded(f, lambda header: loaded))
-    return [payload for kind, _, payload in events if kind == "tokens"]
+def records(data: bytes) -> list:
+    return [r for _, r in bs.read_records(io.BytesIO(data))]
 
 
-def test_encoder_and_decoder_tokens_are_identical(tmp_path, clip, tiny_model):
-    out = tmp_path / "a.imf"
-    result = encode_video(clip, out, tiny_model, EncodeOptions(quality=5))
-    decoded = np.concatenate(_decode_levels(out, tiny_model))
-    assert np.array_equal(np.stack(result.levels), decoded)
-    assert result.bytes_total == out.stat().st_size
-    assert result.frames == 12 and result.key_frames == 1
+def test_encoder_and_decoder_tokens_are_identical(clip, tiny_codec):
+    stream = tiny_codec.encode(clip, quality=5)
+    events = list(iter_decoded(io.BytesIO(stream.data), tiny_codec.model_for))
+    decoded = np.concatenate([payload for kind, _, payload in events if kind == "tokens"])
+    assert np.array_equal(np.stack(stream.stats.levels), decoded)
+    assert stream.stats.bytes_total == len(stream.data) == len(stream.to_bytes())
+    assert stream.stats.frames == 12 and stream.stats.key_frames == 1
 
 
-def test_round_trip_keeps_frame_count_fps_and_size(tmp_path, clip, tiny_model):
-    out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny_model, EncodeOptions(keyframe_interval=5))
-    video = tmp_path / "a.mkv"
-    header = decode_video(out, video, lambda h: tiny_model)
-    info = probe(video)
-    assert header.frame_count == 12 and info.fps == probe(clip).fps
-    frames = list(read_frames(video, 64))
-    assert len(frames) == 12
-    kinds = [type(r).__name__ for _, r in bs.read_records(open(out, "rb"))]
-    assert kinds.count("KeyFrame") == 3  # frames 0, 5, 10
+@pytest.mark.parametrize("cli_args, settings", [
+    (["--quality", "5"], dict(quality=5)),
+    (["--quality", "0", "--adaptive"], dict(quality=0, adaptive=True)),
+    (["--key-placement", "start", "--keyframe-interval", "5"],
+     dict(key_placement="start", keyframe_interval=5)),
+])
+def test_the_api_writes_the_bytes_the_cli_writes(tmp_path, clip, tiny_model_path, tiny_codec,
+                                                 cli_args, settings):
+    out = tmp_path / "cli.imf"
+    r = CliRunner().invoke(main, ["encode", str(clip), str(out), "--model", str(tiny_model_path),
+                                  "--quiet", *cli_args])
+    assert r.exit_code == 0, r.output
+    stream = tiny_codec.encode(clip, **settings)
+    assert stream.data == out.read_bytes()
+    api = stream.save(tmp_path / "api.imf")
+    assert api.read_bytes() == out.read_bytes()
 
 
-def test_decoding_twice_gives_identical_frames(tmp_path, clip, tiny_model):
-    out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny_model, EncodeOptions())
-    decode_video(out, tmp_path / "one", lambda h: tiny_model)
-    decode_video(out, tmp_path / "two", lambda h: tiny_model)
-    one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
-    assert len(one) == 12 and [a.read_bytes() for a in one] == [b.read_bytes() for b in two]
+def test_decoded_frames_are_the_same_in_memory_and_in_a_lossless_file(tmp_path, clip, tiny_model_path,
+                                                                     tiny_codec):
+    """The frames the API yields are exactly what `imfcodec decode` writes (.mkv is lossless
+    RGB), and a key frame is shown exactly as its intra picture decodes."""
+    data = tiny_codec.encode(clip, quality=7, keyframe_interval=5).data
+    (tmp_path / "a.imf").write_bytes(data)
+    decoded = tiny_codec.decode(data)
+    assert (decoded.frame_count, decoded.fps, decoded.size) == (12, probe(clip).fps, (64, 64))
+    frames = list(decoded)
+    assert np.array_equal(np.stack(frames), np.stack(list(decoded)))  # iterating again: the same
+    r = CliRunner().invoke(main, ["decode", str(tmp_path / "a.imf"), str(tmp_path / "a.mkv"),
+                                  "--model", str(tiny_model_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "a.mkv", 64))), np.stack(frames))
+    keys = [r for r in records(data) if isinstance(r, bs.KeyFrame)]
+    # one key frame a run of 5 (each at its run's most typical frame: key placement)
+    assert [k.frame_index // 5 for k in keys] == [0, 1, 2]
+    for key in keys:
+        assert np.array_equal(frames[key.frame_index], intra.decode(key.data, key.codec))
+        # the key frame at quality 7 is close to its source
+        source = list(read_frames(clip, 64))[key.frame_index]
+        assert np.abs(frames[key.frame_index].astype(int) - source).mean() < 6
 
 
-def test_key_frame_is_shown_as_decoded_and_tokens_move_the_picture(tmp_path, clip, tiny_model):
-    out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny_model, EncodeOptions(quality=7))
-    decode_video(out, tmp_path / "f", lambda h: tiny_model)
-    frames = [np.asarray(__import__("PIL.Image").Image.open(p)) for p in sorted((tmp_path / "f").iterdir())]
-    source = list(read_frames(clip, 64))
-    key = next(r for _, r in bs.read_records(open(out, "rb")) if isinstance(r, bs.KeyFrame))
-    key_error = np.abs(frames[key.frame_index].astype(int) - source[key.frame_index]).mean()
-    assert key_error < 6  # the key frame at quality 7 is close to its source
-    assert all(f.shape == (64, 64, 3) for f in frames)
+def test_decoded_video_saves_and_says_its_rate(tmp_path, clip, tiny_codec):
+    stream = tiny_codec.encode(clip)
+    path = stream.save(tmp_path / "a.imf")
+    video = tiny_codec.decode(path)
+    assert len(video) == 12 and video.bytes == path.stat().st_size
+    assert video.kbps == pytest.approx(path.stat().st_size * 8 / 1000 / 1.2)
+    assert video.kbps == pytest.approx(stream.stats.kbps)
+    video.save(tmp_path / "a.mp4")
+    info = probe(tmp_path / "a.mp4")
+    assert (info.width, info.height, info.fps) == (64, 64, Fraction(10))
+    assert len(list(read_frames(tmp_path / "a.mp4", 64))) == 12
+    with pytest.raises(InputError, match="no such file"):
+        tiny_codec.decode(tmp_path / "missing.imf")
+    with pytest.raises(InputError, match="is a directory"):
+        tiny_codec.decode(tmp_path)
+
+
+def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch):
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    assert len(block.strip().splitlines()) <= 10
+    monkeypatch.chdir(tmp_path)
+    write_clip(tmp_path / "in.mp4", synthetic_frames(6, 96, 80))
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert (tmp_path / "out.imf").exists()
+    video = imfcodec.Codec.load().decode("out.imf")
+    assert video.frame_count == 6 and video.size == (256, 256)
+
+
+def test_static_model_shows_the_key_frame_through_api_and_cli(tmp_path, clip):
+    codec = Codec.load("static", "cpu")
+    assert codec.model.token_dim == 0 and codec.model.name == "static"
+    stream = codec.encode(clip, quality=7, key_placement="start")
+    frames = list(codec.decode(stream))
+    assert len(frames) == 12 and all(np.array_equal(f, frames[0]) for f in frames)
+    out = tmp_path / "s.imf"
+    r = CliRunner().invoke(main, ["encode", str(clip), str(out), "--model", "static", "--quality",
+                                  "7", "--key-placement", "start", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == stream.data
+    # decoding needs no --model: the stream names the built-in model
+    r = CliRunner().invoke(main, ["decode", str(out), str(tmp_path / "s.mkv"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "s.mkv", 256))), np.stack(frames))
+    # a stream of another model is refused by a codec pinned to this one
+    with pytest.raises(ModelError, match="made with model"):
+        Codec.load("static").decode(Codec.load().encode(clip, quality=0).data)
+
+
+def test_encode_takes_sources_and_frames_and_refuses_mixed_options(clip, tiny_codec):
+    source = tiny_codec.open(clip)
+    assert (source.info.width, source.info.height, source.fps) == (80, 64, Fraction(10))
+    frames = source.read()
+    in_memory = Source.from_frames(frames, source.fps, source_size=source.source_size)
+    assert tiny_codec.encode(in_memory).data == tiny_codec.encode(clip).data
+    with pytest.raises(ValueError, match="not both"):
+        tiny_codec.encode(clip, options=imfcodec.EncodeOptions(), quality=3)
+    with pytest.raises(TypeError):
+        tiny_codec.encode(clip, no_such_option=1)
+    with pytest.raises(ValueError, match="quality"):
+        tiny_codec.encode(clip, quality=9)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_missing_cuda_device_is_a_typed_error(tmp_path, clip):
+    with pytest.raises(DeviceError, match="no CUDA device"):
+        Codec.load(device="cuda")
+    for args in (["encode", str(clip), str(tmp_path / "a.imf"), "--device", "cuda"],
+                 ["train", "--data", str(clip), "--out", str(tmp_path / "run"), "--device", "cuda",
+                  "--steps", "1", "--quiet"]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 2 and "no CUDA device" in r.output, r.output
+        assert "Traceback" not in r.output and "internal error" not in r.output
 
 
 def test_decode_of_many_frames_is_batched(tiny_model):
-    model = tiny_model.model
+    model = tiny_model.network
     ref = model.reference(torch.rand(1, 3, 64, 64))
     with torch.inference_mode():
         a = model.decode(torch.zeros(4, 32), ref)
@@ -65,20 +164,15 @@ def test_decode_of_many_frames_is_batched(tiny_model):
     assert torch.allclose(a[0], b[0], atol=1e-5)
 
 
-def test_key_frame_encoders_are_silent(tmp_path, clip, tiny_model, capfd):
-    from imfcodec.intra import IntraCodec
-
-    for codec in IntraCodec:
-        encode_video(clip, tmp_path / f"{codec.name}.imf", tiny_model, EncodeOptions(intra_codec=codec))
+def test_key_frame_encoders_are_silent(clip, tiny_codec, capfd):
+    for name in ("hevc", "av1"):
+        tiny_codec.encode(clip, intra=name)
     captured = capfd.readouterr()
     noise = captured.err + captured.out
     assert "x265" not in noise and "Svt" not in noise, noise[:500]
 
 
 def test_hevc_key_frames_use_the_shipped_tuning_and_any_tuning_decodes():
-    from imfcodec import intra
-    from .conftest import synthetic_frames
-
     picture = synthetic_frames(1, 64, 64, seed=3)[0]
     shipped = intra.encode(picture, intra.IntraCodec.HEVC, 40)
     assert shipped == intra.encode(picture, intra.IntraCodec.HEVC, 40, intra.HEVC_TUNING)

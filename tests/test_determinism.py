@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imfcodec import bitstream as bs
-from imfcodec.codec import StreamDecoder, iter_decoded
+from imfcodec import motion
+from imfcodec.codec import Codec
+from imfcodec.decoder import iter_decoded
 from imfcodec.errors import IMFError
-from imfcodec.models import weights
 
 DATA = Path(__file__).parent / "data"
 # sha256 of the int64 little-endian token levels of tests/data/reference.imf (format 1.0).
@@ -21,7 +22,7 @@ REFERENCE_LEVELS_SHA256 = "237051f46e291c9d53c3ac22eaef0e020da9043f2f7ea364ba40d
 
 
 def reference_levels(stream) -> np.ndarray:
-    loaded = weights.load(DATA / "tiny-reference.safetensors")
+    loaded = motion.load(DATA / "tiny-reference.safetensors")
     events = iter_decoded(stream, lambda h: loaded)
     return np.concatenate([p for kind, _, p in events if kind == "tokens"]).astype("<i8")
 
@@ -46,11 +47,11 @@ def test_symbols_do_not_depend_on_threads():
 
 
 def test_decoding_twice_and_in_other_batch_sizes_gives_the_same_frames(monkeypatch):
-    loaded = weights.load(DATA / "tiny-reference.safetensors")
+    loaded = motion.load(DATA / "tiny-reference.safetensors")
     data = (DATA / "reference.imf").read_bytes()
 
     def frames():
-        return np.stack(list(StreamDecoder(io.BytesIO(data), lambda h: loaded).frames()))
+        return np.stack(list(Codec(loaded).decode(data)))
 
     first, second = frames(), frames()
     assert first.shape == (20, 64, 64, 3) and np.array_equal(first, second)
@@ -79,7 +80,7 @@ def test_any_damage_to_the_reference_file_is_a_format_error_or_harmless(data):
         pos = data.draw(st.integers(0, len(original)))
         junk = data.draw(st.binary(min_size=1, max_size=32))
         damaged = original[:pos] + junk + original[pos:]
-    loaded = weights.load(DATA / "tiny-reference.safetensors")
+    loaded = motion.load(DATA / "tiny-reference.safetensors")
     try:
         for _ in iter_decoded(io.BytesIO(damaged), lambda h: loaded):
             pass

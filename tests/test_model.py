@@ -203,7 +203,7 @@ def test_bounded_tokens_fit_the_quantiser_at_every_level():
     """The small preset's tokens stay inside what every quality level's grid can represent,
     however large the encoder's raw output grows."""
     from imfcodec.entropy.tables import MAX_LEVEL
-    from imfcodec.quality import LEVELS
+    from imfcodec.levels import LEVELS
 
     cfg = preset("small")
     assert cfg.token_bound > 0

@@ -5,9 +5,8 @@ from click.testing import CliRunner
 
 from imfcodec import frames as fr
 from imfcodec.cli import main
-from imfcodec.codec import EncodeOptions, StreamDecoder, encode_video
+from imfcodec.codec import Codec
 from imfcodec.io.reader import read_frames
-from imfcodec.models import weights
 from imfcodec.refine import reconstruction_error, refine_tokens, residual_bits
 
 
@@ -81,7 +80,7 @@ def test_rate_weight_trades_rebuilt_error_for_fewer_residual_bits():
 
 
 def test_refinement_never_returns_a_worse_token_and_leaves_the_model_alone(clip, tiny_model):
-    model = tiny_model.model
+    model = tiny_model.network
     frames = list(read_frames(clip, model.cfg.image_size))
     x = fr.to_tensor(frames[4:8], "cpu")
     with torch.no_grad():
@@ -98,26 +97,22 @@ def test_refinement_never_returns_a_worse_token_and_leaves_the_model_alone(clip,
     assert all(p.grad is None for p in model.parameters())
 
 
-def _decoded(path, loaded) -> list:
-    with open(path, "rb") as f:
-        return list(StreamDecoder(f, lambda header: loaded).frames())
-
-
 def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip):
     # The shipped model, not the tiny random one: that one starts at the copy floor and
     # barely reacts to its token, so whether refinement beats its starting token on the
     # grid is decided by float rounding there.
-    shipped = weights.load(None)
+    shipped = Codec.load(device="cpu")
     plain, refined = tmp_path / "plain.imf", tmp_path / "refined.imf"
-    encode_video(clip, plain, shipped, EncodeOptions(quality=7))
-    result = encode_video(clip, refined, shipped, EncodeOptions(quality=7, refine_steps=10))
-    assert result.frames == 12 and result.key_frames == 1
+    shipped.encode(clip, quality=7).save(plain)
+    stream = shipped.encode(clip, quality=7, refine=10)
+    stream.save(refined)
+    assert stream.stats.frames == 12 and stream.stats.key_frames == 1
     # same format and header, other tokens; the plain decoder reads it (the gain in picture
     # quality is measured on the val clips with the shipped model: docs/refine.md)
     assert plain.read_bytes()[:16] == refined.read_bytes()[:16]
     assert plain.read_bytes() != refined.read_bytes()
-    decoded = _decoded(refined, shipped)
-    assert len(decoded) == 12 and decoded[0].shape == _decoded(plain, shipped)[0].shape
+    decoded = list(shipped.decode(refined))
+    assert len(decoded) == 12 and decoded[0].shape == next(iter(shipped.decode(plain))).shape
 
 
 def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, clip, tiny_model_path):
@@ -141,7 +136,7 @@ def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, cli
 def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp_path, clip, tiny_model):
     """The encoder warm-starts refinement: E_T's tokens plus the correction (refined minus
     E_T's token) of the last frame sent since the key frame; E_T's alone after a key frame."""
-    from imfcodec import encoder
+    from imfcodec.motion import imf
 
     calls = []
 
@@ -149,12 +144,13 @@ def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp
         calls.append(tokens.clone())
         return tokens + 0.01 * len(calls)  # moves each call's start by a known amount
 
-    monkeypatch.setattr(encoder, "refine_tokens", recording)
-    encode_video(clip, tmp_path / "warm.imf", tiny_model,
-                 EncodeOptions(quality=3, refine_steps=2, key_placement="start"))
-    frames = list(read_frames(clip, tiny_model.model.cfg.image_size))
+    monkeypatch.setattr(imf, "refine_tokens", recording)
+    codec = Codec(tiny_model)
+    stream = codec.encode(clip, quality=3, refine=2, key_placement="start")
+    assert stream.stats.key_frames == 1
+    frames = codec.open(clip).read()
     with torch.no_grad():
-        e_t = tiny_model.model.encode_token(fr.to_tensor(frames, "cpu")).float()
+        e_t = tiny_model.network.encode_token(fr.to_tensor(frames, "cpu")).float()
     # one key frame (frame 0), then batches of 4: frames 1-4, 5-8, 9-11
     assert len(calls) == 3
     assert torch.allclose(calls[0], e_t[1:5], atol=1e-5)

@@ -12,7 +12,7 @@ from imfcodec.models import IMF, preset, weights
 def test_round_trip_keeps_config_and_tensors(tmp_path, tiny_model_path, tiny_model):
     again = weights.load(tiny_model_path)
     assert again.digest == tiny_model.digest and again.model.cfg == preset("tiny")
-    for (k, a), (_, b) in zip(tiny_model.model.state_dict().items(), again.model.state_dict().items()):
+    for (k, a), (_, b) in zip(tiny_model.network.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), k
 
 
@@ -20,7 +20,7 @@ def test_the_same_weights_always_serialize_to_the_same_bytes(tiny_model):
     # The digest of the file names the model in every bitstream, so re-exporting the same
     # weights must give the same file. safetensors alone writes its metadata in hash-map
     # order, which varies between calls; the header is rewritten canonically.
-    model = tiny_model.model
+    model = tiny_model.network
     extra = {"step": 7, "note": "x", "kbps": [1.5, 2.0]}
     blobs = {weights.serialize(model, "tiny-test", extra) for _ in range(6)}
     assert len(blobs) == 1

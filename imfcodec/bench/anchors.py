@@ -6,15 +6,12 @@ The rate is the sum of the raw packets' bytes: no container overhead is counted.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
-
-os.environ.setdefault("SVT_LOG", "1")
 
 NO_KEYS = "keyint=100000:min-keyint=100000:scenecut=0"
 

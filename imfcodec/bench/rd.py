@@ -2,37 +2,61 @@
 
 from __future__ import annotations
 
-import io
 import time
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ..codec import EncodeOptions, StreamDecoder, encode_frames, encode_to_stream, make_header
-from ..encoder import with_adaptive
-from ..io.reader import probe, read_frames
+from ..codec import Codec
+from ..errors import InputError
+from ..levels import LEVELS
 from ..metrics import clip_quality
-from ..models.weights import LoadedModel
-from ..quality import ADAPTIVE, LEVELS, AdaptiveDefaults
+from ..motion.static import StaticMotion
+from ..options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
 from ..ratecontrol import parameters_at
+from ..source import Source
 from .anchors import ANCHORS, code
 
-
+# imfcodec's modes: one key frame a clip, closed-loop refresh (`--adaptive`), both with the
+# codec's model; and "static", the built-in model that shows the key frame throughout (one
+# key frame a clip), the floor every motion model must beat.
 IMF_MODES = ("imf", "imf-adaptive")
-# imfcodec settings the bench measures by default: the quality levels 0..7, in both modes.
+MODES = ("static",) + IMF_MODES
+# imfcodec settings the bench measures by default: the quality levels 0..7, in every mode.
 # Rate control's coarser settings below level 0 (x = -4..-1, `--qualities -4,-3,-2,-1`) are
 # left out: with one key frame they only coarsen an already tiny token stream, and with the
 # rate-distortion refresh rule adaptive refresh at level 0 already refreshes almost never, so
 # on the val clips x = -4..-1 came to 0.90..0.97 kbps, between one key frame's q0 (0.96) and
 # adaptive q0 (1.00) (benchmarks/val/results.json of 2026-12-01). Leaving them out keeps the
 # bench within its 30 minutes (benchmarks/README.md).
-DEFAULT_SETTINGS = {
-    "imf": tuple(range(len(LEVELS))),
-    "imf-adaptive": tuple(range(len(LEVELS))),
-}
+DEFAULT_SETTINGS = tuple(range(len(LEVELS)))
+SETTING_RANGE = (-4, len(LEVELS) - 1)
+
+
+def parse_codecs(text: str) -> list[str]:
+    """'static,imf,x265' -> the names, each checked (InputError for an unknown one)."""
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in names if c not in MODES and c not in ANCHORS]
+    if unknown or not names:
+        raise InputError(f"unknown codec(s) {', '.join(unknown) or '(none)'}; choose from "
+                         f"{', '.join(MODES + tuple(ANCHORS))}")
+    return names
+
+
+def parse_settings(text: str | None) -> list[int] | None:
+    """'0,2,4' -> imfcodec settings (levels 0..7, and -4..-1 below them); None: the default."""
+    if not text:
+        return None
+    try:
+        levels = [int(q) for q in text.split(",")]
+    except ValueError:
+        raise InputError(f"--qualities takes comma-separated integers, got {text!r}") from None
+    lo, hi = SETTING_RANGE
+    if not all(lo <= q <= hi for q in levels):
+        raise InputError(f"--qualities must be within {lo}..{hi}")
+    return levels
 
 
 def setting_name(q: int) -> str:
@@ -63,115 +87,105 @@ class Row:
         return asdict(self)
 
 
-@dataclass
-class Clip:
-    name: str
-    frames: list
-    fps: Fraction
-    source_size: tuple[int, int]
+def load_clip(path: Path | Source, size: int, max_frames: int | None) -> Source:
+    """A clip's first ``max_frames`` frames (all with None), held in memory for every sweep."""
+    source = Source.of(path, size, "crop")
+    frames = source.read(max_frames)
+    return Source.from_frames(frames, source.fps, Path(source.name).name, source.source_size)
 
 
-def load_clip(path: Path, size: int, max_frames: int | None) -> Clip:
-    info = probe(path)
-    frames = []
-    for frame in read_frames(path, size):
-        frames.append(frame)
-        if max_frames and len(frames) >= max_frames:
-            break
-    return Clip(path.name, frames, info.fps, (info.width, info.height))
-
-
-def _row(clip: Clip, codec: str, setting: str, param: int, size: int, decoded: list,
+def _row(clip: Source, codec: str, setting: str, param: int, size: int, decoded: list,
          encode_s: float, decode_s: float) -> Row:
-    n = len(clip.frames)
+    frames = clip.read()
+    n = len(frames)
     seconds = n / float(clip.fps)
-    height, width = clip.frames[0].shape[:2]
-    quality = clip_quality(clip.frames, decoded)
+    height, width = frames[0].shape[:2]
+    quality = clip_quality(frames, decoded)
     return Row(clip.name, codec, setting, param, n, float(clip.fps), width, height, size,
                size * 8 / 1000 / seconds, size * 8 / (n * width * height), quality["psnr"],
                quality["msssim"], round(encode_s, 4), round(decode_s, 4))
 
 
-def encode_tokens(clip: Clip, loaded: LoadedModel) -> tuple[dict, float]:
+def encode_tokens(clip: Source, codec: Codec) -> tuple[dict, float]:
     """Every frame's token, once per clip, and the seconds that took: a token depends only on
     its source frame, so every quality level and mode of the sweep shares them."""
     cache: dict = {}
     t0 = time.perf_counter()
-    encode_frames(clip.frames, loaded, make_header(loaded, EncodeOptions(), clip.fps,
-                                                         clip.source_size),
-                  EncodeOptions(key_placement="start"), lambda record: None, token_cache=cache)
+    codec.encode(clip, options=EncodeOptions(key_placement="start"), token_cache=cache)
     return cache, time.perf_counter() - t0
 
 
-def sweep_imf(clip: Clip, loaded: LoadedModel, qualities: list[int], mode: str = "imf",
+def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf",
               adaptive: AdaptiveDefaults = ADAPTIVE,
               tokens: tuple[dict, float] | None = None, refine_steps: int = 0,
               key_placement: str = "centre") -> list[Row]:
-    """'imf': one key frame for the clip; 'imf-adaptive': closed-loop refresh (`--adaptive`).
+    """'imf' and 'static': one key frame for the clip; 'imf-adaptive': closed-loop refresh
+    (`--adaptive`).
 
-    Each setting runs the real encoder and decoder. The token encoder runs once per clip
-    (``tokens``, from encode_tokens) and its time is added to every row's encode time, so a
-    row's encode time is what a standalone encode of that setting costs.
+    Each setting runs the real encoder and decoder. The motion model's analysis runs once
+    per clip (``tokens``, from encode_tokens) and its time is added to every row's encode
+    time, so a row's encode time is what a standalone encode of that setting costs.
     """
-    cache, token_s = tokens if tokens is not None else encode_tokens(clip, loaded)
+    cache, token_s = tokens if tokens is not None else encode_tokens(clip, codec)
     rows = []
     for q in qualities:
         # Levels 0..7 are --quality; below 0 are the coarser settings --bitrate reaches.
         options = EncodeOptions(quality=q) if q >= 0 else parameters_at(q, EncodeOptions())
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
-        options.refine_steps = refine_steps
-        options.key_placement = key_placement
-        buf = io.BytesIO()
+        options = replace(options, refine_steps=refine_steps, key_placement=key_placement)
         t0 = time.perf_counter()
-        encode_to_stream(clip.frames, buf, loaded, options, clip.fps,
-                         clip.source_size, token_cache=cache)
+        stream = codec.encode(clip, options=options, token_cache=cache)
         encode_s = time.perf_counter() - t0 + token_s
-        buf.seek(0)
         t0 = time.perf_counter()
-        decoded = list(StreamDecoder(buf, lambda h: loaded).frames())
+        decoded = list(codec.decode(stream))
         decode_s = time.perf_counter() - t0
-        rows.append(_row(clip, mode, setting_name(q), q, len(buf.getvalue()), decoded, encode_s,
+        rows.append(_row(clip, mode, setting_name(q), q, len(stream.data), decoded, encode_s,
                          decode_s))
     return rows
 
 
-def sweep_anchor(clip: Clip, name: str, crfs: list[int] | None = None) -> list[Row]:
+def sweep_anchor(clip: Source, name: str, crfs: list[int] | None = None) -> list[Row]:
     anchor = ANCHORS[name]
     rows = []
     for crf in crfs or anchor.crfs:
-        coded = code(anchor, clip.frames, clip.fps, crf)
+        coded = code(anchor, clip.read(), clip.fps, crf)
         rows.append(_row(clip, name, f"crf{crf}", crf, coded.bytes, coded.frames,
                          coded.encode_s, coded.decode_s))
     return rows
 
 
-def run(clips: list[Path], codecs: list[str], loaded: LoadedModel | None,
+def run(clips: list[Path | Source], codecs: list[str], codec: Codec | None,
         qualities: list[int] | None, max_frames: int | None,
         notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
         key_placement: str = "centre") -> list[Row]:
-    """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify)."""
-    size = loaded.model.cfg.image_size if loaded else 256
+    """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify).
+    ``codec`` runs the imf modes; "static" runs the built-in static model at its size."""
+    size = codec.model.image_size if codec else 256
     usable = []
     for name in codecs:
-        if name not in IMF_MODES and not ANCHORS[name].available():
+        if name not in MODES and not ANCHORS[name].available():
             notify(f"{name}: encoder or decoder missing from this FFmpeg build; skipped")
             continue
         usable.append(name)
+    static = Codec(StaticMotion(image_size=size))
     rows: list[Row] = []
     for path in clips:
         clip = load_clip(path, size, max_frames)
-        if len(clip.frames) < 1:
-            notify(f"{path}: no frames; skipped")
+        if clip.info.frames < 1:
+            notify(f"{clip.name}: no frames; skipped")
             continue
         tokens = None
         for name in usable:
             notify(f"{clip.name}: {name}")
-            if name in IMF_MODES:
-                tokens = tokens or encode_tokens(clip, loaded)
-                rows += sweep_imf(clip, loaded, qualities or list(DEFAULT_SETTINGS[name]), name,
-                                  tokens=tokens, refine_steps=refine_steps,
+            settings = qualities or list(DEFAULT_SETTINGS)
+            if name == "static":
+                rows += sweep_imf(clip, static, settings, name, refine_steps=0,
                                   key_placement=key_placement)
+            elif name in IMF_MODES:
+                tokens = tokens or encode_tokens(clip, codec)
+                rows += sweep_imf(clip, codec, settings, name, tokens=tokens,
+                                  refine_steps=refine_steps, key_placement=key_placement)
             else:
                 rows += sweep_anchor(clip, name)
     return rows

@@ -68,3 +68,13 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False,
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def write_bytes(target: str | Path, data: bytes, force: bool = False) -> Path:
+    """Writes ``data`` to ``target`` atomically (synced before the rename)."""
+    with atomic_path(target, force) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(target)

@@ -24,12 +24,18 @@ class VideoInfo:
     frames: int | None  # what the container says; None when it does not say
 
 
-def _open(path: str | Path):
+def existing_file(path: str | Path, kind: str = "a video") -> Path:
+    """The path of an input file that exists (InputError for a missing path or a folder)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video")
+        raise InputError(f"{path}: is a directory, not {kind}")
+    return path
+
+
+def _open(path: str | Path):
+    path = existing_file(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:

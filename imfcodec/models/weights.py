@@ -44,8 +44,9 @@ def shipped_models() -> dict[str, Path]:
     }
 
 
-def resolve(name_or_path: str | None) -> Path:
-    """A shipped model's name, or a path to a .safetensors file."""
+def resolve(name_or_path: str | None, extra_names: list[str] | None = None) -> Path:
+    """A shipped model's name, or a path to a .safetensors file (``extra_names``: other names
+    that would have loaded, for the error message)."""
     name_or_path = name_or_path or DEFAULT_MODEL
     shipped = shipped_models()
     if name_or_path in shipped:
@@ -53,8 +54,8 @@ def resolve(name_or_path: str | None) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    known = ", ".join(sorted(shipped)) or "none"
-    raise ModelError(f"no model {name_or_path!r}: not a file, and not a shipped model ({known})")
+    known = ", ".join(sorted(set(shipped) | set(extra_names or []))) or "none"
+    raise ModelError(f"no model {name_or_path!r}: not a file, and not a known model ({known})")
 
 
 def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = True) -> bytes:
@@ -95,9 +96,15 @@ def save(model: IMF, path: str | Path, name: str, extra: dict | None = None) -> 
     Path(path).write_bytes(serialize(model, name, extra))
 
 
-def _check_safetensors(data: bytes, where: str) -> dict:
+def refuse_pickle(data: bytes, where: str) -> None:
+    """A zip (torch.save) or a raw pickle would run code when loaded: refused unread."""
     if data[:2] == b"PK" or data[:1] == b"\x80":
         raise ModelError(f"{where}: refusing a pickle-based weights file; only safetensors load")
+
+
+def check_safetensors(data: bytes, where: str) -> dict:
+    """The metadata of an imfcodec safetensors weights file (ModelError for anything else)."""
+    refuse_pickle(data, where)
     if len(data) < 10:
         raise ModelError(f"{where}: not a safetensors file (too short)")
     header_len = int.from_bytes(data[:8], "little")
@@ -123,7 +130,7 @@ def load(name_or_path: str | None = None, device: str = "cpu") -> LoadedModel:
 
 
 def load_bytes(data: bytes, where: str = "weights", device: str = "cpu") -> LoadedModel:
-    metadata = _check_safetensors(data, where)
+    metadata = check_safetensors(data, where)
     try:
         cfg = IMFConfig.from_dict(json.loads(metadata["config"]))
         tensors = st_load(data)

@@ -11,7 +11,7 @@ import torch
 
 from .. import intra
 from ..errors import InputError
-from ..io.reader import read_frames
+from ..source import Source
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v", ".flv", ".mpg", ".ts"}
 
@@ -30,11 +30,7 @@ def load_clips(root: str | Path, size: int, max_frames: int | None = None) -> li
     """Every clip under root as a (T, size, size, 3) uint8 array (clips of < 2 frames dropped)."""
     clips = []
     for path in find_clips(root):
-        frames = []
-        for frame in read_frames(path, size, "crop"):
-            frames.append(frame)
-            if max_frames and len(frames) >= max_frames:
-                break
+        frames = Source.open(path, size).read(max_frames)
         if len(frames) >= 2:
             clips.append(np.stack(frames))
     if not clips:

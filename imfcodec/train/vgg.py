@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import ModelError
+from ..models.weights import refuse_pickle
 
 # VGG-19 "E": channel counts, "M" for max-pooling.
 _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -44,8 +45,7 @@ class VGGPerceptual(nn.Module):
         super().__init__()
         self.features = _features()
         path = Path(weights_path)
-        if path.read_bytes()[:2] == b"PK" or path.read_bytes()[:1] == b"\x80":
-            raise ModelError(f"{path}: a pickle file; give VGG-19 weights as safetensors")
+        refuse_pickle(path.read_bytes(), str(path))
         try:
             state = load_file(str(path))
         except Exception as exc:  # safetensors raises several types for a bad file

@@ -12,6 +12,11 @@ from .rd import IMF_MODES, Row, mean_curves
 METRICS = {"psnr": "PSNR (dB)", "msssim": "MS-SSIM"}
 
 
+def ours(folder: Path) -> bool:
+    """Whether a folder is an earlier bench's output (safe to replace under --force)."""
+    return (folder / "results.json").exists()
+
+
 def bd_table(curves: dict[str, list[dict]]) -> dict:
     """BD-rate of each imfcodec mode against every other curve, in PSNR and MS-SSIM:
     {test: {anchor: {metric: result}}}."""

@@ -1,4 +1,4 @@
-"""Quality levels: one number for the user, a token step and a key-frame QP for the codec."""
+"""Quality levels: one number for the user (0..7), a token step and a key-frame QP for the codec."""
 
 from __future__ import annotations
 
@@ -36,17 +36,3 @@ def level(quality: int) -> QualityLevel:
     if not 0 <= quality < len(LEVELS):
         raise ValueError(f"quality must be 0..{len(LEVELS) - 1}, got {quality}")
     return LEVELS[quality]
-
-
-@dataclass(frozen=True)
-class AdaptiveDefaults:
-    """What `--adaptive` turns on; chosen by measurement on the val clips (docs/adaptive.md)."""
-
-    refresh_threshold: float | None = None  # PSNR floor (dB) of the rebuilt frame (off: R-D)
-    refresh_lambda: float | None = 1000.0  # rate-distortion refresh (encoder.refresh_lambda_at)
-    max_keyframe_seconds: float = 10.0
-    min_refresh_seconds: float = 0.5
-    scene_cut: float = 0.15  # mean absolute grey change between consecutive source frames
-
-
-ADAPTIVE = AdaptiveDefaults()

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import bitstream as bs
-from .errors import IMFError
+from .io.reader import existing_file
 from .intra import IntraCodec
 
 
 def describe(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise IMFError(f"{path}: no such file")
+    path = existing_file(path, "an .imf file")
     key_frames, chunks = [], 0
     bytes_key = bytes_tokens = bytes_other = 0
     with open(path, "rb") as f:

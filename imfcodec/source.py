@@ -1,0 +1,91 @@
+"""A video to encode, opened and probed once, then read (as many times as the encoder needs)
+as RGB frames at the model's size.
+
+Every caller that reads clips goes through here: encoding (key placement reads the input
+twice), rate control (whole passes), the bench and training. A Source is either a file that
+FFmpeg reads (imfcodec/io/reader.py does the decoding, cropping and resizing) or frames
+already in memory.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .errors import InputError
+from .io.reader import VideoInfo, probe, read_frames
+
+
+class Source:
+    """Frames of one video: ``info`` (source size, frame rate, announced frame count) and
+    ``frames()``, a fresh pass over the frames at ``size`` x ``size`` each call."""
+
+    def __init__(self, name: str, info: VideoInfo, size: int, fit: str,
+                 reader: Callable[[int, str], Iterator[np.ndarray]]) -> None:
+        self.name, self.info, self.size, self.fit = name, info, size, fit
+        self._reader = reader
+
+    @classmethod
+    def open(cls, path: str | Path, size: int = 256, fit: str = "crop") -> "Source":
+        """A file FFmpeg reads; probed here, once (InputError if it cannot be used)."""
+        path = Path(path)
+        info = probe(path)
+        return cls(str(path), info, size, fit, lambda side, how: read_frames(path, side, how))
+
+    @classmethod
+    def from_frames(cls, frames: Iterable[np.ndarray], fps: Fraction | float = Fraction(25),
+                    name: str = "frames", source_size: tuple[int, int] | None = None) -> "Source":
+        """Frames in memory, all (S, S, 3) uint8 at the model's size already."""
+        frames = list(frames)
+        side = frames[0].shape[0] if frames else 0
+        if any(f.shape != (side, side, 3) or f.dtype != np.uint8 for f in frames):
+            raise InputError(f"{name}: frames must all be square (S, S, 3) uint8 pictures")
+        width, height = source_size or (side, side)
+        info = VideoInfo(width, height, Fraction(fps).limit_denominator(1 << 20), len(frames))
+
+        def reader(size: int, fit: str) -> Iterator[np.ndarray]:
+            if frames and size != side:
+                raise InputError(f"{name}: frames are {side}x{side}, the model takes {size}x{size}")
+            return iter(frames)
+
+        return cls(name, info, side or 256, "crop", reader)
+
+    @classmethod
+    def of(cls, source: "str | Path | Source", size: int, fit: str) -> "Source":
+        """A path or a Source, at ``size`` and ``fit`` (a Source is not probed again)."""
+        if isinstance(source, Source):
+            return source.fitted(size, fit)
+        return cls.open(source, size, fit)
+
+    def fitted(self, size: int, fit: str) -> "Source":
+        """The same input read at another size or fit."""
+        if (size, fit) == (self.size, self.fit):
+            return self
+        return Source(self.name, self.info, size, fit, self._reader)
+
+    @property
+    def fps(self) -> Fraction:
+        return self.info.fps
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        return self.info.width, self.info.height
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """A new pass over every frame, in display order."""
+        return self._reader(self.size, self.fit)
+
+    def read(self, limit: int | None = None) -> list[np.ndarray]:
+        """The first ``limit`` frames (all with None), in memory."""
+        out = []
+        for frame in self.frames():
+            out.append(frame)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, {self.info.width}x{self.info.height} at {float(self.fps):g} fps)"

@@ -1,0 +1,72 @@
+"""Quantised tokens <-> TOKENS records: the step between the quantiser and the container.
+
+The encoder collects each run's quantised levels into chunks (``TokenChunker``); each chunk is
+coded as residuals against the token before it (the first token after a key frame whole,
+entropy/quantize.py) by the entropy coder (entropy/coder.py). ``read_chunk`` is the inverse.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import bitstream as bs
+from .entropy import coder
+from .entropy import quantize as quant
+from .entropy.tables import MAX_LEVEL
+from .errors import FormatError
+
+
+class TokenChunker:
+    """Collects quantised levels between key frames and emits TOKENS records."""
+
+    def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None]) -> None:
+        self.chunk_frames, self.emit = chunk_frames, emit
+        self.previous: np.ndarray | None = None
+        self.pending: list[np.ndarray] = []
+        self.first_frame = 0
+        self.skip: int | None = None  # a key frame's index inside the run, sent before it
+
+    @property
+    def last(self) -> np.ndarray | None:
+        """The levels of the last frame added since the key frame (None right after it)."""
+        return self.pending[-1] if self.pending else self.previous
+
+    def key_frame(self, next_frame: int, skip: int | None = None) -> None:
+        """A new run: its token frames start at ``next_frame``; ``skip`` is the key frame's
+        index when the key frame sits inside the run (chunks end before it, resume after)."""
+        self.flush()
+        self.previous = None
+        self.first_frame, self.skip = next_frame, skip
+
+    def add(self, levels: np.ndarray) -> None:
+        self.pending.append(levels)
+        if len(self.pending) == self.chunk_frames or self.first_frame + len(self.pending) == self.skip:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        rows = np.stack(self.pending)
+        absolute, residuals = quant.to_residuals(rows, self.previous)
+        data = coder.encode_chunk(residuals, absolute)
+        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data))
+        self.first_frame += len(rows)
+        if self.first_frame == self.skip:
+            self.first_frame, self.skip = self.first_frame + 1, None
+        self.previous = rows[-1]
+        self.pending = []
+
+
+def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | None) -> np.ndarray:
+    """A TOKENS record -> its (frames, token_dim) levels; ``previous``: the levels of the token
+    before it in the run (None right after a key frame)."""
+    if record.absolute_first != (previous is None):
+        raise FormatError("token chunk prediction flag does not match the stream")
+    n_res = record.frame_count - (1 if record.absolute_first else 0)
+    residuals, absolute = coder.decode_chunk(record.data, n_res, token_dim, record.absolute_first)
+    levels = quant.from_residuals(absolute, residuals, previous)
+    if np.abs(levels).max(initial=0) > MAX_LEVEL:
+        raise FormatError("token levels out of range")
+    return levels
