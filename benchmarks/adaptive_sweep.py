@@ -5,11 +5,11 @@
 
 Every clip is coded at each quality with one key frame (the single-key-frame mode), and with
 closed-loop refresh under each rule: a PSNR threshold (dB) or the rate-distortion test with a
-lambda scale (imfcodec/encoder.py: refresh_lambda_at), each at every minimum gap of --gaps
+lambda scale (imfcodec/refresh.py: refresh_lambda_at), each at every minimum gap of --gaps
 (seconds between a key frame and the next refresh; default the shipped one); the other
 adaptive settings keep their defaults. Each rule's mean curve is compared by BD-rate, in PSNR and MS-SSIM, with the
 single-key-frame curve and with the first rule's curve (where the curves overlap in quality).
-The rule with the lowest MS-SSIM BD-rate is the one to put in imfcodec/quality.py (ADAPTIVE).
+The rule with the lowest MS-SSIM BD-rate is the one to put in imfcodec/options.py (ADAPTIVE).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from imfcodec import quality
+from imfcodec import options as encode_options
 from imfcodec.bench import rd
 from imfcodec.bench.bdrate import bd_rate
-from imfcodec.models import weights
+from imfcodec.codec import Codec
 from imfcodec.train.data import find_clips
 
 METRICS = ("psnr", "msssim")
@@ -47,13 +47,14 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
-    loaded = weights.load(args.model)
+    codec = Codec.load(args.model)
+    loaded = codec.model
     qualities = [int(q) for q in args.qualities.split(",")]
-    clips = [rd.load_clip(p, loaded.model.cfg.image_size, args.frames)
+    clips = [rd.load_clip(p, loaded.image_size, args.frames)
              for arg in args.clips for p in find_clips(arg)]
-    tokens = {clip.name: rd.encode_tokens(clip, loaded) for clip in clips}  # shared by every run
+    tokens = {clip.name: rd.encode_tokens(clip, codec) for clip in clips}  # shared by every run
     single = [row for clip in clips
-              for row in rd.sweep_imf(clip, loaded, qualities, "imf", tokens=tokens[clip.name])]
+              for row in rd.sweep_imf(clip, codec, qualities, "imf", tokens=tokens[clip.name])]
     base = rd.mean_curves(single)["imf"]
     print("single", json.dumps([(p["setting"], round(p["kbps"], 2), round(p["psnr"], 2),
                                  round(p["msssim"], 4)) for p in base]), flush=True)
@@ -67,9 +68,9 @@ def main() -> None:
                  for g in gaps for name, rule in rules]
     results, first = {}, None
     for name, rule in rules:
-        defaults = replace(quality.ADAPTIVE, **rule)
+        defaults = replace(encode_options.ADAPTIVE, **rule)
         rows = [row for clip in clips
-                for row in rd.sweep_imf(clip, loaded, qualities, "imf-adaptive", defaults,
+                for row in rd.sweep_imf(clip, codec, qualities, "imf-adaptive", defaults,
                                         tokens[clip.name])]
         curve = rd.mean_curves(rows)["imf-adaptive"]
         first = first or curve

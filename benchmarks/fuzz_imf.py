@@ -44,8 +44,11 @@ def make_sample(folder: Path):
     import numpy as np
     import torch
 
-    from imfcodec.codec import EncodeOptions, encode_to_stream
+    from imfcodec import motion
+    from imfcodec.codec import Codec
     from imfcodec.models import IMF, preset, weights
+    from imfcodec.options import EncodeOptions
+    from imfcodec.source import Source
 
     torch.manual_seed(0)
     model = IMF(preset("tiny"))
@@ -53,16 +56,12 @@ def make_sample(folder: Path):
         model.token_scale.fill_(0.05)
     path = folder / "tiny.safetensors"
     weights.save(model, path, "tiny-fuzz")
-    loaded = weights.load(path)
+    loaded = motion.load(path)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    frames = [np.roll(base, i, axis=1) for i in range(12)]
-    import io
-
-    buf = io.BytesIO()
-    encode_to_stream(iter(frames), buf, loaded, EncodeOptions(keyframe_interval=6, chunk_seconds=0.3),
-                     Fraction(10), (64, 64))
-    return path, loaded, buf.getvalue()
+    frames = Source.from_frames([np.roll(base, i, axis=1) for i in range(12)], Fraction(10))
+    options = EncodeOptions(keyframe_interval=6, chunk_seconds=0.3)
+    return path, loaded, Codec(loaded).encode(frames, options=options).data
 
 
 def split_records(data: bytes) -> list[tuple[int, int, int]]:
@@ -168,7 +167,7 @@ def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
     """Returns 'ok', 'format-error', 'model-error', 'crash: ...', 'hang' or 'memory: ...'."""
     import io
 
-    from imfcodec.codec import check_model, iter_decoded
+    from imfcodec.decoder import check_model, iter_decoded
 
     def loaded_for(header):
         check_model(header, loaded)

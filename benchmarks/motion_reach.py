@@ -32,7 +32,7 @@ from imfcodec.entropy import quantize as quant
 from imfcodec.io.reader import read_frames
 from imfcodec.metrics import msssim_frames
 from imfcodec.models import weights
-from imfcodec.quality import level
+from imfcodec.levels import level
 from imfcodec.train.data import find_clips
 
 DISTANCES = (0, 1, 2, 4, 8, 16, 32, 64, 128)

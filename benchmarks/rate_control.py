@@ -15,9 +15,8 @@ import json
 import sys
 import time
 
-from imfcodec.encoder import EncodeOptions, with_adaptive
-from imfcodec.io.reader import probe
-from imfcodec.models import weights
+from imfcodec.codec import Codec
+from imfcodec.options import EncodeOptions, with_adaptive
 from imfcodec.ratecontrol import encode_at_bitrate, encode_at_bitrate_auto, parse_bitrate
 from imfcodec.train.data import find_clips
 
@@ -30,22 +29,25 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    loaded = weights.load(args.model)
+    codec = Codec.load(args.model)
+    loaded = codec.model
     rows = []
-    for clip in [c for arg in args.clips for c in find_clips(arg)]:
+    for path in [c for arg in args.clips for c in find_clips(arg)]:
+        clip = codec.open(path)
         options = EncodeOptions()
         if args.policy == "adaptive":
-            options = with_adaptive(options, probe(clip).fps)
+            options = with_adaptive(options, clip.fps)
         control = encode_at_bitrate_auto if args.policy == "auto" else encode_at_bitrate
         for target in args.targets.split(","):
             kbps = parse_bitrate(target)
             t0 = time.time()
-            rc = control(clip, loaded, options, kbps)
-            rows.append({"clip": clip.name, "target_kbps": kbps, "kbps": round(rc.result.kbps, 3),
-                         "error_percent": round(100 * (rc.result.kbps - kbps) / kbps, 2),
+            stream = control(codec, clip, options, kbps)
+            rc, result = stream.rate_control, stream.stats
+            rows.append({"clip": path.name, "target_kbps": kbps, "kbps": round(result.kbps, 3),
+                         "error_percent": round(100 * (result.kbps - kbps) / kbps, 2),
                          "passes": rc.passes, "quality": round(rc.quality, 3),
-                         "intra_qp": rc.result.intra_qp, "token_step": round(rc.result.token_step, 5),
-                         "key_frames": rc.result.key_frames,
+                         "intra_qp": result.intra_qp, "token_step": round(result.token_step, 5),
+                         "key_frames": result.key_frames,
                          "policy": rc.policy if args.policy == "auto" else args.policy,
                          "seconds": round(time.time() - t0, 1)})
             if not args.json:

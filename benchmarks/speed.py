@@ -5,7 +5,7 @@
 
 Each preset runs in a fresh process so its peak resident memory (ru_maxrss) is its own.
 Frames are synthetic 256x256 pictures held in memory; the timed loops are the codec's own
-(imfcodec.codec): encode = key frame + token encoder + quantiser + entropy coder, decode =
+(imfcodec.Codec): encode = key frame + token encoder + quantiser + entropy coder, decode =
 entropy decoder + key-frame reference + IMF decoder to uint8 frames. File I/O and video
 container muxing are not timed. Weights are random for presets that are not shipped (speed
 does not depend on their values).
@@ -14,7 +14,6 @@ does not depend on their values).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import subprocess
@@ -27,47 +26,48 @@ def measure(preset_name: str, frames: int, threads: int | None) -> dict:
     import numpy as np
     import torch
 
-    from imfcodec.codec import BATCH, EncodeOptions, StreamDecoder, encode_to_stream, to_tensor
+    from imfcodec.codec import Codec
+    from imfcodec.frames import BATCH
     from imfcodec.models import IMF, preset, weights
-    from imfcodec.models.weights import LoadedModel
+    from imfcodec.motion import load
+    from imfcodec.motion.imf import IMFMotion
+    from imfcodec.source import Source
 
     if threads:
         torch.set_num_threads(threads)
     shipped = {w.removeprefix("imf-"): w for w in weights.shipped_models()}
-    if preset_name in shipped:
-        loaded = weights.load(shipped[preset_name])
+    if preset_name == "static" or preset_name in shipped:
+        model = load(shipped.get(preset_name, preset_name))
     else:
         torch.manual_seed(0)
-        loaded = LoadedModel(f"imf-{preset_name}", bytes(16), IMF(preset(preset_name)).eval(), {})
-    model = loaded.model
-    size = model.cfg.image_size
+        model = IMFMotion(IMF(preset(preset_name)).eval(), f"imf-{preset_name}", bytes(16))
+    codec, size = Codec(model), model.image_size
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-    clip = [np.roll(base, shift=i, axis=1) for i in range(frames)]
-    with torch.inference_mode():  # warm-up outside the timed region
-        model.decode(torch.zeros(BATCH, model.cfg.token_dim), model.reference(to_tensor(clip[:1], "cpu")))
-    out = io.BytesIO()
+    clip = Source.from_frames([np.roll(base, shift=i, axis=1) for i in range(frames)], Fraction(25))
+    first = clip.read(1)  # warm-up outside the timed region
+    model.synthesise(model.reference(first[0]), np.zeros((BATCH, model.token_dim), np.float32))
     t0 = time.perf_counter()
-    encode_to_stream(iter(clip), out, loaded, EncodeOptions(), Fraction(25), (size, size))
+    stream = codec.encode(clip)
     encode_s = time.perf_counter() - t0
-    out.seek(0)
     t0 = time.perf_counter()
-    decoded = sum(1 for _ in StreamDecoder(out, lambda h: loaded).frames())
+    decoded = sum(1 for _ in codec.decode(stream))
     decode_s = time.perf_counter() - t0
     assert decoded == frames
     return {
         "preset": preset_name, "frames": frames, "size": size,
         "threads": torch.get_num_threads(),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": model.description.parameters,
         "encode_fps": round(frames / encode_s, 2), "decode_fps": round(frames / decode_s, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "bitstream_bytes": len(out.getvalue()),
+        "bitstream_bytes": len(stream.data),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", action="append", help="small, paper (default: both)")
+    parser.add_argument("--preset", action="append",
+                        help="small, paper, or static (the built-in model; default: small and paper)")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")

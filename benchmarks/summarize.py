@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imfcodec.bench.report import METRICS, bd_cell, bd_quality_cell  # noqa: E402
+from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell  # noqa: E402
 
 
 def rd_table(summary: dict) -> list[str]:

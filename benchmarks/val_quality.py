@@ -17,24 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
-from imfcodec.codec import EncodeOptions, decode_video, encode_video
+from imfcodec.codec import Codec
 from imfcodec.io.reader import read_frames
 from imfcodec.metrics import clip_quality
-from imfcodec.models import weights
 from imfcodec.train.data import find_clips
 
 
 def evaluate(clips: list[Path], qualities: list[int], model: str | None) -> list[dict]:
-    loaded = weights.load(model)
-    size = loaded.model.cfg.image_size
+    codec = Codec.load(model)
+    size = codec.model.image_size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
-            source = list(read_frames(clip, size))
+            opened = codec.open(clip)
+            source = opened.read()
             for q in qualities:
                 imf, mkv = Path(tmp) / "a.imf", Path(tmp) / "a.mkv"
-                result = encode_video(clip, imf, loaded, EncodeOptions(quality=q), force=True)
-                decode_video(imf, mkv, lambda h: loaded, force=True)
+                stream = codec.encode(opened, quality=q)
+                result = stream.stats
+                stream.save(imf, force=True)
+                codec.decode(imf).save(mkv, force=True)
                 decoded = list(read_frames(mkv, size))
                 quality = clip_quality(source, decoded)
                 key_only = clip_quality(source, [decoded[0]] * len(decoded))

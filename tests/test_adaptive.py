@@ -52,6 +52,7 @@ def test_key_frame_pays_when_the_error_saved_outweighs_its_bits():
     assert not key_frame_pays(30.0, 50.0, 100, 10, 0.0, 1)  # worse after a refresh: never
 
 
+@pytest.mark.slow
 def test_rd_refresh_is_closed_loop_and_monotone_in_lambda(tiny_model):
     frames = synthetic_frames(10, 64, 64) + [255 - f for f in synthetic_frames(10, 64, 64, seed=3)]
     counts = []
@@ -123,6 +124,7 @@ def test_parameters_are_monotone_in_quality():
     assert all(a > b for a, b in zip(steps, steps[1:])) and all(a >= b for a, b in zip(qps, qps[1:]))
 
 
+@pytest.mark.slow
 def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
     codec = Codec(tiny_model)
     clip = codec.open(write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5)))
@@ -137,6 +139,7 @@ def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
         assert stream.stats.kbps == pytest.approx(len(stream.data) * 8 / 1000 / 6.0)
 
 
+@pytest.mark.slow
 def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame_below(
         tmp_path, tiny_model):
     codec = Codec(tiny_model)

@@ -40,9 +40,11 @@ def test_monotone_drops_points_that_do_not_improve_quality():
     assert list(r) == [1, 2, 4] and list(q) == [0.2, 0.4, 0.5]
 
 
+@pytest.mark.slow
 def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, tiny_model_path):
     out = tmp_path / "bench"
-    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive,x264,svtav1", "--qualities", "-2,0,7",
+    args = ["bench", clip, "--out", out, "--codecs", "static,imf,imf-adaptive,x264,svtav1",
+            "--qualities", "-2,0,7",
             "--model", tiny_model_path, "--json"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
@@ -56,7 +58,7 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
             "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s"}
     assert all(set(row) == keys for row in rows)
-    assert {row["codec"] for row in rows} == {"imf", "imf-adaptive", "x264", "svtav1"}
+    assert {row["codec"] for row in rows} == {"static", "imf", "imf-adaptive", "x264", "svtav1"}
     for row in rows:
         seconds = row["frames"] / row["fps"]
         assert row["kbps"] == pytest.approx(row["bytes"] * 8 / 1000 / seconds)
@@ -78,8 +80,18 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
         assert set(size) == {"x-2", "q0", "q7"} and size["x-2"] <= size["q0"]
     bd = json.loads((out / "bd_rate.json").read_text())
     assert set(bd) == {"imf", "imf-adaptive"}
-    assert set(bd["imf"]) == {"x264", "svtav1"} and set(bd["imf"]["x264"]) == {"psnr", "msssim"}
-    assert set(bd["imf-adaptive"]) == {"imf", "x264", "svtav1"}
+    assert set(bd["imf"]) == {"static", "x264", "svtav1"}
+    assert set(bd["imf"]["x264"]) == {"psnr", "msssim"}
+    assert set(bd["imf-adaptive"]) == {"static", "imf", "x264", "svtav1"}
+    # the static floor: every frame of a clip is its key frame's picture; no token bytes
+    # (at the imf model's size, on the same frames as the other codecs)
+    from imfcodec.codec import Codec
+    from imfcodec.motion.static import StaticMotion
+
+    static = [row for row in rows if row["codec"] == "static"]
+    assert [row["setting"] for row in static] == ["x-2", "q0", "q7"]
+    stream = Codec(StaticMotion(image_size=64)).encode(clip, quality=7)
+    assert static[2]["bytes"] == len(stream.data) and stream.stats.bytes_tokens < 40
 
 
 def test_bench_refuses_unknown_codecs_and_existing_output(tmp_path, clip, tiny_model_path):

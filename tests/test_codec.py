@@ -97,6 +97,7 @@ def test_decoded_video_saves_and_says_its_rate(tmp_path, clip, tiny_codec):
         tiny_codec.decode(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch):
     block = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     assert len(block.strip().splitlines()) <= 10

@@ -1,6 +1,7 @@
 """A file decodes the same everywhere: symbols from integers only, frames repeatable."""
 
 import hashlib
+import pytest
 import io
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def test_reference_stream_from_an_earlier_version_decodes_to_the_same_symbols():
     assert hashlib.sha256(levels.tobytes()).hexdigest() == REFERENCE_LEVELS_SHA256
 
 
+@pytest.mark.slow
 def test_symbols_do_not_depend_on_threads():
     """Decode in two fresh processes with 1 and 2 torch threads; compare symbol digests."""
     code = ("import hashlib, sys, torch; torch.set_num_threads(int(sys.argv[1])); "
@@ -63,6 +65,7 @@ def test_decoding_twice_and_in_other_batch_sizes_gives_the_same_frames(monkeypat
     assert np.abs(one_by_one.astype(int) - first.astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_any_damage_to_the_reference_file_is_a_format_error_or_harmless(data):

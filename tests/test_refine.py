@@ -1,5 +1,6 @@
 """Encoder-side token refinement (imfcodec/refine.py, `--refine N`)."""
 
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -97,6 +98,7 @@ def test_refinement_never_returns_a_worse_token_and_leaves_the_model_alone(clip,
     assert all(p.grad is None for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip):
     # The shipped model, not the tiny random one: that one starts at the copy floor and
     # barely reacts to its token, so whether refinement beats its starting token on the
@@ -115,6 +117,7 @@ def test_refined_file_decodes_with_the_plain_decoder(tmp_path, clip):
     assert len(decoded) == 12 and decoded[0].shape == next(iter(shipped.decode(plain))).shape
 
 
+@pytest.mark.slow
 def test_cli_refine_option_and_bench_rows_match_standalone_encodes(tmp_path, clip, tiny_model_path):
     out = tmp_path / "r.imf"
     r = CliRunner().invoke(main, ["encode", str(clip), str(out), "--model", str(tiny_model_path),

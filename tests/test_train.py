@@ -1,6 +1,7 @@
 import json
 import math
 
+import pytest
 import torch
 
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from imfcodec.train.loop import WeightAverage, lr_at
 from .conftest import synthetic_frames, write_clip
 
 
+@pytest.mark.slow
 def test_two_step_training_smoke(tmp_path, clip):
     data = tmp_path / "data"
     data.mkdir()
@@ -254,3 +256,12 @@ def test_training_logs_a_token_collapse(tmp_path, monkeypatch):
     assert "stopped carrying motion" in r.output
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e.get("warning") for e in log] == [None, "token_collapse", None]
+
+
+def test_train_out_that_is_a_file_is_an_output_error(tmp_path, clip):
+    taken = tmp_path / "run"
+    taken.write_text("not a folder")
+    r = CliRunner().invoke(main, ["train", "--data", str(clip), "--out", str(taken), "--preset",
+                                  "tiny", "--steps", "1", "--quiet"])
+    assert r.exit_code == 3 and "not a folder" in r.output, r.output
+    assert taken.read_text() == "not a folder"

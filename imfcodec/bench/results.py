@@ -100,20 +100,23 @@ def render(summary: dict) -> None:
             table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", f"{p['psnr']:.2f}",
                           f"{p['msssim']:.4f}", f"{p['encode_fps']:.1f}", f"{p['decode_fps']:.1f}")
     console.print(table)
-    bd = Table(title="BD-rate (negative: the imfcodec mode needs fewer bits than the anchor)")
+    console.print(_bd_table("BD-rate (negative: the imfcodec mode needs fewer bits than the anchor)",
+                            summary, lambda r, m: bd_cell(r)))
+    console.print(_bd_table("BD-quality (mean gain at equal rate; positive: the imfcodec mode is "
+                            "better)", summary, bd_quality_cell))
+
+
+def _bd_table(title: str, summary: dict, cell):
+    """One row per imfcodec mode and anchor, one column per metric: ``cell(result, metric)``."""
+    from rich.table import Table
+
+    table = Table(title=title)
     for col in ("imfcodec", "anchor", "PSNR", "MS-SSIM"):
-        bd.add_column(col)
+        table.add_column(col)
     for test, anchors in summary["bd_rate"].items():
         for anchor, result in anchors.items():
-            bd.add_row(test, anchor, *[bd_cell(result[m]) for m in METRICS])
-    console.print(bd)
-    bdq = Table(title="BD-quality (mean gain at equal rate; positive: the imfcodec mode is better)")
-    for col in ("imfcodec", "anchor", "PSNR", "MS-SSIM"):
-        bdq.add_column(col)
-    for test, anchors in summary["bd_rate"].items():
-        for anchor, result in anchors.items():
-            bdq.add_row(test, anchor, *[bd_quality_cell(result[m], m) for m in METRICS])
-    console.print(bdq)
+            table.add_row(test, anchor, *[cell(result[m], m) for m in METRICS])
+    return table
 
 
 def bd_cell(r: dict) -> str:

@@ -1,0 +1,75 @@
+"""The encoder's key-frame rules (imfcodec/refresh.py) on numbers, and the options they read."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from imfcodec.bitstream import KeyReason
+from imfcodec.intra import IntraCodec
+from imfcodec.options import ADAPTIVE, EncodeOptions, EncodeSettings, with_adaptive
+from imfcodec.refresh import RefreshRule, forced_reason, refresh_lambda_at, scene_change
+
+GREY = np.full((16, 16, 3), 100, np.uint8)
+
+
+def test_forced_reasons_in_their_order():
+    plain = EncodeOptions()
+    assert forced_reason(plain, 0, 0, GREY, None) is KeyReason.START
+    assert forced_reason(plain, 7, 0, GREY, GREY) is None
+    every5 = EncodeOptions(keyframe_interval=5)
+    assert [i for i in range(12) if forced_reason(every5, i, 0, GREY, GREY) is not None] == [0, 5, 10]
+    capped = EncodeOptions(max_keyframe_interval=4)
+    assert forced_reason(capped, 6, 2, GREY, GREY) is KeyReason.INTERVAL  # 4 since the last key
+    assert forced_reason(capped, 5, 2, GREY, GREY) is None
+    cut = EncodeOptions(scene_cut=0.15)
+    white = np.full_like(GREY, 255)
+    assert scene_change(GREY, white) == pytest.approx(155 / 255)
+    assert forced_reason(cut, 3, 0, white, GREY) is KeyReason.SCENE_CUT
+    assert forced_reason(cut, 3, 0, GREY, GREY) is None
+
+
+def test_rule_of_options_and_its_lambda():
+    assert RefreshRule.of(EncodeOptions(), Fraction(25), 1, 40) is None  # no closed loop
+    adaptive = with_adaptive(EncodeOptions(), Fraction(25))
+    rule = RefreshRule.of(adaptive, Fraction(25), int(IntraCodec.HEVC), 39)
+    assert rule.horizon == 25 and rule.gap == round(ADAPTIVE.min_refresh_seconds * 25)
+    assert rule.lam == pytest.approx(ADAPTIVE.refresh_lambda * 2 ** 9)  # (39 - 12) / 3 = 9
+    # rate control's rd_qp replaces the key frame's QP, on the HEVC scale
+    from dataclasses import replace
+    rd = RefreshRule.of(replace(adaptive, rd_qp=54.0), Fraction(25), int(IntraCodec.AV1), 63)
+    assert rd.lam == pytest.approx(refresh_lambda_at(ADAPTIVE.refresh_lambda, 54.0, IntraCodec.HEVC))
+    # AV1 QPs map onto the HEVC scale: 63 is 51
+    assert refresh_lambda_at(1.0, 63, IntraCodec.AV1) == pytest.approx(refresh_lambda_at(1.0, 51, IntraCodec.HEVC))
+    assert rule.eligible(20, 8) and not rule.eligible(20, 10)  # the 12-frame gap at 25 fps
+
+
+def test_rule_decides_on_the_rebuilt_frame():
+    off_by_8 = (GREY + 8).astype(np.uint8)  # MSE 64: PSNR 30.07 dB
+    floor = RefreshRule(threshold=31.0, lam=None, horizon=10, gap=1)
+    assert floor.wants_key(GREY, off_by_8, 0.0, 1000)
+    assert not RefreshRule(29.0, None, 10, 1).wants_key(GREY, off_by_8, 0.0, 1000)
+    # R-D: saves (64 - 4) * 768 samples * 10 frames = 460800 against lam * bits
+    rd = RefreshRule(None, lam=1.0, horizon=10, gap=1)
+    assert rd.wants_key(GREY, off_by_8, 4.0, 460799)
+    assert not rd.wants_key(GREY, off_by_8, 4.0, 460800)
+
+
+def test_settings_map_to_options_as_the_command_line_does():
+    fps = Fraction(30)
+    assert EncodeSettings().options(fps) == EncodeOptions()
+    assert not EncodeSettings(quality=5, refine=2).refresh_given()
+    adaptive = EncodeSettings(adaptive=True).options(fps)
+    assert adaptive == with_adaptive(EncodeOptions(), fps) and adaptive.closed_loop
+    given = EncodeSettings(adaptive=True, refresh_threshold=30.0, scene_cut=0.3,
+                           max_keyframe_interval=0, intra="av1").options(fps)
+    assert (given.refresh_threshold, given.refresh_lambda, given.scene_cut) == (30.0, None, 0.3)
+    assert given.max_keyframe_interval == 0 and given.intra_codec is IntraCodec.AV1
+    # a rule without --adaptive still gets the minimum gap
+    alone = EncodeSettings(refresh_lambda=10.0).options(fps)
+    assert alone.min_refresh_gap == 15 and alone.max_keyframe_interval == 0
+    assert EncodeSettings(max_keyframe_interval=0).refresh_given()
+    with pytest.raises(ValueError):
+        EncodeSettings(intra="vp9")
+    with pytest.raises(ValueError):
+        EncodeOptions(key_placement="middle")
