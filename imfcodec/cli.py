@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .errors import IMFError, OutputError
+from .errors import IMFError, InputError, OutputError
 
 EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+STDIO = "-"  # the output name for standard output
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled as Ctrl-C is: outputs are cleaned up on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """While a command runs, SIGTERM and SIGHUP raise Terminated (as SIGINT raises
+    KeyboardInterrupt), so no partial output is left behind."""
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Group(click.Group):
@@ -21,17 +51,21 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context):
         debug = ctx.params.get("debug", False)
         try:
-            return super().invoke(ctx)
+            with _signals_interrupt():
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except IMFError as exc:
             if debug:
                 raise
             _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if debug:
                 raise
-            _fail("interrupted; no output was written", EXIT_INTERRUPTED)
+            signum = getattr(exc, "signum", signal.SIGINT)
+            what = "interrupted" if signum == signal.SIGINT else \
+                f"terminated by {signal.Signals(signum).name}"
+            _fail(f"{what}; no output was written", 128 + signum)
         except Exception as exc:  # a bug: still one line, unless --debug
             if debug:
                 raise
@@ -118,7 +152,7 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     from .options import EncodeSettings
     from .ratecontrol import parse_bitrate
 
-    check_target(target, force)
+    _check_encode_paths(source, target, force, as_json)
     target_kbps = parse_bitrate(bitrate) if bitrate else None
     settings = dict(quality=quality, adaptive=adaptive, keyframe_interval=keyframe_interval,
                     fit=fit, intra=intra_name, refresh_threshold=refresh_threshold,
@@ -130,6 +164,9 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     if talk:
         console.print(_input_line(clip, codec, fit, f"target {target_kbps:g} kbps" if target_kbps
                                   else f"quality {quality}"), markup=False)
+    if not quiet:
+        for note in _input_notes(clip.info, fit):
+            console.print(note, markup=False)
     if target_kbps:
         stream = codec.encode(clip, bitrate=bitrate, notify=console.print if talk else None, **settings)
     else:
@@ -137,13 +174,61 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         with progress_bar("encode", clip.info.frames * passes if clip.info.frames else None,
                           talk) as advance:
             stream = codec.encode(clip, progress=advance, **settings)
-    stream.save(target, force)
+    if str(target) == STDIO:
+        _stdout_bytes(stream.data)
+    else:
+        stream.save(target, force)
     summary = {"input": str(source), "output": str(target), **stream.summary(),
                "quality": quality, "refine_steps": refine_steps, "key_placement": key_placement}
     if as_json:
         _emit_json(summary)
     elif not quiet:
         _say_encoded(stream, target)
+    if not stream.complete and not quiet:
+        console.print(f"warning: read {stream.stats.frames} of the {summary['frames_announced']} "
+                      f"frames the input announces (truncated or damaged?); the .imf holds "
+                      f"the {stream.stats.frames} read", markup=False)
+
+
+def _check_encode_paths(source: Path, target: Path, force: bool, as_json: bool) -> None:
+    """Refused before any work: stdin as input, an output that is not .imf, that is the
+    input, that exists without --force, or standard output that is a terminal or taken."""
+    from .io.atomic import check_target, special
+
+    if str(source) == STDIO:
+        raise InputError("reading video from standard input is not supported; give a file")
+    if str(target) == STDIO:
+        if as_json:
+            raise InputError("--json and an output of - would both write to standard output")
+        if click.get_binary_stream("stdout").isatty():
+            raise OutputError("standard output is a terminal; redirect it, or give a file name")
+        return
+    check_target(target, force, inputs=[source])
+    if target.suffix.lower() != ".imf" and not special(target):
+        raise OutputError(f"{target}: encode writes .imf files; name the output NAME.imf")
+
+
+def _stdout_bytes(data: bytes) -> None:
+    out = click.get_binary_stream("stdout")
+    out.write(data)
+    out.flush()
+
+
+def _input_notes(info, fit: str) -> list[str]:
+    """What was done to the input beyond cropping and resizing, and what may surprise."""
+    notes = []
+    if info.rotation:
+        notes.append(f"turned {info.rotation} degrees counter-clockwise, as the input's display "
+                     f"rotation asks")
+    if info.resampled is not None:
+        r = info.resampled
+        notes.append(f"variable frame rate: resampled to {float(r.fps):g} fps ({r.repeated} "
+                     f"frames repeated, {r.dropped} dropped) so that it keeps its "
+                     f"{r.frames / float(r.fps):.2f} s")
+    if fit == "crop" and info.crop_share < 0.5:
+        notes.append(f"warning: the centre square crop keeps {100 * info.crop_share:.1f} % of the "
+                     f"{info.width}x{info.height} picture; --fit pad keeps all of it")
+    return notes
 
 
 def _input_line(clip, codec, fit: str, what: str) -> str:
@@ -179,17 +264,27 @@ def _say_encoded(stream, target) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def decode(source, target, model_name, device, force, quiet, as_json):
     """Decode the .imf file SOURCE to TARGET: .mp4 (H.264), .mkv (FFV1 lossless), .y4m,
-    or a folder of PNG frames."""
+    a folder of PNG frames, or - for y4m on standard output."""
     from .codec import Codec
     from .console import console, progress_bar
     from .io.atomic import check_target
     from .io.writer import output_kind
 
-    output_kind(target)
-    check_target(target, force)
+    to_stdout = str(target) == STDIO
+    if to_stdout:
+        if as_json:
+            raise InputError("--json and an output of - would both write to standard output")
+        if click.get_binary_stream("stdout").isatty():
+            raise OutputError("standard output is a terminal; redirect it, or give a file name")
+    else:
+        output_kind(target)
+        check_target(target, force, inputs=[source])
     video = Codec.load(model_name, device).decode(source)
     with progress_bar("decode", video.frame_count, not (quiet or as_json)) as bar:
-        video.save(target, force, bar)
+        if to_stdout:
+            video.write(click.get_binary_stream("stdout"), ".y4m", bar)
+        else:
+            video.save(target, force, bar)
     summary = {"input": str(source), "output": str(target), "frames": video.frame_count,
                "fps": float(video.fps), "width": video.size[0], "height": video.size[1],
                "kbps": round(video.kbps, 4)}

@@ -16,6 +16,7 @@ decoder.py.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,7 @@ from .encoder import EncodeStats, encode_stream
 from .errors import IMFError
 from .frames import Progress
 from .io.atomic import atomic_path, write_bytes
-from .io.reader import existing_file
+from .io.reader import VideoInfo, existing_file
 from .io.writer import FrameWriter, output_kind
 from .motion.base import MotionModel
 from .options import EncodeOptions, EncodeSettings
@@ -47,6 +48,13 @@ class Stream:
     header: bs.Header
     stats: EncodeStats  # frames, key frames, bytes by part, kbps
     rate_control: RateControl | None = None  # what --bitrate chose, when it was asked for
+    source: VideoInfo | None = None  # the input as probed (announced frames, rotation, timing)
+
+    @property
+    def complete(self) -> bool:
+        """False when the input gave fewer frames than its container announces (truncated)."""
+        return self.source is None or not self.source.frames or \
+            self.stats.frames >= _expected_frames(self.source)
 
     def to_bytes(self) -> bytes:
         return self.data
@@ -60,7 +68,19 @@ class Stream:
         out = self.stats.to_dict()
         if self.rate_control is not None:
             out.update(self.rate_control.to_dict())
+        if self.source is not None:
+            info = self.source
+            out.update({"frames_announced": _expected_frames(info) if info.frames else None,
+                        "complete": self.complete, "rotation": info.rotation,
+                        "resampled": None if info.resampled is None else {
+                            "fps": float(info.resampled.fps), "repeated": info.resampled.repeated,
+                            "dropped": info.resampled.dropped}})
         return out
+
+
+def _expected_frames(info: VideoInfo) -> int:
+    """Frames an input should give: the container's count, or its resampled count."""
+    return info.resampled.frames if info.resampled is not None else info.frames
 
 
 class Decoded:
@@ -77,8 +97,6 @@ class Decoded:
         self.model = codec.model_for(self.header)
 
     def _open(self) -> BinaryIO:
-        import io
-
         return io.BytesIO(self._data) if self._data is not None else open(self._path, "rb")
 
     @property
@@ -114,13 +132,18 @@ class Decoded:
         kind = output_kind(target)
         with atomic_path(target, force, directory=kind == "png",
                          replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
-            with FrameWriter(tmp, kind, self.fps, self.size) as writer:
-                for frame in self:
-                    writer.write(frame)
-                    if progress:
-                        progress(1)
-                writer.close()
+            self.write(tmp, kind, progress)
         return Path(target)
+
+    def write(self, target: str | Path | BinaryIO, kind: str, progress: Progress | None = None) -> None:
+        """Writes the frames to ``target`` (a path, or a binary stream for ``.y4m``) as it is,
+        not atomically (``save`` is)."""
+        with FrameWriter(target, kind, self.fps, self.size) as writer:
+            for frame in self:
+                writer.write(frame)
+                if progress:
+                    progress(1)
+            writer.close()
 
 
 def _has_rule(options: EncodeOptions) -> bool:
@@ -205,7 +228,7 @@ class Codec:
             if str(exc).startswith(src.name):
                 raise
             raise type(exc)(f"{src.name}: {exc}") from None
-        return Stream(data, header, stats)
+        return Stream(data, header, stats, source=src.info)
 
     def decode(self, source: str | Path | bytes | Stream) -> Decoded:
         """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,

@@ -1,4 +1,4 @@
-"""The one rich Console (on stderr) and the progress bars."""
+"""The rich Consoles (messages on stderr, reports on stdout) and the progress bars."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages, progress, errors
+stdout = Console(highlight=False, soft_wrap=True)  # what a command reports (`imfcodec info`)
 
 
 class Bar:

@@ -22,7 +22,7 @@ from . import bitstream as bs
 from . import frames as fr
 from . import intra
 from .entropy import quantize as quant
-from .errors import IMFError, InputError
+from .errors import IMFError, InputError, ModelError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
 from .motion.base import MotionModel
@@ -170,6 +170,8 @@ class FrameLoop:
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
         if missing:
             tokens = motion.analyse([f for _, f in missing], self.key.reference)
+            if not np.isfinite(tokens).all():
+                raise ModelError(f"model {motion.name} gave tokens that are not finite numbers")
             cache.update(zip([k for k, _ in missing], tokens))
         return np.stack([cache[k] for k in keys])
 

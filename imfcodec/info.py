@@ -63,7 +63,7 @@ def describe(path: str | Path) -> dict:
 def render(data: dict) -> None:
     from rich.table import Table
 
-    from .console import console
+    from .console import stdout as console
 
     console.print(f"[bold]{data['file']}[/bold]  imf format {data['format_version']}")
     console.print(f"model {data['model']} (weights {data['model_digest']}), quality {data['quality']}, "

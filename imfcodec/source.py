@@ -33,7 +33,7 @@ class Source:
         """A file FFmpeg reads; probed here, once (InputError if it cannot be used)."""
         path = Path(path)
         info = probe(path)
-        return cls(str(path), info, size, fit, lambda side, how: read_frames(path, side, how))
+        return cls(str(path), info, size, fit, lambda side, how: read_frames(path, side, how, info))
 
     @classmethod
     def from_frames(cls, frames: Iterable[np.ndarray], fps: Fraction | float = Fraction(25),

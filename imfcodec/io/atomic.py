@@ -1,19 +1,46 @@
-"""Outputs are written beside their target and renamed into place, or not at all."""
+"""Outputs are written beside their target and renamed into place, or not at all.
+
+A target that exists and is not a regular file (a device such as /dev/null, a FIFO, a socket)
+is never replaced by a rename: byte outputs are written through to it, as FFmpeg does, and
+anything else is refused. A full disk is an OutputError, and leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import OutputError
 
+# write errors that say the output cannot be written, not that imfcodec has a bug
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
-def check_target(path: str | Path, force: bool) -> Path:
+
+def special(path: Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a folder (a device, a FIFO)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def check_target(path: str | Path, force: bool, inputs: Iterable[str | Path] = ()) -> Path:
+    """An output path that may be written: not existing (or ``force``), in a writable folder,
+    and not one of the ``inputs`` (which --force would destroy)."""
     path = Path(path)
+    for source in inputs:
+        try:
+            if path.exists() and os.path.samefile(path, source):
+                raise OutputError(f"{path} is the input; refusing to write over it")
+        except OSError:
+            pass
     if path.exists() and not force:
         raise OutputError(f"{path} exists (use --force to overwrite)")
     parent = path.parent if str(path.parent) else Path(".")
@@ -30,16 +57,7 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path, force: bool, directory: bool = False,
-                replaceable: Callable[[Path], bool] = lambda folder: False) -> Iterator[Path]:
-    """Yields a temporary path beside ``path`` (same suffix); renames it over ``path`` when the
-    block succeeds, removes it when the block raises (KeyboardInterrupt included).
-
-    With ``directory``, an existing folder is replaced (under --force) only when
-    ``replaceable(folder)`` says it is one of ours.
-    """
-    path = check_target(path, force)
+def _temporary(path: Path, directory: bool) -> Path:
     parent = path.parent
     try:
         if directory:
@@ -53,6 +71,37 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False,
             os.chmod(tmp, 0o666 & ~_umask())
     except OSError as exc:
         raise OutputError(f"{parent}: cannot write there ({exc.strerror})") from None
+    return tmp
+
+
+def _no_room(path: Path, exc: BaseException) -> OutputError | None:
+    if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+        return OutputError(f"{path}: cannot write ({os.strerror(exc.errno)}); nothing was written")
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, force: bool, directory: bool = False,
+                replaceable: Callable[[Path], bool] = lambda folder: False,
+                through: bool = False) -> Iterator[Path]:
+    """Yields a temporary path beside ``path`` (same suffix); renames it over ``path`` when the
+    block succeeds, removes it when the block raises (KeyboardInterrupt included).
+
+    With ``directory``, an existing folder is replaced (under --force) only when
+    ``replaceable(folder)`` says it is one of ours. A ``path`` that is a device or a FIFO is
+    yielded itself when ``through`` (the block writes to it directly), else refused.
+    """
+    path = check_target(path, force)
+    if special(path):
+        if not through:
+            raise OutputError(f"{path} is a device or a pipe, not a regular file; this output "
+                              f"can only be written to a file or folder")
+        try:
+            yield path
+        except OSError as exc:
+            raise _no_room(path, exc) or exc from None
+        return
+    tmp = _temporary(path, directory)
     try:
         yield tmp
         if directory and path.exists():
@@ -62,19 +111,24 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False,
         elif not directory and path.is_dir():
             raise OutputError(f"{path} is a directory")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        error = _no_room(path, exc)
+        if error is not None:
+            raise error from None
         raise
 
 
 def write_bytes(target: str | Path, data: bytes, force: bool = False) -> Path:
-    """Writes ``data`` to ``target`` atomically (synced before the rename)."""
-    with atomic_path(target, force) as tmp:
+    """Writes ``data`` to ``target`` atomically (synced before the rename), or through to a
+    device or FIFO."""
+    with atomic_path(target, force, through=True) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if not special(Path(tmp)):
+                os.fsync(f.fileno())
     return Path(target)

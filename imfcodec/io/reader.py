@@ -11,17 +11,26 @@ import av
 import numpy as np
 
 from ..errors import InputError
+from .timeline import Resampling, resampling
 
 MAX_SOURCE_SIDE = 8192  # larger inputs are refused rather than decoded at great cost
 MIN_SOURCE_SIDE = 2
+IMF_MAGIC = b"\x89IMF"  # bitstream.MAGIC (io/ does not import the container module)
 
 
 @dataclass
 class VideoInfo:
-    width: int
+    width: int  # as displayed: after the container's rotation
     height: int
-    fps: Fraction
-    frames: int | None  # what the container says; None when it does not say
+    fps: Fraction  # of the frames read (the resampled rate for an irregular source)
+    frames: int | None  # what the container announces; None when it does not say
+    rotation: int = 0  # degrees the display turns the coded picture counter-clockwise
+    resampled: Resampling | None = None  # irregular timestamps, shown at a constant rate
+
+    @property
+    def crop_share(self) -> float:
+        """The share of the picture a centre square crop keeps."""
+        return min(self.width, self.height) / max(self.width, self.height)
 
 
 def existing_file(path: str | Path, kind: str = "a video") -> Path:
@@ -38,6 +47,10 @@ def _open(path: str | Path):
     path = existing_file(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
+    with open(path, "rb") as f:
+        if f.read(4) == IMF_MAGIC:
+            raise InputError(f"{path}: this is already an .imf file; use `imfcodec decode` to "
+                             f"turn it back into video")
     try:
         container = av.open(str(path), "r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
@@ -49,21 +62,59 @@ def _open(path: str | Path):
 
 
 def probe(path: str | Path) -> VideoInfo:
+    """Size, frame rate, rotation and timing of the first video stream (demuxed to the end,
+    decoded only up to its first frame)."""
     with _open(path) as container:
         stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        nominal = stream.base_rate or stream.guessed_rate
         frames = stream.frames or None
+        rotation, times = _scan(container, stream, path)
     if not width or not height:
         raise InputError(f"{path}: video stream has no frame size")
     if max(width, height) > MAX_SOURCE_SIDE:
         raise InputError(f"{path}: {width}x{height} is larger than {MAX_SOURCE_SIDE} pixels a side")
     if min(width, height) < MIN_SOURCE_SIDE:
         raise InputError(f"{path}: {width}x{height} is too small")
+    if rotation % 180:
+        width, height = height, width
     fps = Fraction(rate) if rate else Fraction(25)
     if fps <= 0 or fps > 1000:
         fps = Fraction(25)
-    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames)
+    resampled = resampling(times, Fraction(nominal) if nominal else None) if times is not None else None
+    if resampled is not None:
+        fps = resampled.fps
+    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames, rotation, resampled)
+
+
+def _scan(container, stream, path) -> tuple[int, list[float] | None]:
+    """The rotation of the first frame (degrees counter-clockwise, a multiple of 90) and the
+    presentation time of every packet (None when some packet has none)."""
+    rotation, times = None, []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                if packet.size:
+                    times = None
+                continue
+            if times is not None:
+                times.append(float(packet.pts * packet.time_base))
+            if rotation is None:
+                for frame in packet.decode():
+                    rotation = int(round(frame.rotation / 90)) * 90 % 360
+                    break
+    except av.FFmpegError as exc:
+        raise InputError(f"{path}: decoding failed ({exc})") from None
+    return rotation or 0, times
+
+
+def upright(frame: av.VideoFrame, rotation: int) -> av.VideoFrame:
+    """The picture as players show it: turned ``rotation`` degrees counter-clockwise."""
+    if not rotation:
+        return frame
+    rgb = np.rot90(frame.to_ndarray(format="rgb24"), k=rotation // 90)
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
 
 
 def fit_frame(frame: av.VideoFrame, size: int, fit: str) -> np.ndarray:
@@ -86,13 +137,21 @@ def fit_frame(frame: av.VideoFrame, size: int, fit: str) -> np.ndarray:
     return out
 
 
-def read_frames(path: str | Path, size: int, fit: str = "crop") -> Iterator[np.ndarray]:
-    """Yields (size, size, 3) uint8 RGB frames in display order."""
+def read_frames(path: str | Path, size: int, fit: str = "crop",
+                info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+    """Yields (size, size, 3) uint8 RGB frames in display order, upright, at a constant rate
+    (``info``: the input's probe, for its rotation and resampling; probed here if None)."""
+    info = info or probe(path)
+    shows = info.resampled.shows if info.resampled is not None else ()
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
-            for frame in container.decode(stream):
-                yield fit_frame(frame, size, fit)
+            for index, frame in enumerate(container.decode(stream)):
+                copies = shows[index] if index < len(shows) else 1
+                if copies:
+                    picture = fit_frame(upright(frame, info.rotation), size, fit)
+                    for _ in range(copies):
+                        yield picture
         except av.FFmpegError as exc:
             raise InputError(f"{path}: decoding failed ({exc})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -27,16 +28,18 @@ def output_kind(path: str | Path) -> str:
 class FrameWriter:
     """Writes frames one at a time to ``path`` (a temporary path chosen by the caller)."""
 
-    def __init__(self, path: Path, kind: str, fps: Fraction, size: tuple[int, int],
+    def __init__(self, path: Path | BinaryIO, kind: str, fps: Fraction, size: tuple[int, int],
                  options: dict | None = None) -> None:
-        """``options`` override the encoder's (e.g. {"crf": "23", "preset": "slow"} for .mp4)."""
-        self.path, self.kind, self.count = Path(path), kind, 0
+        """``path``: a path, or a binary stream (standard output) for ``.y4m``; ``options``
+        override the encoder's (e.g. {"crf": "23", "preset": "slow"} for .mp4)."""
+        self.kind, self.count = kind, 0
+        self.path = Path(path) if isinstance(path, (str, Path)) else None
         self.container = self.stream = None
         if kind == "png":
             self.path.mkdir(exist_ok=True)
             return
         fmt = {".mp4": "mp4", ".mkv": "matroska", ".y4m": "yuv4mpegpipe"}[kind]
-        self.container = av.open(str(path), "w", format=fmt)
+        self.container = av.open(str(path) if self.path else path, "w", format=fmt)
         codec, pix_fmt, defaults = {
             ".mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "medium"}),
             ".mkv": ("ffv1", "bgr0", {}),

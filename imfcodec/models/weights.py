@@ -143,6 +143,8 @@ def load_bytes(data: bytes, where: str = "weights", device: str = "cpu") -> Load
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ModelError(f"{where}: weights do not fit their config ({first})") from None
+    if not all(bool(torch.isfinite(v).all()) for v in state.values()):
+        raise ModelError(f"{where}: the weights hold NaN or infinite values")
     model.eval().to(device)
     digest = hashlib.sha256(data).digest()[:16]
     return LoadedModel(metadata.get("name", cfg.name), digest, model, metadata)

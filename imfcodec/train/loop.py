@@ -337,6 +337,20 @@ def _prepare(options: TrainOptions, log: Callable) -> Distributed:
 
 def train(options: TrainOptions, resume: bool = False, log: Callable = print,
           on_step: Callable[[int, dict], None] | None = None) -> Path:
+    """Runs training to ``options.steps``; a run that fails before writing anything leaves no
+    --out folder behind."""
+    out = Path(options.out)
+    created = not out.exists()
+    try:
+        return _train(options, resume, log, on_step)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+
+
+def _train(options: TrainOptions, resume: bool, log: Callable,
+           on_step: Callable[[int, dict], None] | None) -> Path:
     env = _prepare(options, log)
     if not env.main:
         log = lambda *args, **kwargs: None  # noqa: E731 - only rank 0 speaks
