@@ -78,6 +78,15 @@ class EncodeStats:
                 "key_frame_reasons": {str(k): v for k, v in self.key_reasons.items()}}
 
 
+def _token_sink(stats: EncodeStats, sink: Callable[[Any], None]) -> Callable[[bs.TokenChunk], None]:
+    """Counts a TOKENS record's bytes and passes it on."""
+    def emit(record: bs.TokenChunk) -> None:
+        stats.bytes_tokens += len(bs.record_bytes(record))
+        sink(record)
+
+    return emit
+
+
 @dataclass(frozen=True)
 class _Fixed:
     """What stays the same for a whole pass over the frames."""
@@ -116,17 +125,15 @@ class FrameLoop:
         self.stats = EncodeStats(motion.name, 0, 0, 0, 0, 0, header.fps, header.width,
                                  header.height, token_step=header.token_step,
                                  intra_qp=header.intra_qp)
-        self.chunker = TokenChunker(header.chunk_frames, self._emit)
+        # (the chunker's callback must not hold the loop: a reference cycle would keep each
+        # pass's decoded-reference features alive until a full garbage collection, and rate
+        # control's passes would pile them up)
+        self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink))
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.key = _Key()
         # refined minus analysed token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
         self.keys: dict[int, tuple[bs.KeyReason, bytes]] = {}  # index -> why, its picture
-
-    def _emit(self, record) -> None:
-        if isinstance(record, bs.TokenChunk):
-            self.stats.bytes_tokens += len(bs.record_bytes(record))
-        self.fixed.sink(record)
 
     def _needs_reference(self) -> bool:
         f = self.fixed

@@ -194,3 +194,21 @@ def test_metrics_on_known_frames():
     assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / (100 / (64 * 64 * 3))), rel=1e-6)
     q = clip_quality([a, a], [a, a])
     assert q["psnr"] == 100.0 and q["msssim"] == pytest.approx(1.0)
+
+
+def test_an_encode_frees_its_passes_without_the_garbage_collector(clip, tiny_codec):
+    """Rate control runs many passes: each pass's loop (and the decoded reference's features it
+    holds) must go when the pass ends, not at the next full collection (a reference cycle
+    once piled up 120 MB a pass)."""
+    import gc
+
+    from imfcodec.encoder import FrameLoop
+
+    gc.collect()
+    gc.disable()
+    try:
+        tiny_codec.encode(clip, adaptive=True)
+        alive = [o for o in gc.get_objects() if isinstance(o, FrameLoop)]
+    finally:
+        gc.enable()
+    assert alive == []
