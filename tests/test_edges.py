@@ -303,3 +303,10 @@ def test_a_crop_that_keeps_little_of_the_picture_is_said(tmp_path, tiny_model_pa
     assert r.exit_code == 0 and "crop keeps 4.0 % of the 200x8 picture" in r.output, r.output
     r = run("encode", clip, tmp_path / "b.imf", "--model", tiny_model_path, "--fit", "pad")
     assert r.exit_code == 0 and "crop keeps" not in r.output
+
+
+def test_export_names_paths_plainly(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    r = run("export", tmp_path / "ckpt", "--out", tmp_path / "x.safetensors")
+    error_line(r, 5, f"no model '{tmp_path / 'ckpt' / 'model.safetensors'}'")
+    assert "PosixPath" not in r.output and not (tmp_path / "x.safetensors").exists()

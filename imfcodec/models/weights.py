@@ -55,7 +55,7 @@ def resolve(name_or_path: str | None, extra_names: list[str] | None = None) -> P
     if path.is_file():
         return path
     known = ", ".join(sorted(set(shipped) | set(extra_names or []))) or "none"
-    raise ModelError(f"no model {name_or_path!r}: not a file, and not a known model ({known})")
+    raise ModelError(f"no model {str(name_or_path)!r}: not a file, and not a known model ({known})")
 
 
 def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = True) -> bytes:
