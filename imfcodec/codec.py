@@ -212,15 +212,15 @@ class Codec:
         share the motion model's analysis.
         """
         chosen = EncodeSettings(**settings)
-        if options is not None and settings:
+        given = options is not None
+        if given and settings:
             raise ValueError("give either options or encode settings, not both")
-        settings_free = options is not None
-        src = self.open(source, options.fit if options is not None else chosen.fit)
-        options = options if options is not None else chosen.options(src.fps)
+        src = self.open(source, options.fit if given else chosen.fit)
+        options = options if given else chosen.options(src.fps)
         try:
             if bitrate is not None:
                 kbps = parse_bitrate(str(bitrate))
-                rule_given = chosen.refresh_given() if not settings_free else _has_rule(options)
+                rule_given = _has_rule(options) if given else chosen.refresh_given()
                 return encode_to_bitrate(self, src, options, kbps, not rule_given,
                                          notify or (lambda message: None))
             data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
