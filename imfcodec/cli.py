@@ -148,7 +148,6 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
     from .codec import Codec
     from .console import console, progress_bar
-    from .io.atomic import check_target
     from .options import EncodeSettings
     from .ratecontrol import parse_bitrate
 
@@ -198,14 +197,19 @@ def _check_encode_paths(source: Path, target: Path, force: bool, as_json: bool) 
     if str(source) == STDIO:
         raise InputError("reading video from standard input is not supported; give a file")
     if str(target) == STDIO:
-        if as_json:
-            raise InputError("--json and an output of - would both write to standard output")
-        if click.get_binary_stream("stdout").isatty():
-            raise OutputError("standard output is a terminal; redirect it, or give a file name")
+        _check_stdout(as_json)
         return
     check_target(target, force, inputs=[source])
     if target.suffix.lower() != ".imf" and not special(target):
         raise OutputError(f"{target}: encode writes .imf files; name the output NAME.imf")
+
+
+def _check_stdout(as_json: bool) -> None:
+    """Standard output as the output (-): not with --json, and not a terminal."""
+    if as_json:
+        raise InputError("--json and an output of - would both write to standard output")
+    if click.get_binary_stream("stdout").isatty():
+        raise OutputError("standard output is a terminal; redirect it, or give a file name")
 
 
 def _stdout_bytes(data: bytes) -> None:
@@ -272,10 +276,7 @@ def decode(source, target, model_name, device, force, quiet, as_json):
 
     to_stdout = str(target) == STDIO
     if to_stdout:
-        if as_json:
-            raise InputError("--json and an output of - would both write to standard output")
-        if click.get_binary_stream("stdout").isatty():
-            raise OutputError("standard output is a terminal; redirect it, or give a file name")
+        _check_stdout(as_json)
     else:
         output_kind(target)
         check_target(target, force, inputs=[source])

@@ -78,6 +78,14 @@ class EncodeStats:
                 "key_frame_reasons": {str(k): v for k, v in self.key_reasons.items()}}
 
 
+def _finite(tokens: np.ndarray, motion: MotionModel) -> np.ndarray:
+    """Tokens about to be quantised (analysed or refined): NaN or infinity would become
+    arbitrary integers, so they are a model error instead."""
+    if not np.isfinite(tokens).all():
+        raise ModelError(f"model {motion.name} gave tokens that are not finite numbers")
+    return tokens
+
+
 def _token_sink(stats: EncodeStats, sink: Callable[[Any], None]) -> Callable[[bs.TokenChunk], None]:
     """Counts a TOKENS record's bytes and passes it on."""
     def emit(record: bs.TokenChunk) -> None:
@@ -177,8 +185,6 @@ class FrameLoop:
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
         if missing:
             tokens = motion.analyse([f for _, f in missing], self.key.reference)
-            if not np.isfinite(tokens).all():
-                raise ModelError(f"model {motion.name} gave tokens that are not finite numbers")
             cache.update(zip([k for k, _ in missing], tokens))
         return np.stack([cache[k] for k in keys])
 
@@ -188,7 +194,7 @@ class FrameLoop:
         f = self.fixed
         tokens = self._tokens(batch)
         if not f.options.refine_steps:
-            return quant.quantize(tokens, f.grid), None
+            return quant.quantize(_finite(tokens, f.motion), f.grid), None
         last = self.chunker.last
         previous = None if last is None else quant.dequantize(last, f.grid)
         # Warm start: the correction refinement made to the last frame sent (since the key
@@ -197,7 +203,7 @@ class FrameLoop:
         refined = f.motion.refine(self.key.reference, [frame for _, frame in batch], start,
                                   f.options.refine_steps, f.grid, previous,
                                   REFINE_RATE_WEIGHT * f.header.token_step)
-        return quant.quantize(refined, f.grid), refined - tokens
+        return quant.quantize(_finite(refined, f.motion), f.grid), refined - tokens
 
     def _rebuild(self, levels: np.ndarray) -> np.ndarray:
         """Frames as the decoder will show them, from quantised tokens and the reference."""

@@ -310,3 +310,18 @@ def test_export_names_paths_plainly(tmp_path):
     r = run("export", tmp_path / "ckpt", "--out", tmp_path / "x.safetensors")
     error_line(r, 5, f"no model '{tmp_path / 'ckpt' / 'model.safetensors'}'")
     assert "PosixPath" not in r.output and not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("where", ["analyse", "refine"])
+def test_non_finite_tokens_are_a_model_error(clip, tiny_model, monkeypatch, where):
+    from imfcodec.codec import Codec
+    from imfcodec.errors import ModelError
+
+    real = getattr(tiny_model, where)
+
+    def broken(*args, **kwargs):
+        return np.full_like(real(*args, **kwargs), np.nan)
+
+    monkeypatch.setattr(tiny_model, where, broken)
+    with pytest.raises(ModelError, match="not finite"):
+        Codec(tiny_model).encode(clip, refine=1 if where == "refine" else 0)

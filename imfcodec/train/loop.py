@@ -321,7 +321,7 @@ def _measure_start(run: Run, val: list, log: Callable, log_file) -> None:
     log_file.write(json.dumps(entry) + "\n")
 
 
-def _prepare(options: TrainOptions, log: Callable) -> Distributed:
+def _prepare(options: TrainOptions) -> Distributed:
     """Threads, device and process group, seed, and the run folder (rank 0 makes it)."""
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -351,7 +351,7 @@ def train(options: TrainOptions, resume: bool = False, log: Callable = print,
 
 def _train(options: TrainOptions, resume: bool, log: Callable,
            on_step: Callable[[int, dict], None] | None) -> Path:
-    env = _prepare(options, log)
+    env = _prepare(options)
     if not env.main:
         log = lambda *args, **kwargs: None  # noqa: E731 - only rank 0 speaks
     run = _build_run(options, env, resume, log)
