@@ -208,12 +208,12 @@ def _check_stdout(as_json: bool) -> None:
     """Standard output as the output (-): not with --json, and not a terminal."""
     if as_json:
         raise InputError("--json and an output of - would both write to standard output")
-    if click.get_binary_stream("stdout").isatty():
+    if sys.stdout.buffer.isatty():
         raise OutputError("standard output is a terminal; redirect it, or give a file name")
 
 
 def _stdout_bytes(data: bytes) -> None:
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     out.write(data)
     out.flush()
 
@@ -283,7 +283,7 @@ def decode(source, target, model_name, device, force, quiet, as_json):
     video = Codec.load(model_name, device).decode(source)
     with progress_bar("decode", video.frame_count, not (quiet or as_json)) as bar:
         if to_stdout:
-            video.write(click.get_binary_stream("stdout"), ".y4m", bar)
+            video.write(sys.stdout.buffer, ".y4m", bar)
         else:
             video.save(target, force, bar)
     summary = {"input": str(source), "output": str(target), "frames": video.frame_count,
