@@ -63,7 +63,7 @@ def probe(clips: list[Path], model: str | None, quality: int, frames_per_clip: i
         for s in settings:
             steps, lr, price = s
             start = time.perf_counter()
-            found = refine_tokens(net, ref, source, tokens, steps, lr=lr, unit=unit,
+            found = refine_tokens(lambda t: net.decode(t, ref), source, tokens, steps, lr=lr, unit=unit,
                                   rate_weight=price * lv.token_step)
             seconds[s] += time.perf_counter() - start
             levels = quant.quantize(found.numpy(), grid)

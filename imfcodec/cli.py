@@ -459,5 +459,41 @@ def export(checkpoint, target, name, force):
     console.print(f"wrote {target} ({target.stat().st_size} bytes)")
 
 
+@main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "target", required=True, type=click.Path(path_type=Path),
+              help="The flow model's weights file (.safetensors) to write.")
+@click.option("--directions", type=click.IntRange(1, 512), default=32, show_default=True,
+              help="Principal directions kept: the numbers in each frame's token.")
+@click.option("--grid", type=click.IntRange(2), default=32, show_default=True,
+              help="Flows are averaged on a GRID x GRID grid (a divisor of the image size).")
+@click.option("--pairs-per-clip", type=click.IntRange(1), default=160, show_default=True)
+@click.option("--preset", type=click.Choice(["ultrafast", "fast", "medium"]), default="medium",
+              show_default=True, help="DIS optical flow preset, for the build and the encoder.")
+@click.option("--token-scale", type=click.FloatRange(min=0, min_open=True), default=0.5,
+              show_default=True, help="The quantiser's unit at token step 1, in pixels (RMS).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--name", default="imf-flow", show_default=True, help="Model name to store.")
+@click.option("--force", "-f", is_flag=True)
+def dictionary(data, target, directions, grid, pairs_per_clip, preset, token_scale, seed, name, force):
+    """Build a flow model (a motion dictionary: principal directions of DIS flows) from the
+    clips in DATA. Closed form: minutes on one CPU core, no GPU."""
+    from .console import console, progress_bar
+    from .io.atomic import atomic_path, check_target
+    from .motion.flow import FlowConfig
+    from .train.dictionary import DictionaryOptions, build, clips_in
+
+    check_target(target, force)
+    if 256 % grid:
+        raise InputError(f"--grid {grid} does not divide the image size 256")
+    options = DictionaryOptions(FlowConfig(grid=grid, directions=directions, token_scale=token_scale,
+                                           preset=preset), pairs_per_clip, seed, name)
+    with progress_bar("dictionary", len(clips_in(data)), unit="clips") as bar:
+        data_bytes = build(data, options, bar)
+    with atomic_path(target, force) as tmp:
+        Path(tmp).write_bytes(data_bytes)
+    console.print(f"wrote {target} ({len(data_bytes)} bytes)")
+
+
 if __name__ == "__main__":
     main()

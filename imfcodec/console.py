@@ -29,13 +29,14 @@ class Bar:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterator[Bar]:
+def progress_bar(label: str, total: int | None, enabled: bool = True,
+                 unit: str = "frames") -> Iterator[Bar]:
     """Yields a Bar on stderr; a no-op Bar when disabled."""
     if not enabled:
         yield Bar()
         return
     columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("frames"), TimeElapsedColumn(), TimeRemainingColumn()]
+               TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
         yield Bar(progress, progress.add_task(label, total=total))
 

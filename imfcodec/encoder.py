@@ -181,7 +181,11 @@ class FrameLoop:
         """The motion model's tokens of a batch of frames (from the cache where it has them)."""
         motion = self.fixed.motion
         cache = {} if self.cache is None else self.cache
-        keys = [(self.key.index, i) if motion.analysis_uses_reference else i for i, _ in batch]
+        # a token that depends on the reference is cached under the reference's identity: its
+        # key frame's index, intra codec and QP (passes at other QPs decode other pictures)
+        h = self.fixed.header
+        keys = [(self.key.index, h.intra_codec, h.intra_qp, i) if motion.analysis_uses_reference
+                else i for i, _ in batch]
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
         if missing:
             tokens = motion.analyse([f for _, f in missing], self.key.reference)
@@ -320,9 +324,10 @@ def encode_frames(source: Source, motion: MotionModel, header: bs.Header, option
                   token_cache: dict | None = None) -> EncodeStats:
     """Encodes a source's frames to records, calling ``sink(record)`` for each.
 
-    ``token_cache`` (frame index -> token) lets repeated passes over the same frames (rate
-    control, and key placement's two passes) skip the motion model's analysis where a token
-    depends only on its frame. With centred key placement ``progress`` counts every frame
+    ``token_cache`` (frame index -> token; for a model whose analysis looks at the reference,
+    (key index, intra codec, QP, frame index) -> token) lets repeated passes over the same
+    frames (rate control, and key placement's two passes) skip the motion model's analysis
+    of a frame against a reference it has already been analysed against. With centred key placement ``progress`` counts every frame
     twice.
     """
     if options.key_placement == "start":

@@ -14,9 +14,10 @@ without it. Costs one decoder forward and backward pass per step (docs/refine.md
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-from .models.imf import IMF, Reference
 from .losses import multiscale_l1, structural
 
 LEARNING_RATE = 0.2  # in token units; tokens are O(1) (token_scale is 1)
@@ -40,10 +41,12 @@ def residual_bits(tokens: torch.Tensor, previous: torch.Tensor | None,
     return torch.log2(1 + (tokens - before).abs() / unit).sum(1)
 
 
-def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torch.Tensor,
-                  steps: int, lr: float = LEARNING_RATE, unit: torch.Tensor | None = None,
+def refine_tokens(render: Callable[[torch.Tensor], torch.Tensor], frames: torch.Tensor,
+                  tokens: torch.Tensor, steps: int, lr: float = LEARNING_RATE, unit: torch.Tensor | None = None,
                   previous: torch.Tensor | None = None, rate_weight: float = 0.0) -> torch.Tensor:
     """(B, 3, H, W) consecutive frames in [0, 1] and their (B, D) tokens -> (B, D) refined tokens.
+
+    ``render``: the decoder, differentiable: (B, D) tokens -> (B, 3, H, W) frames.
 
     ``unit``: the quantiser's grid (D,); with it the decoder sees rounded tokens, and
     ``rate_weight`` > 0 adds that much error per estimated bit of the rounded token's
@@ -66,7 +69,7 @@ def refine_tokens(model: IMF, ref: Reference, frames: torch.Tensor, tokens: torc
         for i in range(steps + 1):
             rounded = unit is not None and i not in free
             shown = token + (torch.round(token / unit) * unit - token).detach() if rounded else token
-            score = reconstruction_error(model.decode(shown, ref).clamp(0, 1), source)
+            score = reconstruction_error(render(shown).clamp(0, 1), source)
             if rate_weight and unit is not None:
                 score = score + rate_weight * residual_bits(shown, previous, unit)
             if i not in free:

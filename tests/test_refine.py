@@ -34,13 +34,13 @@ def test_refinement_finds_the_token_that_rebuilds_the_frame():
     frames = toy.decode(true, None)
     guess = true + torch.randn(4, 8, generator=g)  # an amortised encoder's imperfect token
     before = reconstruction_error(toy.decode(guess, None), frames)
-    refined = refine_tokens(toy, None, frames, guess, steps=30)
+    refined = refine_tokens(lambda t: toy.decode(t, None), frames, guess, steps=30)
     after = reconstruction_error(toy.decode(refined, None), frames)
     # every frame's error falls, and most of the way back to the true token's picture
     assert bool((after < before).all()) and float(after.sum()) < 0.3 * float(before.sum())
     assert float((refined - true).norm()) < 0.5 * float((guess - true).norm())
     # no steps: the encoder's tokens untouched
-    assert torch.equal(refine_tokens(toy, None, frames, guess, steps=0), guess)
+    assert torch.equal(refine_tokens(lambda t: toy.decode(t, None), frames, guess, steps=0), guess)
 
 
 def test_residual_bits_count_each_token_against_the_one_before():
@@ -66,8 +66,8 @@ def test_rate_weight_trades_rebuilt_error_for_fewer_residual_bits():
     frames = toy.decode(true, None)
     guess = true + 0.5 * torch.randn(6, 8, generator=g)
     unit = torch.full((8,), 0.25)
-    free = refine_tokens(toy, None, frames, guess, steps=30, unit=unit)
-    priced = refine_tokens(toy, None, frames, guess, steps=30, unit=unit, rate_weight=0.05)
+    free = refine_tokens(lambda t: toy.decode(t, None), frames, guess, steps=30, unit=unit)
+    priced = refine_tokens(lambda t: toy.decode(t, None), frames, guess, steps=30, unit=unit, rate_weight=0.05)
     free_error, free_q = _on_grid_error(toy, free, unit, frames)
     priced_error, priced_q = _on_grid_error(toy, priced, unit, frames)
     start_error, start_q = _on_grid_error(toy, guess, unit, frames)
@@ -93,7 +93,7 @@ def test_refinement_never_returns_a_worse_token_and_leaves_the_model_alone(clip,
             return reconstruction_error(model.decode(t, ref).clamp(0, 1), x)
 
     # a large step from a good start overshoots: the best iterate (the start) is kept
-    refined = refine_tokens(model, ref, x, tokens, steps=5, lr=50.0)
+    refined = refine_tokens(lambda t: model.decode(t, ref), x, tokens, steps=5, lr=50.0)
     assert bool((error(refined) <= error(tokens)).all())
     assert all(p.grad is None for p in model.parameters())
 
@@ -143,7 +143,7 @@ def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp
 
     calls = []
 
-    def recording(model, ref, frames, tokens, steps, **kwargs):
+    def recording(render, frames, tokens, steps, **kwargs):
         calls.append(tokens.clone())
         return tokens + 0.01 * len(calls)  # moves each call's start by a known amount
 

@@ -106,9 +106,13 @@ def _row(clip: Source, codec: str, setting: str, param: int, size: int, decoded:
                quality["msssim"], round(encode_s, 4), round(decode_s, 4))
 
 
-def encode_tokens(clip: Source, codec: Codec) -> tuple[dict, float]:
-    """Every frame's token, once per clip, and the seconds that took: a token depends only on
-    its source frame, so every quality level and mode of the sweep shares them."""
+def encode_tokens(clip: Source, codec: Codec) -> tuple[dict | None, float]:
+    """Every frame's token, once per clip, and the seconds that took: where a token depends
+    only on its source frame, every quality level and mode of the sweep shares them. Where it
+    depends on the decoded key frame too (the flow model), there is nothing to share: (None, 0),
+    and each row analyses its frames itself, in its own encode time."""
+    if codec.model.analysis_uses_reference:
+        return None, 0.0
     cache: dict = {}
     t0 = time.perf_counter()
     codec.encode(clip, options=EncodeOptions(key_placement="start"), token_cache=cache)

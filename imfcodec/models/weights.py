@@ -73,10 +73,10 @@ def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = Tru
     }
     for key, value in (extra or {}).items():
         metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return _canonical(st_save(tensors, metadata=metadata))
+    return canonical(st_save(tensors, metadata=metadata))
 
 
-def _canonical(data: bytes) -> bytes:
+def canonical(data: bytes) -> bytes:
     """The same safetensors file with its JSON header written one fixed way.
 
     safetensors writes the metadata keys in hash-map order, which changes from one call to

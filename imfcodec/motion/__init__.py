@@ -12,11 +12,13 @@ from pathlib import Path
 from ..errors import ModelError
 from ..models import weights
 from .base import Description, MotionModel
+from .flow import FlowMotion
 from .imf import IMFMotion
 from .static import StaticMotion
 
 REGISTRY: dict[str, type[MotionModel]] = {
     "imf": IMFMotion,  # the IMF network, from a weights file (the shipped imf-* models)
+    "flow": FlowMotion,  # a motion dictionary: tokens warp the key frame (flow.py)
     "static": StaticMotion,  # built in: shows the key frame; the floor every model must beat
 }
 DEFAULT_MODEL = weights.DEFAULT_MODEL

@@ -47,8 +47,8 @@ class IMFMotion(MotionModel):
     def refine(self, reference: Reference, frames: list[np.ndarray], tokens: np.ndarray, steps: int,
                grid: np.ndarray, previous: np.ndarray | None, rate_weight: float) -> np.ndarray:
         before = None if previous is None else torch.from_numpy(previous).to(self.device)
-        refined = refine_tokens(self.network, reference, to_tensor(frames, self.device),
-                                torch.from_numpy(tokens).to(self.device), steps,
-                                unit=torch.from_numpy(grid).to(self.device), previous=before,
+        refined = refine_tokens(lambda t: self.network.decode(t, reference),
+                                to_tensor(frames, self.device), torch.from_numpy(tokens).to(self.device),
+                                steps, unit=torch.from_numpy(grid).to(self.device), previous=before,
                                 rate_weight=rate_weight)
         return refined.cpu().numpy()
