@@ -53,10 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", type=Path, help="results.json written by imfcodec bench")
     args = parser.parse_args(argv)
     summary = json.loads(args.results.read_text())
-    model = summary.get("model") or {}
+    models = summary.get("models") or [summary.get("model") or {}]  # ("model": older benches)
     clips = summary["clips"]
-    print(f"Mean over {len(clips)} clip(s); imfcodec weights: {model.get('name', 'n/a')} "
-          f"(digest {model.get('digest', 'n/a')}).\n")
+    weights = ", ".join(f"{m.get('name', 'n/a')} (digest {m.get('digest', 'n/a')})" for m in models)
+    print(f"Mean over {len(clips)} clip(s); imfcodec weights: {weights}.\n")
     print("\n".join(rd_table(summary)))
     print("\nBD-rate (negative: the imfcodec mode needs fewer bits for the same quality), over "
           "the overlapping quality range:\n")

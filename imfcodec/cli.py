@@ -321,7 +321,9 @@ def info(source, as_json):
               help="imfcodec settings, e.g. 0,2,4: quality levels 0..7, and -4..-1 for the "
                    "coarser settings --bitrate reaches (default: 0..7).")
 @click.option("--frames", type=click.IntRange(1), default=None, help="Code only the first N frames.")
-@click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
+@click.option("--model", "model_name", default=None,
+              help="Shipped model name or .safetensors path; several, comma-separated, are "
+                   "measured side by side (rows named by model: imf-flow, imf-flow-adaptive).")
 @refine_option
 @key_placement_option
 @device_option
@@ -342,14 +344,16 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
     if out_dir.exists() and not (out_dir.is_dir() and results.ours(out_dir)):
         raise OutputError(f"{out_dir} exists and is not an imfcodec output folder; not replacing it")
     sources = [Source.open(clip) for clip in clips]
-    codec = Codec.load(model_name, device) if set(names) & set(rd.IMF_MODES) else None
+    wanted = [m.strip() for m in (model_name or "").split(",") if m.strip()] or [None]
+    codecs = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
     say = (lambda m: None) if as_json else console.print
-    rows = rd.run(sources, names, codec, settings, frames, say, refine_steps, key_placement)
+    rows = rd.run(sources, names, codecs, settings, frames, say, refine_steps, key_placement)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
-        model = {"name": codec.model.name, "digest": codec.model.digest.hex()} if codec else None
-        summary = results.write(rows, tmp, model, refine_steps, key_placement)
+        models = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in codecs]
+        summary = results.write(rows, tmp, models, refine_steps, key_placement,
+                                rd.our_labels(names, codecs))
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

@@ -53,7 +53,7 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     summary = json.loads((out / "results.json").read_text())
     from imfcodec.models import weights
     loaded = weights.load(str(tiny_model_path))
-    assert summary["model"] == {"name": loaded.name, "digest": loaded.digest.hex()}
+    assert summary["models"] == [{"name": loaded.name, "digest": loaded.digest.hex()}]
     rows = summary["rows"]
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
             "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s"}
@@ -118,10 +118,34 @@ def test_default_settings_are_the_levels_and_coarser_ones_on_request(clip, tiny_
     from imfcodec.codec import Codec
 
     codec = Codec.load(str(tiny_model_path), "cpu")
-    rows = rd.run([Path(clip)], ["imf", "imf-adaptive"], codec, qualities=None, max_frames=3)
+    rows = rd.run([Path(clip)], ["imf", "imf-adaptive"], [codec], qualities=None, max_frames=3)
     settings = {codec: [r.setting for r in rows if r.codec == codec] for codec in rd.IMF_MODES}
     levels = [f"q{q}" for q in range(8)]
     assert settings["imf"] == levels
     assert settings["imf-adaptive"] == levels
-    rows = rd.run([Path(clip)], ["imf-adaptive"], codec, qualities=[-2, 0], max_frames=3)
+    rows = rd.run([Path(clip)], ["imf-adaptive"], [codec], qualities=[-2, 0], max_frames=3)
     assert [r.setting for r in rows] == ["x-2", "q0"]
+
+
+def test_several_models_are_measured_side_by_side(clip, tiny_model_path, tmp_path):
+    """--model A,B: each model's rows are named by the model, and each is compared with the
+    other curves (of two imfcodec curves, the later is measured against the earlier)."""
+    import numpy as np
+
+    from imfcodec.motion import dictionary as md
+    from imfcodec.motion.flow import FlowConfig, serialize
+
+    flows = np.random.default_rng(0).normal(0, 2, (50, 2, 8, 8)).astype(np.float32)
+    flow_path = tmp_path / "flow-a.safetensors"
+    flow_path.write_bytes(serialize(md.principal(flows, 4), FlowConfig(64, 8, 4, 0.25, "fast"), "flow-a"))
+    out = tmp_path / "bench"
+    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive,x264", "--qualities", "0,5",
+            "--frames", "4", "--model", f"{tiny_model_path},{flow_path}", "--json"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "results.json").read_text())
+    assert [m["name"] for m in summary["models"]] == ["tiny-test", "flow-a"]
+    names = {row["codec"] for row in summary["rows"]}
+    assert names == {"tiny-test", "tiny-test-adaptive", "flow-a", "flow-a-adaptive", "x264"}
+    assert set(summary["bd_rate"]["tiny-test"]) == {"x264"}
+    assert set(summary["bd_rate"]["flow-a-adaptive"]) == {"tiny-test", "tiny-test-adaptive", "flow-a", "x264"}

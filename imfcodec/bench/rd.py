@@ -159,13 +159,29 @@ def sweep_anchor(clip: Source, name: str, crfs: list[int] | None = None) -> list
     return rows
 
 
-def run(clips: list[Path | Source], codecs: list[str], codec: Codec | None,
+def label(mode: str, model: str | None) -> str:
+    """A row's codec name: the imf mode alone when the bench measures one model; with
+    several, the model's name ("imf-flow", "imf-flow-adaptive")."""
+    if model is None:
+        return mode
+    return model if mode == "imf" else f"{model}-adaptive"
+
+
+def our_labels(codecs: list[str], models: list[Codec]) -> list[str]:
+    """The row names of imfcodec's modes in a bench of ``codecs`` over ``models``, in order."""
+    several = len(models) > 1
+    return [label(mode, c.model.name if several else None)
+            for c in models for mode in IMF_MODES if mode in codecs]
+
+
+def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
         qualities: list[int] | None, max_frames: int | None,
         notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
         key_placement: str = "centre") -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify).
-    ``codec`` runs the imf modes; "static" runs the built-in static model at its size."""
-    size = codec.model.image_size if codec else 256
+    Each of ``models`` runs the imf modes (rows named by ``label``); "static" runs the
+    built-in static model at the first model's size."""
+    size = models[0].model.image_size if models else 256
     usable = []
     for name in codecs:
         if name not in MODES and not ANCHORS[name].available():
@@ -179,7 +195,7 @@ def run(clips: list[Path | Source], codecs: list[str], codec: Codec | None,
         if clip.info.frames < 1:
             notify(f"{clip.name}: no frames; skipped")
             continue
-        tokens = None
+        tokens: dict = {}  # model digest -> the clip's tokens, shared by that model's modes
         for name in usable:
             notify(f"{clip.name}: {name}")
             settings = qualities or list(DEFAULT_SETTINGS)
@@ -187,9 +203,15 @@ def run(clips: list[Path | Source], codecs: list[str], codec: Codec | None,
                 rows += sweep_imf(clip, static, settings, name, refine_steps=0,
                                   key_placement=key_placement)
             elif name in IMF_MODES:
-                tokens = tokens or encode_tokens(clip, codec)
-                rows += sweep_imf(clip, codec, settings, name, tokens=tokens,
-                                  refine_steps=refine_steps, key_placement=key_placement)
+                for codec in models:
+                    if codec.model.image_size != size:
+                        raise InputError("the bench's models must share one image size")
+                    key = codec.model.digest
+                    tokens[key] = tokens.get(key) or encode_tokens(clip, codec)
+                    found = sweep_imf(clip, codec, settings, name, tokens=tokens[key],
+                                      refine_steps=refine_steps, key_placement=key_placement)
+                    model = codec.model.name if len(models) > 1 else None
+                    rows += [replace(r, codec=label(name, model)) for r in found]
             else:
                 rows += sweep_anchor(clip, name)
     return rows

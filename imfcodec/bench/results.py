@@ -17,14 +17,15 @@ def ours(folder: Path) -> bool:
     return (folder / "results.json").exists()
 
 
-def bd_table(curves: dict[str, list[dict]]) -> dict:
-    """BD-rate of each imfcodec mode against every other curve, in PSNR and MS-SSIM:
+def bd_table(curves: dict[str, list[dict]], ours: list[str]) -> dict:
+    """BD-rate of each imfcodec curve (``ours``, in order) against every other curve, in PSNR
+    and MS-SSIM; of two imfcodec curves the later is the test, the earlier its anchor:
     {test: {anchor: {metric: result}}}."""
     table = {}
-    for test in (t for t in IMF_MODES if t in curves):
+    for test in (t for t in ours if t in curves):
         table[test] = {}
         for anchor, points in curves.items():
-            if anchor == test or (anchor in IMF_MODES and IMF_MODES.index(anchor) > IMF_MODES.index(test)):
+            if anchor == test or anchor in ours[ours.index(test) + 1 :]:
                 continue
             table[test][anchor] = {}
             for metric in METRICS:
@@ -54,18 +55,19 @@ def plot(curves: dict[str, list[dict]], metric: str, path: Path, title: str) -> 
     plt.close(fig)
 
 
-def write(rows: list[Row], out: Path, model: dict | None = None, refine_steps: int = 0,
-          key_placement: str = "centre") -> dict:
+def write(rows: list[Row], out: Path, models: list[dict] | None = None, refine_steps: int = 0,
+          key_placement: str = "centre", ours: list[str] | None = None) -> dict:
     """Writes every output file into ``out``; returns the JSON summary.
 
-    ``model`` names the imfcodec weights measured (name, digest) and ``refine_steps`` and
-    ``key_placement`` the encoder's settings, so published numbers say what made them.
+    ``models`` name the imfcodec weights measured (name, digest), ``ours`` the rows' names of
+    imfcodec's curves (default: the imf modes), and ``refine_steps`` and ``key_placement``
+    the encoder's settings, so published numbers say what made them.
     """
     out.mkdir(parents=True, exist_ok=True)
     curves = mean_curves(rows)
-    bd = bd_table(curves)
+    bd = bd_table(curves, list(ours or IMF_MODES))
     clips = sorted({r.clip for r in rows})
-    summary = {"clips": clips, "model": model, "refine_steps": refine_steps,
+    summary = {"clips": clips, "models": models or [], "refine_steps": refine_steps,
                "key_placement": key_placement, "rows": [r.to_dict() for r in rows],
                "mean_curves": curves, "bd_rate": bd}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
