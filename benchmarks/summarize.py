@@ -20,12 +20,19 @@ from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell  # noqa: E4
 
 
 def rd_table(summary: dict) -> list[str]:
-    lines = ["| codec | setting | kbps | PSNR (dB) | MS-SSIM | encode fps | decode fps |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    # frame-to-frame PSNR of the decoded video (source's: the same for every row of a bench)
+    lines = ["| codec | setting | kbps | PSNR (dB) | MS-SSIM | frame-to-frame PSNR (dB) | "
+             "encode fps | decode fps |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for codec, points in summary["mean_curves"].items():
         for p in sorted(points, key=lambda p: p["kbps"]):
+            f2f = f"{p['f2f_psnr']:.2f}" if "f2f_psnr" in p else "n/a"
             lines.append(f"| {codec} | {p['setting']} | {p['kbps']:.2f} | {p['psnr']:.2f} | "
-                         f"{p['msssim']:.4f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
+                         f"{p['msssim']:.4f} | {f2f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
+    sources = [p["source_f2f_psnr"] for points in summary["mean_curves"].values() for p in points
+               if "source_f2f_psnr" in p]
+    if sources:
+        lines.append(f"\nFrame-to-frame PSNR of the source clips: {sources[0]:.2f} dB.")
     return lines
 
 

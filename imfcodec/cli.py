@@ -467,14 +467,14 @@ def export(checkpoint, target, name, force):
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--out", "target", required=True, type=click.Path(path_type=Path),
               help="The flow model's weights file (.safetensors) to write.")
-@click.option("--directions", type=click.IntRange(1, 512), default=32, show_default=True,
+@click.option("--directions", type=click.IntRange(1, 512), default=64, show_default=True,
               help="Principal directions kept: the numbers in each frame's token.")
 @click.option("--grid", type=click.IntRange(2), default=32, show_default=True,
               help="Flows are averaged on a GRID x GRID grid (a divisor of the image size).")
 @click.option("--pairs-per-clip", type=click.IntRange(1), default=160, show_default=True)
 @click.option("--preset", type=click.Choice(["ultrafast", "fast", "medium"]), default="medium",
               show_default=True, help="DIS optical flow preset, for the build and the encoder.")
-@click.option("--token-scale", type=click.FloatRange(min=0, min_open=True), default=0.5,
+@click.option("--token-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="The quantiser's unit at token step 1, in pixels (RMS).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--name", default="imf-flow", show_default=True, help="Model name to store.")
@@ -497,6 +497,50 @@ def dictionary(data, target, directions, grid, pairs_per_clip, preset, token_sca
     with atomic_path(target, force) as tmp:
         Path(tmp).write_bytes(data_bytes)
     console.print(f"wrote {target} ({len(data_bytes)} bytes)")
+
+
+@main.command("train-refiner")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Training clips.")
+@click.option("--val", required=True, type=click.Path(path_type=Path), help="Held-out clips.")
+@click.option("--out", "target", required=True, type=click.Path(path_type=Path),
+              help="The flow model with its correction network (written when validation improves).")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.option("--force", "-f", is_flag=True)
+def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every, threads, force):
+    """Train the correction network of a flow MODEL (teacher-forced coefficients; CPU-sized)."""
+    import torch
+
+    from .console import console, progress_bar
+    from .errors import ModelError
+    from .io.atomic import check_target
+    from .motion import load
+    from .motion.flow import FlowMotion
+    from .train import refiner
+    from .train.dictionary import clips_in
+
+    check_target(target, force)
+    if threads:
+        torch.set_num_threads(threads)
+    model = load(model_name)
+    if not isinstance(model, FlowMotion):
+        raise ModelError(f"{model.name} is not a flow model; only flow models have a correction network")
+    options = refiner.RefinerOptions(minutes=minutes, batch=batch, lr=lr, eval_every=eval_every)
+    sets = []
+    for folder, keys in ((data, options.keys_per_clip), (val, 2)):
+        paths = clips_in(folder)
+        with progress_bar(f"examples {folder.name}", len(paths), unit="clips") as bar:
+            sets.append(refiner.examples(model, paths, keys, options.frames_per_key, options.seed, bar))
+    result = refiner.train(model, sets[0], sets[1], target, options, console.print)
+    if result["best"] > result["warp"]:
+        console.print(f"wrote {target}: validation MS-SSIM {result['best']:.4f} "
+                      f"(the warp alone: {result['warp']:.4f}) after {result['steps']} steps")
+    else:
+        console.print(f"validation never beat the warp alone ({result['warp']:.4f}); nothing written")
 
 
 if __name__ == "__main__":

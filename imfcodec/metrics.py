@@ -62,3 +62,12 @@ def clip_quality(reference: list[np.ndarray], test: list[np.ndarray]) -> dict:
         "psnr": float(np.mean([psnr(r, t) for r, t in zip(reference, test)])),
         "msssim": float(np.mean(sims)),
     }
+
+
+def frame_to_frame_psnr(frames: list[np.ndarray]) -> float:
+    """Mean PSNR between consecutive frames of one video (100 dB for identical pairs): how
+    much it changes from frame to frame. A decoded video far below its source's value
+    shimmers; far above, it freezes. NaN for a single frame."""
+    if len(frames) < 2:
+        return float("nan")
+    return float(np.mean([psnr(a, b) for a, b in zip(frames[:-1], frames[1:])]))

@@ -130,9 +130,9 @@ def test_pickle_weights_file(tmp_path, clip):
 
 def test_imf_made_by_another_model(tmp_path, clip, tiny_model_path):
     assert run("encode", clip, tmp_path / "a.imf", "--model", tiny_model_path, "--quiet").exit_code == 0
-    from imfcodec.models import weights
+    from imfcodec.motion import DEFAULT_MODEL
 
-    r = run("decode", tmp_path / "a.imf", tmp_path / "a.mkv", "--model", weights.DEFAULT_MODEL)
+    r = run("decode", tmp_path / "a.imf", tmp_path / "a.mkv", "--model", DEFAULT_MODEL)
     one_line_error(r, 5, "the stream was made with model tiny-test, weights ")
     assert not (tmp_path / "a.mkv").exists()
 

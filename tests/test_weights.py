@@ -65,5 +65,5 @@ def test_unknown_model_name_is_a_clear_error():
 
 def test_the_shipped_default_model_loads():
     loaded = weights.load(None)
-    assert loaded.name == weights.DEFAULT_MODEL
+    assert loaded.name == weights.DEFAULT_IMF
     assert loaded.model.cfg.image_size == 256

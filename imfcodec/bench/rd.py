@@ -12,7 +12,7 @@ import numpy as np
 from ..codec import Codec
 from ..errors import InputError
 from ..levels import LEVELS
-from ..metrics import clip_quality
+from ..metrics import clip_quality, frame_to_frame_psnr
 from ..motion.static import StaticMotion
 from ..options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
 from ..ratecontrol import parameters_at
@@ -82,6 +82,9 @@ class Row:
     msssim: float
     encode_s: float
     decode_s: float
+    # temporal stability: mean PSNR between consecutive decoded frames, and the source's
+    f2f_psnr: float = float("nan")
+    source_f2f_psnr: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +106,8 @@ def _row(clip: Source, codec: str, setting: str, param: int, size: int, decoded:
     quality = clip_quality(frames, decoded)
     return Row(clip.name, codec, setting, param, n, float(clip.fps), width, height, size,
                size * 8 / 1000 / seconds, size * 8 / (n * width * height), quality["psnr"],
-               quality["msssim"], round(encode_s, 4), round(decode_s, 4))
+               quality["msssim"], round(encode_s, 4), round(decode_s, 4),
+               frame_to_frame_psnr(decoded), frame_to_frame_psnr(frames))
 
 
 def encode_tokens(clip: Source, codec: Codec) -> tuple[dict | None, float]:
@@ -234,6 +238,8 @@ def mean_curves(rows: list[Row]) -> dict[str, list[dict]]:
                 "bpp": float(np.mean([r.bpp for r in sel])),
                 "psnr": float(np.mean([r.psnr for r in sel])),
                 "msssim": float(np.mean([r.msssim for r in sel])),
+                "f2f_psnr": float(np.mean([r.f2f_psnr for r in sel])),
+                "source_f2f_psnr": float(np.mean([r.source_f2f_psnr for r in sel])),
                 "encode_fps": float(sum(r.frames for r in sel) / max(1e-9, sum(r.encode_s for r in sel))),
                 "decode_fps": float(sum(r.frames for r in sel) / max(1e-9, sum(r.decode_s for r in sel))),
             })

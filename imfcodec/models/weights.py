@@ -21,7 +21,8 @@ from ..errors import ModelError
 from .config import IMFConfig
 from .imf import IMF
 
-DEFAULT_MODEL = "imf-small"
+DEFAULT_IMF = "imf-small"  # the shipped IMF network, which load(None) reads (the codec's
+# default model is motion.DEFAULT_MODEL)
 FORMAT_KEY = "imfcodec.format"
 FORMAT_VALUE = "imf-weights-1"
 
@@ -47,7 +48,7 @@ def shipped_models() -> dict[str, Path]:
 def resolve(name_or_path: str | None, extra_names: list[str] | None = None) -> Path:
     """A shipped model's name, or a path to a .safetensors file (``extra_names``: other names
     that would have loaded, for the error message)."""
-    name_or_path = name_or_path or DEFAULT_MODEL
+    name_or_path = name_or_path or DEFAULT_IMF
     shipped = shipped_models()
     if name_or_path in shipped:
         return shipped[name_or_path]

@@ -4,11 +4,13 @@ frame is its key frame warped by the token's flow (flowfield.py).
 - analyse: DIS flow from each frame to the decoded key frame, its block means on the grid,
   projected onto the dictionary (least squares);
 - synthesise: the grid flow rebuilt from the dequantised coefficients, upsampled (bicubic),
-  and the decoded key frame warped by it (bilinear ``grid_sample``);
+  and the decoded key frame warped by it (bilinear ``grid_sample``); a model with a
+  correction network (models/warp_refiner.py) then corrects the warped frame;
 - refine: the coefficients fitted through that warp to the frame (refine.py), so the encoder
   sends what rebuilds the frame best, not merely the flow's projection.
 
-Weights: a safetensors file (kind ``flow``) with the dictionary's tensors and its config.
+Weights: a safetensors file (kind ``flow``) with the dictionary's tensors, the correction
+network's (``refiner.*``, when it has one) and the config.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from safetensors.torch import save as st_save
 from ..errors import ModelError
 from ..frames import to_images, to_tensor
 from ..models import weights
+from ..models.warp_refiner import RefinerConfig, WarpRefiner
 from ..refine import refine_tokens
 from . import flowfield
 from .base import Description, MotionModel
@@ -40,16 +43,21 @@ LEARNING_RATE = 0.3
 class FlowConfig:
     image_size: int = 256
     grid: int = 32
-    directions: int = 32
-    token_scale: float = 0.5  # the quantiser's unit at token step 1, in pixels RMS
+    directions: int = 64
+    token_scale: float = 1.0  # the quantiser's unit at token step 1, in pixels RMS
     preset: str = "medium"  # DIS preset of the encoder's analysis (the decoder never runs DIS)
+    refiner: RefinerConfig | None = None  # the correction network's shape (None: no network)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        values = dict(self.__dict__)
+        values["refiner"] = self.refiner.to_dict() if self.refiner else None
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "FlowConfig":
-        config = cls(**values)
+        values = dict(values)
+        refiner = values.pop("refiner", None)
+        config = cls(**values, refiner=RefinerConfig(**refiner) if refiner else None)
         if config.preset not in flowfield.PRESETS or config.image_size % config.grid:
             raise ValueError(f"unusable flow config {values}")
         return config
@@ -67,29 +75,37 @@ class FlowMotion(MotionModel):
     analysis_uses_reference = True
 
     def __init__(self, dictionary: MotionDictionary, config: FlowConfig, name: str,
-                 digest: bytes, device: str = "cpu") -> None:
-        super().__init__(Description(name, KIND, dictionary.size, config.image_size),
+                 digest: bytes, device: str = "cpu", refiner: WarpRefiner | None = None,
+                 metadata: dict | None = None) -> None:
+        parameters = sum(p.numel() for p in refiner.parameters()) if refiner else 0
+        super().__init__(Description(name, KIND, dictionary.size, config.image_size, parameters),
                          digest, np.full(dictionary.size, config.token_scale, np.float32))
         self.dictionary, self.config = dictionary, config
+        self.metadata = metadata or {}  # the weights file's metadata (how it was made)
         self.device = torch.device(device)
+        self.refiner = refiner.eval().to(self.device) if refiner else None
+        for p in (refiner.parameters() if refiner else ()):
+            p.requires_grad_(False)  # refinement differentiates through it, never into it
 
     @classmethod
     def from_weights(cls, data: bytes, where: str, device: str = "cpu") -> "FlowMotion":
         metadata = weights.check_safetensors(data, where)
         try:
             config = FlowConfig.from_dict(json.loads(metadata["config"]))
-            tensors = {k: v.float().numpy() for k, v in st_load(data).items()}
+            tensors = {k: v.float() for k, v in st_load(data).items()}
             dims = 2 * config.grid * config.grid
-            dictionary = MotionDictionary(tensors["mean"], tensors["basis"], config.grid,
-                                          tensors["variance"])
+            dictionary = MotionDictionary(*(tensors[k].numpy() for k in ("mean", "basis")),
+                                          config.grid, tensors["variance"].numpy())
             if dictionary.mean.shape != (dims,) or dictionary.basis.shape != (config.directions, dims):
                 raise ValueError("dictionary shapes do not fit the config")
-        except (KeyError, ValueError, TypeError, SafetensorError) as exc:
-            raise ModelError(f"{where}: corrupt flow model ({exc})") from None
-        if not all(np.isfinite(v).all() for v in tensors.values()):
+            refiner = _refiner(config, tensors)
+        except (KeyError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"{where}: corrupt flow model ({first})") from None
+        if not all(bool(torch.isfinite(v).all()) for v in tensors.values()):
             raise ModelError(f"{where}: the weights hold NaN or infinite values")
         digest = hashlib.sha256(data).digest()[:16]
-        return cls(dictionary, config, metadata.get("name", "flow"), digest, device)
+        return cls(dictionary, config, metadata.get("name", "flow"), digest, device, refiner, metadata)
 
     def reference(self, picture: np.ndarray) -> FlowReference:
         return FlowReference(to_tensor([picture], self.device), flowfield.gray(picture))
@@ -99,9 +115,11 @@ class FlowMotion(MotionModel):
         return self.dictionary.project(flowfield.to_grid(dense, self.config.grid))
 
     def render(self, reference: FlowReference, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, K) coefficients -> (B, 3, H, W) frames in [0, 1] (differentiable)."""
-        coarse = self.dictionary.rebuild(tokens)
-        return flowfield.warp(reference.picture, flowfield.upsample(coarse, self.image_size))
+        """(B, K) coefficients -> (B, 3, H, W) frames (differentiable; the network's output is
+        not clamped)."""
+        dense = flowfield.upsample(self.dictionary.rebuild(tokens), self.image_size)
+        warped = flowfield.warp(reference.picture, dense)
+        return warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
 
     def synthesise(self, reference: FlowReference, tokens: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -118,12 +136,26 @@ class FlowMotion(MotionModel):
         return refined.cpu().numpy()
 
 
+def _refiner(config: FlowConfig, tensors: dict) -> WarpRefiner | None:
+    if config.refiner is None:
+        return None
+    network = WarpRefiner(config.refiner)
+    prefix = "refiner."
+    network.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
+                            strict=True)
+    return network
+
+
 def serialize(dictionary: MotionDictionary, config: FlowConfig, name: str,
-              extra: dict | None = None) -> bytes:
+              extra: dict | None = None, refiner: WarpRefiner | None = None) -> bytes:
     """The bytes of a flow model's weights file (float32 tensors, config in the metadata)."""
+    if (refiner is None) != (config.refiner is None):
+        raise ValueError("a refiner's weights go with its config, and only with it")
     tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
                for k, v in (("mean", dictionary.mean), ("basis", dictionary.basis),
                             ("variance", dictionary.variance))}
+    for key, value in (refiner.state_dict().items() if refiner else ()):
+        tensors[f"refiner.{key}"] = value.detach().cpu().float().contiguous()
     metadata = {weights.FORMAT_KEY: weights.FORMAT_VALUE, "imfcodec.kind": KIND, "name": name,
                 "config": json.dumps(config.to_dict(), sort_keys=True)}
     for key, value in (extra or {}).items():
