@@ -1,12 +1,13 @@
 """Encode and decode speed (frames per second) and peak memory of each preset on this machine.
 
-    python benchmarks/speed.py                      # small and paper presets, 60 frames
+    python benchmarks/speed.py                      # flow, small and paper, 60 frames
     python benchmarks/speed.py --preset small --frames 200 --threads 2 --json
 
 Each preset runs in a fresh process so its peak resident memory (ru_maxrss) is its own.
 Frames are synthetic 256x256 pictures held in memory; the timed loops are the codec's own
 (imfcodec.Codec): encode = key frame + token encoder + quantiser + entropy coder, decode =
-entropy decoder + key-frame reference + IMF decoder to uint8 frames. File I/O and video
+entropy decoder + key-frame reference + motion model's decoder to uint8 frames (for the flow
+model, encode includes DIS optical flow against the key frame, decode the warp). File I/O and video
 container muxing are not timed. Weights are random for presets that are not shipped (speed
 does not depend on their values).
 """
@@ -67,13 +68,14 @@ def measure(preset_name: str, frames: int, threads: int | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", action="append",
-                        help="small, paper, or static (the built-in model; default: small and paper)")
+                        help="flow or small (shipped), paper, or static (built in); default: flow, "
+                             "small and paper")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    presets = args.preset or ["small", "paper"]
+    presets = args.preset or ["flow", "small", "paper"]
     if args.child:
         print(json.dumps(measure(presets[0], args.frames, args.threads)))
         return
