@@ -197,9 +197,9 @@ class FrameLoop:
         when asked to; with refinement also its corrections (refined minus analysed)."""
         f = self.fixed
         tokens = self._tokens(batch)
-        if not f.options.refine_steps:
-            return quant.quantize(_finite(tokens, f.motion), f.grid), None
         last = self.chunker.last
+        if not f.options.refine_steps:
+            return quant.quantize_held(_finite(tokens, f.motion), f.grid, last, f.options.hold), None
         previous = None if last is None else quant.dequantize(last, f.grid)
         # Warm start: the correction refinement made to the last frame sent (since the key
         # frame) is applied to the analysed tokens first; nearby frames need similar ones.
@@ -207,7 +207,7 @@ class FrameLoop:
         refined = f.motion.refine(self.key.reference, [frame for _, frame in batch], start,
                                   f.options.refine_steps, f.grid, previous,
                                   REFINE_RATE_WEIGHT * f.header.token_step)
-        return quant.quantize(_finite(refined, f.motion), f.grid), refined - tokens
+        return quant.quantize_held(_finite(refined, f.motion), f.grid, last, f.options.hold), refined - tokens
 
     def _rebuild(self, levels: np.ndarray) -> np.ndarray:
         """Frames as the decoder will show them, from quantised tokens and the reference."""

@@ -33,6 +33,9 @@ class AdaptiveDefaults:
 ADAPTIVE = AdaptiveDefaults()
 
 
+DEFAULT_HOLD = 0.25  # measured on val with imf-flow (docs/flow.md)
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     quality: int = DEFAULT_QUALITY
@@ -58,6 +61,9 @@ class EncodeOptions:
     # Encoder-side token refinement: gradient steps per frame fitting the token to the frame
     # through the decoder (imfcodec/refine.py); 0 keeps the motion model's own tokens.
     refine_steps: int = 0
+    # Quantiser hysteresis, in steps: a token number keeps its previous level while within
+    # this much beyond that level's cell (entropy/quantize.py; 0: plain rounding).
+    hold: float = DEFAULT_HOLD
     # Where a run's key frame goes: "centre", the frame nearest the run's mean picture (two
     # passes; the key frame is sent ahead of the frames before it), or "start", the run's
     # first frame (one pass, frames in order).

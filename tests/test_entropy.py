@@ -64,3 +64,18 @@ def test_quantise_dequantise_is_deterministic_float32():
     recon = quantize.dequantize(levels, grid)
     assert recon.dtype == np.float32
     assert np.all(np.abs(recon - tokens) <= grid / 2 + 1e-6)
+
+
+def test_held_quantisation_keeps_a_level_while_the_token_wobbles_about_a_boundary():
+    from imfcodec.entropy.quantize import quantize, quantize_held
+
+    grid = np.array([1.0, 1.0], np.float32)
+    # dimension 0 wobbles about the 0/1 boundary, dimension 1 jumps by 2 steps
+    tokens = np.array([[0.45, 0.0], [0.55, 0.1], [0.7, 2.1], [0.4, 2.0]], np.float32)
+    assert quantize(tokens, grid)[:, 0].tolist() == [0, 1, 1, 0]  # plain rounding flickers
+    held = quantize_held(tokens, grid, None, hold=0.25)
+    assert held[:, 0].tolist() == [0, 0, 0, 0]  # within 0.75 of level 0 throughout
+    assert held[:, 1].tolist() == [0, 0, 2, 2]  # a real move is followed at once
+    # against a previous token's levels, and with no hold it is plain rounding
+    assert quantize_held(tokens[:1], grid, np.array([1, 0]), 0.25)[0].tolist() == [1, 0]
+    assert np.array_equal(quantize_held(tokens, grid, np.array([5, 5]), 0.0), quantize(tokens, grid))

@@ -24,6 +24,26 @@ def quantize(tokens: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.clip(levels, -MAX_LEVEL, MAX_LEVEL).astype(np.int64)
 
 
+def quantize_held(tokens: np.ndarray, grid: np.ndarray, previous: np.ndarray | None,
+                  hold: float) -> np.ndarray:
+    """Like quantize, with hysteresis: each number keeps the level of the token before it
+    while it stays within ``hold`` steps beyond that level's cell (|t / grid - k_prev| <=
+    0.5 + hold). A token wobbling about a cell boundary (analysis noise) then costs no
+    residual bits and its decoded motion does not flicker between two levels. ``previous``:
+    the levels of the token before the first (None right after a key frame). An encoder-side
+    choice: the decoder reads levels as before."""
+    scaled = np.asarray(tokens, dtype=np.float32) / grid
+    levels = np.clip(np.rint(scaled), -MAX_LEVEL, MAX_LEVEL).astype(np.int64)
+    if hold <= 0:
+        return levels
+    before = previous
+    for i, row in enumerate(scaled):
+        if before is not None:
+            levels[i] = np.where(np.abs(row - before) <= 0.5 + hold, before, levels[i])
+        before = levels[i]
+    return levels
+
+
 def dequantize(levels: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """(F, D) int levels -> (F, D) float32 tokens, bit-identical everywhere."""
     return (np.asarray(levels, dtype=np.float32) * grid).astype(np.float32)
