@@ -258,3 +258,15 @@ def test_train_refiner_writes_a_model_only_when_validation_improves(flow_model, 
         assert result["best"] > result["warp"]
     else:
         assert result["best"] == result["warp"]
+
+
+def test_train_refiner_refuses_a_model_that_is_not_a_flow_model(tiny_model_path, tmp_path):
+    from click.testing import CliRunner
+
+    from imfcodec.cli import main
+
+    (tmp_path / "clips").mkdir()
+    r = CliRunner().invoke(main, ["train-refiner", str(tiny_model_path), "--data", str(tmp_path / "clips"),
+                                  "--val", str(tmp_path / "clips"), "--out", str(tmp_path / "o.safetensors")])
+    assert r.exit_code == 5 and "not a flow model" in r.output
+    assert not (tmp_path / "o.safetensors").exists()
