@@ -345,15 +345,15 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
         raise OutputError(f"{out_dir} exists and is not an imfcodec output folder; not replacing it")
     sources = [Source.open(clip) for clip in clips]
     wanted = [m.strip() for m in (model_name or "").split(",") if m.strip()] or [None]
-    codecs = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
+    models = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
     say = (lambda m: None) if as_json else console.print
-    rows = rd.run(sources, names, codecs, settings, frames, say, refine_steps, key_placement)
+    rows = rd.run(sources, names, models, settings, frames, say, refine_steps, key_placement)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
-        models = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in codecs]
-        summary = results.write(rows, tmp, models, refine_steps, key_placement,
-                                rd.our_labels(names, codecs))
+        measured = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in models]
+        summary = results.write(rows, tmp, measured, refine_steps, key_placement,
+                                rd.our_labels(names, models))
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:
@@ -483,19 +483,19 @@ def dictionary(data, target, directions, grid, pairs_per_clip, preset, token_sca
     """Build a flow model (a motion dictionary: principal directions of DIS flows) from the
     clips in DATA. Closed form: minutes on one CPU core, no GPU."""
     from .console import console, progress_bar
-    from .io.atomic import atomic_path, check_target
+    from .io.atomic import check_target, write_bytes
     from .motion.flow import FlowConfig
     from .train.dictionary import DictionaryOptions, build, clips_in
 
     check_target(target, force)
-    if 256 % grid:
-        raise InputError(f"--grid {grid} does not divide the image size 256")
-    options = DictionaryOptions(FlowConfig(grid=grid, directions=directions, token_scale=token_scale,
-                                           preset=preset), pairs_per_clip, seed, name)
-    with progress_bar("dictionary", len(clips_in(data)), unit="clips") as bar:
-        data_bytes = build(data, options, bar)
-    with atomic_path(target, force) as tmp:
-        Path(tmp).write_bytes(data_bytes)
+    try:
+        config = FlowConfig(grid=grid, directions=directions, token_scale=token_scale, preset=preset)
+    except ValueError as exc:
+        raise InputError(f"--grid: {exc}") from None
+    paths = clips_in(data)
+    with progress_bar("dictionary", len(paths), unit="clips") as bar:
+        data_bytes = build(paths, DictionaryOptions(config, pairs_per_clip, seed, name), bar)
+    write_bytes(target, data_bytes, force)
     console.print(f"wrote {target} ({len(data_bytes)} bytes)")
 
 

@@ -327,8 +327,8 @@ def encode_frames(source: Source, motion: MotionModel, header: bs.Header, option
     ``token_cache`` (frame index -> token; for a model whose analysis looks at the reference,
     (key index, intra codec, QP, frame index) -> token) lets repeated passes over the same
     frames (rate control, and key placement's two passes) skip the motion model's analysis
-    of a frame against a reference it has already been analysed against. With centred key placement ``progress`` counts every frame
-    twice.
+    of a frame against a reference it has already been analysed against. With centred key
+    placement ``progress`` counts every frame twice.
     """
     if options.key_placement == "start":
         return FrameLoop(motion, header, options, sink, progress, token_cache).encode(source.frames())

@@ -32,10 +32,10 @@ def quantize_held(tokens: np.ndarray, grid: np.ndarray, previous: np.ndarray | N
     residual bits and its decoded motion does not flicker between two levels. ``previous``:
     the levels of the token before the first (None right after a key frame). An encoder-side
     choice: the decoder reads levels as before."""
-    scaled = np.asarray(tokens, dtype=np.float32) / grid
-    levels = np.clip(np.rint(scaled), -MAX_LEVEL, MAX_LEVEL).astype(np.int64)
+    levels = quantize(tokens, grid)
     if hold <= 0:
         return levels
+    scaled = np.asarray(tokens, dtype=np.float32) / grid
     before = previous
     for i, row in enumerate(scaled):
         if before is not None:

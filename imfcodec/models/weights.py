@@ -25,6 +25,7 @@ DEFAULT_IMF = "imf-small"  # the shipped IMF network, which load(None) reads (th
 # default model is motion.DEFAULT_MODEL)
 FORMAT_KEY = "imfcodec.format"
 FORMAT_VALUE = "imf-weights-1"
+KIND_KEY = "imfcodec.kind"  # the motion model's kind (motion/__init__.py; "imf" when absent)
 
 
 @dataclass
@@ -67,14 +68,21 @@ def serialize(model: IMF, name: str, extra: dict | None = None, half: bool = Tru
         if half and value.is_floating_point() and key != "token_scale":
             value = value.half()
         tensors[key] = value
-    metadata = {
-        FORMAT_KEY: FORMAT_VALUE,
-        "name": name,
-        "config": json.dumps(model.cfg.to_dict(), sort_keys=True),
-    }
+    return canonical(st_save(tensors, metadata=metadata(name, model.cfg.to_dict(), extra)))
+
+
+def metadata(name: str, config: dict, extra: dict | None = None) -> dict:
+    """A weights file's safetensors metadata: the format tag, the name, the config as JSON,
+    and ``extra`` entries (JSON unless already strings)."""
+    values = {FORMAT_KEY: FORMAT_VALUE, "name": name, "config": json.dumps(config, sort_keys=True)}
     for key, value in (extra or {}).items():
-        metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return canonical(st_save(tensors, metadata=metadata))
+        values[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return values
+
+
+def digest(data: bytes) -> bytes:
+    """How a bitstream names a weights file: the first 16 bytes of its SHA-256."""
+    return hashlib.sha256(data).digest()[:16]
 
 
 def canonical(data: bytes) -> bytes:
@@ -147,5 +155,4 @@ def load_bytes(data: bytes, where: str = "weights", device: str = "cpu") -> Load
     if not all(bool(torch.isfinite(v).all()) for v in state.values()):
         raise ModelError(f"{where}: the weights hold NaN or infinite values")
     model.eval().to(device)
-    digest = hashlib.sha256(data).digest()[:16]
-    return LoadedModel(metadata.get("name", cfg.name), digest, model, metadata)
+    return LoadedModel(metadata.get("name", cfg.name), digest(data), model, metadata)

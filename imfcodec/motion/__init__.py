@@ -24,7 +24,7 @@ REGISTRY: dict[str, type[MotionModel]] = {
 # the codec's default: the flow model, which measures better on val than imf-small
 # (benchmarks/README.md)
 DEFAULT_MODEL = "imf-flow"
-KIND_KEY = "imfcodec.kind"  # weights metadata naming the model's kind ("imf" when absent)
+KIND_KEY = weights.KIND_KEY  # weights metadata naming the model's kind ("imf" when absent)
 
 __all__ = ["DEFAULT_MODEL", "Description", "MotionModel", "REGISTRY", "known_names", "load"]
 

@@ -15,7 +15,6 @@ network's (``refiner.*``, when it has one) and the config.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -48,6 +47,12 @@ class FlowConfig:
     preset: str = "medium"  # DIS preset of the encoder's analysis (the decoder never runs DIS)
     refiner: RefinerConfig | None = None  # the correction network's shape (None: no network)
 
+    def __post_init__(self) -> None:
+        if self.preset not in flowfield.PRESETS:
+            raise ValueError(f"unknown DIS preset {self.preset!r}")
+        if self.image_size % self.grid:
+            raise ValueError(f"a {self.grid}x{self.grid} grid does not divide the image size {self.image_size}")
+
     def to_dict(self) -> dict:
         values = dict(self.__dict__)
         values["refiner"] = self.refiner.to_dict() if self.refiner else None
@@ -57,10 +62,7 @@ class FlowConfig:
     def from_dict(cls, values: dict) -> "FlowConfig":
         values = dict(values)
         refiner = values.pop("refiner", None)
-        config = cls(**values, refiner=RefinerConfig(**refiner) if refiner else None)
-        if config.preset not in flowfield.PRESETS or config.image_size % config.grid:
-            raise ValueError(f"unusable flow config {values}")
-        return config
+        return cls(**values, refiner=RefinerConfig(**refiner) if refiner else None)
 
 
 @dataclass
@@ -104,8 +106,8 @@ class FlowMotion(MotionModel):
             raise ModelError(f"{where}: corrupt flow model ({first})") from None
         if not all(bool(torch.isfinite(v).all()) for v in tensors.values()):
             raise ModelError(f"{where}: the weights hold NaN or infinite values")
-        digest = hashlib.sha256(data).digest()[:16]
-        return cls(dictionary, config, metadata.get("name", "flow"), digest, device, refiner, metadata)
+        return cls(dictionary, config, metadata.get("name", "flow"), weights.digest(data), device,
+                   refiner, metadata)
 
     def reference(self, picture: np.ndarray) -> FlowReference:
         return FlowReference(to_tensor([picture], self.device), flowfield.gray(picture))
@@ -114,11 +116,16 @@ class FlowMotion(MotionModel):
         dense = flowfield.estimate(frames, reference.luma, self.config.preset)
         return self.dictionary.project(flowfield.to_grid(dense, self.config.grid))
 
+    def warp(self, pictures: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1 or B, 3, H, W) key frames warped by (B, K) coefficients -> (dense flow (B, 2, H, W),
+        warped frames (B, 3, H, W)), before the correction network (differentiable)."""
+        dense = flowfield.upsample(self.dictionary.rebuild(tokens), self.image_size)
+        return dense, flowfield.warp(pictures, dense)
+
     def render(self, reference: FlowReference, tokens: torch.Tensor) -> torch.Tensor:
         """(B, K) coefficients -> (B, 3, H, W) frames (differentiable; the network's output is
         not clamped)."""
-        dense = flowfield.upsample(self.dictionary.rebuild(tokens), self.image_size)
-        warped = flowfield.warp(reference.picture, dense)
+        dense, warped = self.warp(reference.picture, tokens)
         return warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
 
     def synthesise(self, reference: FlowReference, tokens: np.ndarray) -> np.ndarray:
@@ -156,8 +163,5 @@ def serialize(dictionary: MotionDictionary, config: FlowConfig, name: str,
                             ("variance", dictionary.variance))}
     for key, value in (refiner.state_dict().items() if refiner else ()):
         tensors[f"refiner.{key}"] = value.detach().cpu().float().contiguous()
-    metadata = {weights.FORMAT_KEY: weights.FORMAT_VALUE, "imfcodec.kind": KIND, "name": name,
-                "config": json.dumps(config.to_dict(), sort_keys=True)}
-    for key, value in (extra or {}).items():
-        metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    metadata = weights.metadata(name, config.to_dict(), {weights.KIND_KEY: KIND, **(extra or {})})
     return weights.canonical(st_save(tensors, metadata=metadata))

@@ -36,10 +36,9 @@ def clips_in(folder: Path) -> list[Path]:
     return paths
 
 
-def build(folder: Path, options: DictionaryOptions,
+def build(paths: list[Path], options: DictionaryOptions,
           progress: Callable[[int], None] | None = None) -> bytes:
-    """The bytes of a flow model's weights file built from the clips in ``folder``."""
-    paths = clips_in(folder)
+    """The bytes of a flow model's weights file built from the clips at ``paths``."""
     config = options.config
     coarse = md.gather(md.read_clips(paths, config.image_size), config.grid,
                        options.pairs_per_clip, config.preset, options.seed, progress)

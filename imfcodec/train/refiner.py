@@ -23,11 +23,11 @@ import torch
 from .. import intra
 from ..entropy import quantize as quant
 from ..frames import to_tensor
+from ..io.atomic import write_bytes
 from ..levels import LEVELS
 from ..losses import structural
 from ..metrics import msssim_frames
 from ..models.warp_refiner import RefinerConfig, WarpRefiner
-from ..motion import flowfield
 from ..motion.flow import FlowMotion, serialize
 from ..source import Source
 
@@ -78,8 +78,7 @@ def _batch(items: list[tuple[Example, int]], model: FlowMotion):
     frames = to_tensor([e.frames[i] for e, i in items], "cpu")
     tokens = torch.from_numpy(np.stack([e.tokens[i] for e, i in items]))
     with torch.no_grad():
-        dense = flowfield.upsample(model.dictionary.rebuild(tokens), model.image_size)
-        warped = flowfield.warp(keys, dense)
+        dense, warped = model.warp(keys, tokens)
     return keys, frames, dense, warped
 
 
@@ -133,7 +132,4 @@ def _write(model: FlowMotion, network: WarpRefiner, out: Path, training: dict) -
     config = replace(model.config, refiner=network.cfg)
     extra = {k: v for k, v in model.metadata.items() if k.startswith("imfcodec.training")}
     extra["imfcodec.refiner_training"] = training
-    data = serialize(model.dictionary, config, model.name, extra, refiner=network)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    write_bytes(out, serialize(model.dictionary, config, model.name, extra, refiner=network), force=True)
