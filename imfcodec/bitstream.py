@@ -21,10 +21,14 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (2, 0)  # the newest this module writes and reads
+VERSION = (2, 1)  # the newest this module writes and reads
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
-# that readers of 1.x still read them; 2.0 marks a file that has them.
+# that readers of 1.x still read them; 2.0 marks a file that has them, 2.1 one with predicted
+# key frames (key-frame codec 3).
 PLAIN_VERSION = (1, 0)
+LEADING_VERSION = (2, 0)
+PREDICTED_VERSION = (2, 1)
+PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
 READ_MAJORS = (1, 2)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
@@ -271,17 +275,19 @@ def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
 
 
 def version_for(records) -> tuple[int, int]:
-    """The lowest format version that holds these records: 2.0 if a key frame is sent ahead
-    of frames before it, else 1.0."""
-    covered = 0
+    """The lowest format version that holds these records: 2.1 if a key frame is predicted,
+    2.0 if a key frame is sent ahead of frames before it, else 1.0."""
+    covered, version = 0, PLAIN_VERSION
     for record in records:
         if isinstance(record, KeyFrame):
+            if record.codec == PREDICTED_KEY_CODEC:
+                return PREDICTED_VERSION
             if record.frame_index > covered:
-                return VERSION
+                version = LEADING_VERSION
             covered = record.frame_index + 1
         elif isinstance(record, TokenChunk):
             covered = record.first_frame + record.frame_count
-    return PLAIN_VERSION
+    return version
 
 
 def record_bytes(record) -> bytes:
@@ -380,8 +386,8 @@ class _FrameOrder:
     except a key frame sent ahead of its leading frames (version 2), whose frame is counted
     when the token chunks reach it."""
 
-    def __init__(self, header: Header, major: int) -> None:
-        self.header, self.major = header, major
+    def __init__(self, header: Header, version: tuple[int, int]) -> None:
+        self.header, self.major, self.version = header, version[0], version
         self.seen = 0  # the frames covered so far, in display order
         self.ahead: int | None = None  # a key frame read whose leading frames are still to come
 
@@ -389,6 +395,9 @@ class _FrameOrder:
         if kind is RecordType.HEADER:
             raise FormatError("a second header record")
         if kind is RecordType.KEYFRAME:
+            if record.codec == PREDICTED_KEY_CODEC and self.version < PREDICTED_VERSION:
+                raise FormatError(f"a predicted key frame in a version {self.major}."
+                                  f"{self.version[1]} file (they came in 2.1)")
             self._key_frame(record.frame_index)
         elif kind is RecordType.TOKENS:
             self._tokens(record)
@@ -457,7 +466,7 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         if order is None:
             if kind is not RecordType.HEADER:
                 raise FormatError("the first record is not a header")
-            order = _FrameOrder(record, major)
+            order = _FrameOrder(record, (major, minor))
         else:
             order.check(kind, record, stream)
         yield framed_len, record

@@ -40,9 +40,10 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     _, header = next(records)
     yield "header", header, model_for(header)
     previous: np.ndarray | None = None
+    keys = intra.KeyDecoder()  # predicted key frames continue the stream of those before them
     for _, record in records:
         if isinstance(record, bs.KeyFrame):
-            rgb = intra.decode(record.data, record.codec)
+            rgb = keys.decode(record.data, record.codec)
             if rgb.shape != (header.height, header.width, 3):
                 raise FormatError(f"key frame is {rgb.shape[1]}x{rgb.shape[0]}, header says "
                                   f"{header.width}x{header.height}")

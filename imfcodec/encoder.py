@@ -12,6 +12,7 @@ frame at the frame nearest the run's mean picture, sent ahead of the frames befo
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Iterator
@@ -30,6 +31,17 @@ from .options import EncodeOptions
 from .refresh import RefreshRule, forced_reason
 from .source import Source
 from .tokens import TokenChunker
+
+# Key frames the refresh rule adds are coded as predicted from the key frame before them
+# (where the intra codec can: HEVC); the first, interval and scene-cut key frames stay intra,
+# so that a reader can start decoding there.
+PREDICTED_REASONS = frozenset({bs.KeyReason.QUALITY})
+
+
+def predicts(reason: bs.KeyReason) -> bool:
+    """Whether a key frame placed for ``reason`` is coded from the key frame before it."""
+    return reason in PREDICTED_REASONS
+
 
 # Refinement's price of a token bit, in reconstruction error per estimated bit, per unit of
 # token step (so finer levels weigh the rate less); measured in docs/refine.md.
@@ -116,6 +128,7 @@ class _Key:
     reference: Any = None  # the motion model's prepared decoded key frame (when needed)
     fresh_mse: float = 0.0  # error of the key frame rebuilt from its own token (R-D refresh)
     bits: int = 0  # size of its record (R-D refresh)
+    digest: bytes = b""  # of its decoded picture: what tokens analysed against it depend on
 
 
 class FrameLoop:
@@ -141,34 +154,37 @@ class FrameLoop:
         self.key = _Key()
         # refined minus analysed token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
-        self.keys: dict[int, tuple[bs.KeyReason, bytes]] = {}  # index -> why, its picture
+        self.keys: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
+        self.key_encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
+        self.key_decoder = intra.KeyDecoder()
 
     def _needs_reference(self) -> bool:
         f = self.fixed
         return f.rule is not None or f.options.refine_steps > 0 or f.motion.analysis_uses_reference
 
     def key_frame(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
-                  data: bytes | None = None, run_start: int | None = None) -> None:
-        """Sends frame ``index`` as a key frame (``data``: already intra-coded). With
-        ``run_start`` below ``index`` the key frame leads its run: the run's token frames
-        start at run_start and step over ``index``."""
+                  coded: tuple[int, bytes] | None = None, run_start: int | None = None) -> None:
+        """Sends frame ``index`` as a key frame (``coded``: its record's codec byte and
+        picture, already coded in this order). With ``run_start`` below ``index`` the key
+        frame leads its run: the run's token frames start at run_start and step over ``index``."""
         f, h = self.fixed, self.fixed.header
         if run_start is None or run_start == index:
             self.chunker.key_frame(index + 1)
         else:
             self.chunker.key_frame(run_start, skip=index)
         self.correction = None
-        if data is None:
-            data = intra.encode(frame, h.intra_codec, h.intra_qp)
-        record = bs.KeyFrame(index, h.intra_codec, h.intra_qp, reason, data)
+        codec, data = coded if coded is not None else self.key_encoder.code(frame, predicts(reason))
+        record = bs.KeyFrame(index, codec, h.intra_qp, reason, data)
         self.stats.key_frames += 1
         self.stats.bytes_key_frames += len(bs.record_bytes(record))
-        self.keys[index] = (reason, data)
+        self.keys[index] = reason
         f.sink(record)
-        self.key = _Key(index)
+        # the reference is the decoded picture, as the decoder's (predicted key frames need
+        # every key frame before them decoded, so each is)
+        picture = self.key_decoder.decode(data, codec)
+        self.key = _Key(index, digest=hashlib.sha1(picture.tobytes()).digest())
         if self._needs_reference():
-            # the reference is the decoded picture, as the decoder's
-            self.key.reference = f.motion.reference(intra.decode(data, h.intra_codec))
+            self.key.reference = f.motion.reference(picture)
             if f.rule is not None and f.rule.lam is not None:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
                 self.key.bits = 8 * len(bs.record_bytes(record))
@@ -181,11 +197,10 @@ class FrameLoop:
         """The motion model's tokens of a batch of frames (from the cache where it has them)."""
         motion = self.fixed.motion
         cache = {} if self.cache is None else self.cache
-        # a token that depends on the reference is cached under the reference's identity: its
-        # key frame's index, intra codec and QP (passes at other QPs decode other pictures)
-        h = self.fixed.header
-        keys = [(self.key.index, h.intra_codec, h.intra_qp, i) if motion.analysis_uses_reference
-                else i for i, _ in batch]
+        # a token that depends on the reference is cached under the reference's identity (the
+        # digest of the decoded key frame: passes at other QPs, or with other key frames before
+        # a predicted one, decode other pictures)
+        keys = [(self.key.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
         if missing:
             tokens = motion.analyse([f for _, f in missing], self.key.reference)
@@ -255,7 +270,7 @@ class FrameLoop:
         self.run_batch()
         self.chunker.flush()
         self.stats.frames = frames
-        self.stats.key_reasons = {index: reason.name.lower() for index, (reason, _) in self.keys.items()}
+        self.stats.key_reasons = {index: reason.name.lower() for index, reason in self.keys.items()}
         return self.stats
 
     def encode(self, frames: Iterator[np.ndarray]) -> EncodeStats:
@@ -283,7 +298,7 @@ class FrameLoop:
             run = starts.get(index)
             if run is not None:
                 self.run_batch()
-                self.key_frame(run.key, None, run.reason, data=run.data, run_start=run.start)
+                self.key_frame(run.key, None, run.reason, coded=run.coded, run_start=run.start)
                 key = run.key
             if index != key:
                 self._queue(index, frame)
@@ -297,7 +312,8 @@ def _planned_runs(source: Source, motion: MotionModel, header: bs.Header, option
                   token_cache: dict, progress: fr.Progress | None) -> list[Run]:
     """The first pass of centred key placement: where runs start (the refresh decisions of
     an encode with each key frame at its run's start, unrefined), each run's central frame,
-    and that frame's intra-coded picture (the source is read again only for those)."""
+    and that frame's coded picture, the key frames coded in order (the source is read again
+    only for those)."""
     descriptors: list[np.ndarray] = []
 
     def tapped() -> Iterator[np.ndarray]:
@@ -309,12 +325,13 @@ def _planned_runs(source: Source, motion: MotionModel, header: bs.Header, option
     planner = FrameLoop(motion, header, plan, lambda record: None, progress, token_cache)
     planner.encode(tapped())
     runs = plan_runs(planner.keys, descriptors)
-    wanted = {run.key: run for run in runs if not run.data}
-    if wanted:
-        for index, frame in enumerate(source.frames()):
-            if index in wanted:
-                wanted[index].data = intra.encode(frame, header.intra_codec, header.intra_qp)
-    if any(not run.data for run in runs):
+    wanted = {run.key: run for run in runs}
+    coder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
+    for index, frame in enumerate(source.frames()):
+        if index in wanted:
+            run = wanted[index]
+            run.coded = coder.code(frame, predicts(run.reason))
+    if any(run.coded is None for run in runs):
         raise IMFError("the input gave fewer frames when read again")
     return runs
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from . import bitstream as bs
 from .io.reader import existing_file
-from .intra import IntraCodec
+from .intra import RECORD_CODECS, IntraCodec
 
 
 def describe(path: str | Path) -> dict:
@@ -23,8 +23,7 @@ def describe(path: str | Path) -> dict:
                 bytes_other += size
             elif isinstance(record, bs.KeyFrame):
                 key_frames.append({"frame": record.frame_index, "reason": record.reason.name.lower(),
-                                   "codec": IntraCodec(record.codec).name.lower()
-                                   if record.codec in IntraCodec._value2member_map_ else record.codec,
+                                   "codec": RECORD_CODECS.get(record.codec, record.codec),
                                    "qp": record.qp, "bytes": size})
                 bytes_key += size
             elif isinstance(record, bs.TokenChunk):
@@ -83,5 +82,6 @@ def render(data: dict) -> None:
     console.print(table)
     console.print(f"{data['token_chunks']} token chunks, {data['bits_per_token_frame']} bits per "
                   f"predicted frame, {data['bits_per_pixel']} bits per pixel")
-    keys = ", ".join(f"{k['frame']} ({k['reason']}, {k['bytes']} B)" for k in data["key_frames"])
+    keys = ", ".join(f"{k['frame']} ({k['reason']}{', predicted' if k['codec'] == 'hevc-p' else ''}, "
+                     f"{k['bytes']} B)" for k in data["key_frames"])
     console.print(f"key frames: {keys}")

@@ -26,7 +26,7 @@ class Run:
     end: int  # one past the last frame
     key: int  # the frame sent as the key frame, start <= key < end
     reason: KeyReason  # why the run starts there
-    data: bytes = b""  # the key frame's intra-coded picture
+    coded: tuple[int, bytes] | None = None  # the key frame's record codec and picture
 
 
 def descriptor(frame: np.ndarray) -> np.ndarray:
@@ -51,15 +51,10 @@ def central_frame(descriptors: list[np.ndarray]) -> int:
     return int(np.argmin(distance))
 
 
-def plan_runs(keys: dict[int, tuple[KeyReason, bytes]], descriptors: list[np.ndarray]) -> list[Run]:
+def plan_runs(keys: dict[int, KeyReason], descriptors: list[np.ndarray]) -> list[Run]:
     """Runs from a first pass with each key frame at its run's start: ``keys`` maps each
-    start to (why, its intra-coded picture), ``descriptors`` holds every frame's thumbnail.
-    Each run's key frame moves to its central frame; a run whose key stays at its start keeps
-    the first pass's picture, the others get theirs later (``data`` empty)."""
+    start to why it is one, ``descriptors`` holds every frame's thumbnail. Each run's key
+    frame moves to its central frame (its picture is coded later, in run order)."""
     starts = sorted(keys)
     ends = starts[1:] + [len(descriptors)]
-    runs = [Run(s, e, s + central_frame(descriptors[s:e]), keys[s][0]) for s, e in zip(starts, ends)]
-    for run in runs:
-        if run.key == run.start:
-            run.data = keys[run.start][1]
-    return runs
+    return [Run(s, e, s + central_frame(descriptors[s:e]), keys[s]) for s, e in zip(starts, ends)]

@@ -177,12 +177,22 @@ def test_a_flow_model_file_decodes_with_the_model_it_names(flow_model, flow_mode
 
 def test_old_imf_small_files_decode_to_the_same_pixels():
     """tests/data/imf-small-reference.imf was made before the flow model existed (see
-    tests/data/make_imf_small_reference.py); it must decode exactly as it did then."""
+    tests/data/make_imf_small_reference.py); it must decode as it did then. The key frame
+    (integer HEVC decoding) must match exactly; the network's frames are compared by 16x16
+    block means with the code of that time (imf-small-reference-thumbs.npy), since float
+    arithmetic differs in its last bits between CPUs (an exact pixel hash made on one machine
+    failed on another, with the same code)."""
     codec = Codec.load()  # the default codec (imf-flow) finds imf-small by the stream's name
     assert codec.model.name == "imf-flow"
-    decoded = codec.decode(DATA / "imf-small-reference.imf")
-    digest = hashlib.sha256(b"".join(f.tobytes() for f in decoded)).hexdigest()
-    assert digest == "141a1e72dc6c55367bcb266c86b73ca68285922eb2f38dd663bbbd255eb85029"
+    decoded = list(codec.decode(DATA / "imf-small-reference.imf"))
+    assert len(decoded) == 8
+    key = hashlib.sha256(decoded[0].tobytes()).hexdigest()
+    assert key == "3abd08a12020f70c648c6ad0be14446908d453bd42e53c1974f7dd0ef86344ce"
+    thumbs = np.stack([f.astype(np.float64).reshape(16, 16, 16, 16, 3).mean(axis=(1, 3))
+                       for f in decoded])
+    reference = np.load(DATA / "imf-small-reference-thumbs.npy", allow_pickle=False)
+    assert np.abs(thumbs - reference).max() < 0.5
+    assert np.abs(thumbs[1:] - thumbs[0]).max() > 2  # the frames are not all the key frame
 
 
 @pytest.mark.slow
