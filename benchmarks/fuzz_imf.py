@@ -60,7 +60,9 @@ def make_sample(folder: Path):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     frames = Source.from_frames([np.roll(base, i, axis=1) for i in range(12)], Fraction(10))
-    options = EncodeOptions(keyframe_interval=6, chunk_seconds=0.3)
+    # intra key frames at 0 and 6 (interval), predicted ones (codec 3) between them (refreshes)
+    options = EncodeOptions(keyframe_interval=6, refresh_threshold=99.0, min_refresh_gap=3,
+                            chunk_seconds=0.3)
     return path, loaded, Codec(loaded).encode(frames, options=options).data
 
 

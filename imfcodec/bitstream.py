@@ -21,15 +21,15 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (2, 1)  # the newest this module writes and reads
+VERSION = (3, 0)  # the newest this module writes and reads
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
-# that readers of 1.x still read them; 2.0 marks a file that has them, 2.1 one with predicted
+# that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
 # key frames (key-frame codec 3).
 PLAIN_VERSION = (1, 0)
 LEADING_VERSION = (2, 0)
-PREDICTED_VERSION = (2, 1)
+PREDICTED_VERSION = (3, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2)
+READ_MAJORS = (1, 2, 3)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
@@ -275,7 +275,7 @@ def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
 
 
 def version_for(records) -> tuple[int, int]:
-    """The lowest format version that holds these records: 2.1 if a key frame is predicted,
+    """The lowest format version that holds these records: 3.0 if a key frame is predicted,
     2.0 if a key frame is sent ahead of frames before it, else 1.0."""
     covered, version = 0, PLAIN_VERSION
     for record in records:
@@ -397,7 +397,7 @@ class _FrameOrder:
         if kind is RecordType.KEYFRAME:
             if record.codec == PREDICTED_KEY_CODEC and self.version < PREDICTED_VERSION:
                 raise FormatError(f"a predicted key frame in a version {self.major}."
-                                  f"{self.version[1]} file (they came in 2.1)")
+                                  f"{self.version[1]} file (they came in 3.0)")
             self._key_frame(record.frame_index)
         elif kind is RecordType.TOKENS:
             self._tokens(record)
@@ -454,7 +454,8 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     size = _stream_size(stream)
     major, minor = file_version(stream)
     if major not in READ_MAJORS:
-        readable = " and ".join(f"{m}.x" for m in READ_MAJORS)
+        names = [f"{m}.x" for m in READ_MAJORS]
+        readable = ", ".join(names[:-1]) + " and " + names[-1]
         raise FormatError(
             f"format version {major}.{minor} is not supported (this imfcodec reads {readable})"
         )

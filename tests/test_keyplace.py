@@ -52,8 +52,8 @@ def test_runs_start_where_they_would_and_each_key_is_its_runs_central_frame(tiny
                 for (s, reason), e in zip(sorted(key_frames(start_data).items()), ends)}
     assert key_frames(centre_data) == expected == result.key_reasons
     assert any(k not in starts for k in expected)  # the test moves at least one key frame
-    # the refreshes are predicted key frames (format 2.1) in both; centred ones lead their runs
-    assert centre_data[4:6] == start_data[4:6] == bytes([2, 1])
+    # the refreshes are predicted key frames (format 3.0) in both; centred ones lead their runs
+    assert centre_data[4:6] == start_data[4:6] == bytes([3, 0])
     assert result.frames == len(frames) and result.bytes_total == len(centre_data)
 
 

@@ -1,5 +1,5 @@
 """Predicted key frames: a refresh coded as an HEVC P picture from the key frame before it
-(record codec 3, format 2.1), decoded from the stream of the key frames before it."""
+(record codec 3, format 3.0), decoded from the stream of the key frames before it."""
 
 import io
 from fractions import Fraction
@@ -74,7 +74,7 @@ def test_refreshes_are_predicted_and_forced_key_frames_intra(tiny_model, placeme
     for record in records:
         expected = PREDICTED if record.reason is bs.KeyReason.QUALITY else HEVC
         assert record.codec == expected, (record.frame_index, record.reason)
-    assert stream.data[4:6] == bytes([2, 1]) and stream.stats.bytes_total == len(stream.data)
+    assert stream.data[4:6] == bytes([3, 0]) and stream.stats.bytes_total == len(stream.data)
     # every key frame is shown at its own index as the key decoder gives it
     decoded = list(Codec(tiny_model).decode(stream.data))
     decoder = intra.KeyDecoder()
@@ -95,13 +95,13 @@ def _stream(version, records, frames=4) -> bytes:
     return bs.file_start(version) + b"".join(bs.record_bytes(r) for r in [header, *records])
 
 
-def test_a_predicted_key_frame_marks_version_2_1_and_older_versions_refuse_it():
+def test_a_predicted_key_frame_marks_version_3_and_older_versions_refuse_it():
     records = [bs.KeyFrame(0, HEVC, 39, bs.KeyReason.START, b"pic"),
                bs.TokenChunk(1, 1, True, b"\0\0\0\0"),
                bs.KeyFrame(2, PREDICTED, 39, bs.KeyReason.QUALITY, b"pic"),
                bs.TokenChunk(3, 1, True, b"\0\0\0\0"), bs.End(4)]
-    assert bs.version_for(records) == (2, 1)
-    assert len(list(bs.read_records(io.BytesIO(_stream((2, 1), records))))) == 6
+    assert bs.version_for(records) == (3, 0)
+    assert len(list(bs.read_records(io.BytesIO(_stream((3, 0), records))))) == 6
     for version in ((1, 0), (2, 0)):
         with pytest.raises(FormatError, match="predicted key frame in a version"):
             list(bs.read_records(io.BytesIO(_stream(version, records))))
