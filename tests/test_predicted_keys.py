@@ -117,3 +117,26 @@ def test_a_damaged_predicted_key_frame_is_caught(tiny_model, tmp_path):
     data[at] ^= 0x55
     with pytest.raises(FormatError, match="checksum"):
         list(Codec(tiny_model).decode(bytes(data)))
+
+
+def test_info_names_predicted_key_frames(tiny_model, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from imfcodec.cli import main
+
+    frames = synthetic_frames(30, 64, 64, seed=4)
+    options = EncodeOptions(refresh_threshold=99.0, min_refresh_gap=4, key_placement="start")
+    path = tmp_path / "a.imf"
+    Codec(tiny_model).encode(Source.from_frames(frames, Fraction(10)), options=options).save(path)
+    result = CliRunner().invoke(main, ["info", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["format_version"] == "3.0"
+    codecs = {k["reason"]: set() for k in info["key_frames"]}
+    for k in info["key_frames"]:
+        codecs[k["reason"]].add(k["codec"])
+    assert codecs == {"start": {"hevc"}, "quality": {"hevc-p"}}
+    text = CliRunner().invoke(main, ["info", str(path)]).output
+    assert "(quality, predicted," in text and "(start, predicted" not in text
