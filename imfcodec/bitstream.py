@@ -5,6 +5,8 @@ Record = type (u8) | payload length (varint) | payload | CRC-32 of type, length 
 (u32 little-endian). The first record is HEADER, the last END; KEYFRAME and TOKENS records
 come between them in frame order, except that from version 2.0 a key frame may be sent ahead
 of the frames before it that are rebuilt from it (its "leading frames", docs/format.md).
+From version 4.0 a file may carry sound: one AUDIO_HEADER right after the HEADER, and AUDIO
+records (Opus packets) interleaved with the video records by time.
 """
 
 from __future__ import annotations
@@ -21,20 +23,27 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (3, 0)  # the newest this module writes and reads
+VERSION = (4, 0)  # the newest this module writes and reads
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
 # that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
-# key frames (key-frame codec 3).
+# key frames (key-frame codec 3), 4.0 one with sound (audio records).
 PLAIN_VERSION = (1, 0)
 LEADING_VERSION = (2, 0)
 PREDICTED_VERSION = (3, 0)
+AUDIO_VERSION = (4, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3)
+READ_MAJORS = (1, 2, 3, 4)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
 MAX_TOKEN_DIM = 1024
 MAX_NAME = 255
+AUDIO_RATE = 48000  # the audio timeline's samples per second (Opus always decodes at 48 kHz)
+OPUS = 1  # AUDIO_HEADER codec
+MAX_AUDIO_CHANNELS = 2
+MAX_PRE_SKIP = 65535
+MAX_AUDIO_PACKETS = 4096  # in one AUDIO record
+MAX_OPUS_PACKET = 1275 * 48 + 8  # RFC 6716's longest packet, with its framing bytes
 
 
 class RecordType(enum.IntEnum):
@@ -42,6 +51,8 @@ class RecordType(enum.IntEnum):
     KEYFRAME = 2
     TOKENS = 3
     END = 4
+    AUDIO_HEADER = 5
+    AUDIO = 6
 
 
 class KeyReason(enum.IntEnum):
@@ -261,11 +272,125 @@ class End:
         return cls(count)
 
 
+def zigzag(value: int) -> int:
+    """A signed integer as an unsigned one: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def unzigzag(value: int) -> int:
+    return value // 2 if value % 2 == 0 else -(value + 1) // 2
+
+
+# Opus frame sizes at 48 kHz by the TOC byte's configuration (RFC 6716, section 3.1): SILK
+# 10/20/40/60 ms (configurations 0..11), hybrid 10/20 ms (12..15), CELT 2.5/5/10/20 ms (16..31).
+_OPUS_FRAME = [480, 960, 1920, 2880] * 3 + [480, 960] * 2 + [120, 240, 480, 960] * 4
+OPUS_MAX_PACKET_SAMPLES = 5760  # 120 ms, the longest an Opus packet may last
+
+
+def opus_samples(packet: bytes) -> int:
+    """The samples (at 48 kHz) one Opus packet decodes to, from its TOC byte (and, for code 3,
+    its frame count byte); FormatError for a packet that cannot be Opus."""
+    if not packet:
+        raise FormatError("audio: empty Opus packet")
+    toc = packet[0]
+    code = toc & 3
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    else:
+        if len(packet) < 2:
+            raise FormatError("audio: Opus packet ends before its frame count")
+        frames = packet[1] & 0x3F
+    samples = frames * _OPUS_FRAME[toc >> 3]
+    if not 0 < samples <= OPUS_MAX_PACKET_SAMPLES:
+        raise FormatError(f"audio: Opus packet of {samples} samples")
+    return samples
+
+
+@dataclass
+class AudioHeader:
+    """The sound's description (version 4.0): once, right after the HEADER."""
+
+    codec: int  # OPUS
+    channels: int  # 1 or 2
+    source_rate: int  # the input's sample rate (informative: Opus decodes at 48 kHz)
+    pre_skip: int  # decoded samples to drop at the start (the encoder's look-ahead)
+    start: int  # the first sample's time minus the first frame's, in 1/48000 s (signed)
+    bitrate: int  # the target bits per second the encoder was given (informative)
+
+    def to_bytes(self) -> bytes:
+        return (bytes([self.codec, self.channels]) + write_varint(self.source_rate)
+                + write_varint(self.pre_skip) + write_varint(zigzag(self.start))
+                + write_varint(self.bitrate))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "AudioHeader":
+        c = Cursor(data, "audio header")
+        codec, channels = c.u8(), c.u8()
+        source_rate, pre_skip, start, bitrate = c.varint(), c.varint(), c.varint(), c.varint()
+        if c.pos != len(data):
+            raise FormatError("audio header: unexpected bytes after the last field")
+        if codec != OPUS:
+            raise FormatError(f"audio header: unknown audio codec {codec}")
+        if not 1 <= channels <= MAX_AUDIO_CHANNELS:
+            raise FormatError(f"audio header: {channels} channels")
+        if pre_skip > MAX_PRE_SKIP:
+            raise FormatError(f"audio header: pre-skip of {pre_skip} samples")
+        if not 0 < source_rate <= 1 << 20:
+            raise FormatError(f"audio header: sample rate {source_rate}")
+        start = unzigzag(start)
+        if abs(start) > AUDIO_RATE * 86400:
+            raise FormatError(f"audio header: start offset of {start} samples")
+        return cls(codec, channels, source_rate, pre_skip, start, bitrate)
+
+
+@dataclass
+class AudioChunk:
+    """Consecutive Opus packets of the sound (version 4.0). ``end`` is the granule position
+    after the last one: the samples decoded from the first packet of the file through this
+    record's last, pre-skip included, less what the encoder padded at the very end."""
+
+    end: int
+    packets: list[bytes] = field(repr=False)
+
+    def to_bytes(self) -> bytes:
+        parts = [write_varint(self.end), write_varint(len(self.packets))]
+        for packet in self.packets:
+            parts += [write_varint(len(packet)), packet]
+        return b"".join(parts)
+
+    @property
+    def samples(self) -> int:
+        """What its packets decode to, before any end trimming."""
+        return sum(opus_samples(p) for p in self.packets)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "AudioChunk":
+        c = Cursor(data, "audio")
+        end, count = c.varint(), c.varint()
+        if not 0 < count <= MAX_AUDIO_PACKETS:
+            raise FormatError(f"audio: {count} packets in one record")
+        packets = []
+        for _ in range(count):
+            size = c.varint()
+            if not 0 < size <= MAX_OPUS_PACKET:
+                raise FormatError(f"audio: packet of {size} bytes")
+            packets.append(c.take(size))
+        if c.pos != len(data):
+            raise FormatError("audio: unexpected bytes after the last packet")
+        chunk = cls(end, packets)
+        chunk.samples  # every packet's TOC is checked here
+        return chunk
+
+
 _RECORD_CLASSES = {
     RecordType.HEADER: Header,
     RecordType.KEYFRAME: KeyFrame,
     RecordType.TOKENS: TokenChunk,
     RecordType.END: End,
+    RecordType.AUDIO_HEADER: AudioHeader,
+    RecordType.AUDIO: AudioChunk,
 }
 _RECORD_TYPES = {cls: kind for kind, cls in _RECORD_CLASSES.items()}
 
@@ -275,8 +400,11 @@ def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
 
 
 def version_for(records) -> tuple[int, int]:
-    """The lowest format version that holds these records: 3.0 if a key frame is predicted,
-    2.0 if a key frame is sent ahead of frames before it, else 1.0."""
+    """The lowest format version that holds these records: 4.0 with sound, 3.0 if a key frame
+    is predicted, 2.0 if a key frame is sent ahead of frames before it, else 1.0."""
+    records = list(records)
+    if any(isinstance(r, (AudioHeader, AudioChunk)) for r in records):
+        return AUDIO_VERSION
     covered, version = 0, PLAIN_VERSION
     for record in records:
         if isinstance(record, KeyFrame):
@@ -288,6 +416,30 @@ def version_for(records) -> tuple[int, int]:
         elif isinstance(record, TokenChunk):
             covered = record.first_frame + record.frame_count
     return version
+
+
+def interleave(video: list, fps: Fraction, audio: list[tuple[float, "AudioChunk"]]) -> list:
+    """Video records (in their order) and AUDIO records (each with the time of its first
+    sample, in seconds from the first frame, in time order) as one list ordered by time:
+    each AUDIO record goes before the first video record needed later than it starts."""
+    out, pending = [], list(audio)
+    pending.reverse()
+    covered = 0
+    for record in video:
+        if isinstance(record, KeyFrame):
+            start = covered
+            if record.frame_index == covered:
+                covered += 1
+        elif isinstance(record, TokenChunk):
+            start = record.first_frame
+            covered = record.first_frame + record.frame_count
+        else:
+            start = covered
+        while pending and pending[-1][0] <= start / fps:
+            out.append(pending.pop()[1])
+        out.append(record)
+    out.extend(chunk for _, chunk in reversed(pending))
+    return out
 
 
 def record_bytes(record) -> bytes:
@@ -444,6 +596,41 @@ class _FrameOrder:
             raise FormatError("unexpected data after the end record")
 
 
+class _AudioOrder:
+    """Checks the sound's records (version 4.0): one AUDIO_HEADER, first after the HEADER;
+    AUDIO records after it whose granule positions grow by at most what their packets decode
+    to, and, once a record has trimmed its end, no more AUDIO records."""
+
+    def __init__(self, version: tuple[int, int]) -> None:
+        self.version = version
+        self.header: AudioHeader | None = None
+        self.decoded = 0  # samples the packets so far decode to
+        self.end = 0  # the last granule position
+        self.trimmed = False
+
+    def check(self, kind: RecordType, record, first: bool) -> None:
+        if self.version < AUDIO_VERSION:
+            raise FormatError(f"an audio record in a version {self.version[0]}.{self.version[1]} "
+                              f"file (they came in 4.0)")
+        if kind is RecordType.AUDIO_HEADER:
+            if self.header is not None:
+                raise FormatError("a second audio header")
+            if not first:
+                raise FormatError("the audio header is not the record after the header")
+            self.header = record
+            return
+        if self.header is None:
+            raise FormatError("an audio record without an audio header before it")
+        if self.trimmed:
+            raise FormatError("an audio record after the one that trimmed the sound's end")
+        self.decoded += record.samples
+        if not self.end < record.end <= self.decoded:
+            raise FormatError(f"audio: granule position {record.end} outside "
+                              f"{self.end + 1}..{self.decoded}")
+        self.end = record.end
+        self.trimmed = record.end < self.decoded
+
+
 def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     """Yields (record size in bytes, parsed record), checking framing, CRCs and frame order
     as it goes (_FrameOrder).
@@ -459,7 +646,7 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         raise FormatError(
             f"format version {major}.{minor} is not supported (this imfcodec reads {readable})"
         )
-    position, order = 6, None
+    position, order, sound, count = 6, None, _AudioOrder((major, minor)), 0
     while True:
         framed_len, kind, payload = _read_framed(stream, position, size)
         position += framed_len
@@ -468,8 +655,11 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
             if kind is not RecordType.HEADER:
                 raise FormatError("the first record is not a header")
             order = _FrameOrder(record, (major, minor))
+        elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
+            sound.check(kind, record, first=count == 1)
         else:
             order.check(kind, record, stream)
+        count += 1
         yield framed_len, record
         if kind is RecordType.END:
             return

@@ -125,6 +125,13 @@ device_option = click.option(
               help="Target average rate, e.g. 8k: chooses quality, token step, key-frame QP and, "
                    "unless given, the refresh policy (adaptive, or one key frame below its "
                    "floor rate).")
+@click.option("--video-bitrate", default=None,
+              help="As --bitrate, for the video alone (the sound comes on top).")
+@click.option("--audio-bitrate", default="12k", show_default=True,
+              help="Opus rate of the sound (6k..256k); 12k keeps speech wideband (README).")
+@click.option("--audio-channels", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1 mixes the sound down to mono; 2 keeps a stereo input stereo.")
+@click.option("--no-audio", is_flag=True, help="Drop the input's sound on purpose.")
 @click.option("--adaptive", is_flag=True,
               help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
 @click.option("--refresh-threshold", type=float, default=None,
@@ -143,16 +150,23 @@ device_option = click.option(
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
-           adaptive, refresh_threshold, refresh_lambda, max_keyframe_interval, scene_cut,
-           refine_steps, key_placement, device, force, quiet, as_json):
-    """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET."""
+           video_bitrate, audio_bitrate, audio_channels, no_audio, adaptive, refresh_threshold,
+           refresh_lambda, max_keyframe_interval, scene_cut, refine_steps, key_placement, device,
+           force, quiet, as_json):
+    """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET, with its
+    first audio stream coded with Opus (unless --no-audio)."""
+    from .audio import AudioSettings
     from .codec import Codec
     from .console import console, progress_bar
     from .options import EncodeSettings
     from .ratecontrol import parse_bitrate
 
     _check_encode_paths(source, target, force, as_json)
-    target_kbps = parse_bitrate(bitrate) if bitrate else None
+    if bitrate and video_bitrate:
+        raise click.UsageError("give --bitrate or --video-bitrate, not both")
+    target_kbps = parse_bitrate(bitrate or video_bitrate) if bitrate or video_bitrate else None
+    audio = None if no_audio else AudioSettings(round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
+                                                audio_channels)
     settings = dict(quality=quality, adaptive=adaptive, keyframe_interval=keyframe_interval,
                     fit=fit, intra=intra_name, refresh_threshold=refresh_threshold,
                     refresh_lambda=refresh_lambda, max_keyframe_interval=max_keyframe_interval,
@@ -167,21 +181,24 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
         for note in _input_notes(clip.info, fit):
             console.print(note, markup=False)
     if target_kbps:
-        stream = codec.encode(clip, bitrate=bitrate, notify=console.print if talk else None, **settings)
+        stream = codec.encode(clip, bitrate=bitrate, video_bitrate=video_bitrate, audio=audio,
+                              notify=console.print if talk else None, **settings)
     else:
         passes = EncodeSettings(**settings).options(clip.fps).passes()  # the bar counts each pass
         with progress_bar("encode", clip.info.frames * passes if clip.info.frames else None,
                           talk) as advance:
-            stream = codec.encode(clip, progress=advance, **settings)
+            stream = codec.encode(clip, progress=advance, audio=audio, **settings)
     if str(target) == STDIO:
         _stdout_bytes(stream.data)
     else:
         stream.save(target, force)
     summary = {"input": str(source), "output": str(target), **stream.summary(),
                "quality": quality, "refine_steps": refine_steps, "key_placement": key_placement}
+    summary["audio_action"] = _audio_action(clip, stream, no_audio)
     if as_json:
         _emit_json(summary)
     elif not quiet:
+        console.print(summary["audio_action"], markup=False)
         _say_encoded(stream, target)
     if not stream.complete and not quiet:
         console.print(f"warning: read {stream.stats.frames} of the {summary['frames_announced']} "
@@ -242,6 +259,23 @@ def _input_line(clip, codec, fit: str, what: str) -> str:
             f"{size}x{size} ({how}), model {codec.model.name}, {what}")
 
 
+def _audio_action(clip, stream, no_audio: bool) -> str:
+    """One line on what became of the input's sound."""
+    from .io.audio import probe_audio
+
+    sound = stream.stats.audio
+    if sound is not None:
+        return (f"audio: {sound['source_codec']} -> Opus {sound['channels']} channel(s) at "
+                f"{sound['target_bitrate'] / 1000:g}k, {sound['seconds']:.2f} s, "
+                f"{stream.stats.bytes_audio} B ({stream.stats.audio_kbps:.2f} kbps)")
+    info = probe_audio(clip.path) if clip.path is not None else None
+    if info is None:
+        return "audio: the input has none"
+    if no_audio:
+        return f"audio: {info.codec} stream dropped (--no-audio)"
+    return f"audio: the {info.codec} stream holds no samples; nothing to keep"
+
+
 def _say_encoded(stream, target) -> None:
     from .console import console
 
@@ -249,12 +283,15 @@ def _say_encoded(stream, target) -> None:
     if rc is not None:
         verdict = "within 10% of" if rc.reached else "could not reach"
         policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
+        kbps = stats.kbps if rc.counts != "video" else stats.video_kbps
         console.print(f"rate control: {rc.passes} passes, chose {policy}quality {rc.quality:.2f} "
                       f"(token step {stats.token_step:.4g}, key-frame QP {stats.intra_qp}); "
-                      f"{stats.kbps:.2f} kbps, {verdict} the {rc.target_kbps:g} kbps target")
+                      f"{kbps:.2f} kbps of {rc.counts}, {verdict} the {rc.target_kbps:g} kbps "
+                      f"target", markup=False)
+    sound = f", {stats.bytes_audio} B audio" if stats.audio else ""
     console.print(f"wrote {target}: {stats.bytes_total} bytes, {stats.frames} frames, "
                   f"{stats.kbps:.2f} kbps ({stats.bytes_key_frames} B key frames, "
-                  f"{stats.bytes_tokens} B tokens)", markup=False)
+                  f"{stats.bytes_tokens} B tokens{sound})", markup=False)
 
 
 @main.command()
@@ -263,12 +300,14 @@ def _say_encoded(stream, target) -> None:
 @click.option("--model", "model_name", default=None,
               help="Model name or path (default: the model named in the stream).")
 @device_option
-@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
+@click.option("--no-audio", is_flag=True, help="Leave the sound out.")
+@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def decode(source, target, model_name, device, force, quiet, as_json):
+def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
     """Decode the .imf file SOURCE to TARGET: .mp4 (H.264), .mkv (FFV1 lossless), .y4m,
-    a folder of PNG frames, or - for y4m on standard output."""
+    a folder of PNG frames, or - for y4m on standard output. The sound goes inside an .mp4
+    or .mkv, and beside a .y4m or PNG folder as an Ogg Opus file (out.opus)."""
     from .codec import Codec
     from .console import console, progress_bar
     from .io.atomic import check_target
@@ -281,19 +320,33 @@ def decode(source, target, model_name, device, force, quiet, as_json):
         output_kind(target)
         check_target(target, force, inputs=[source])
     video = Codec.load(model_name, device).decode(source)
+    beside = None if to_stdout else video.sound_path(target, not no_audio)
+    if beside is not None:
+        check_target(beside, force, inputs=[source])
     with progress_bar("decode", video.frame_count, not (quiet or as_json)) as bar:
         if to_stdout:
-            video.write(sys.stdout.buffer, ".y4m", bar)
+            video.write(sys.stdout.buffer, ".y4m", bar, sound=False)
         else:
-            video.save(target, force, bar)
+            video.save(target, force, bar, sound=not no_audio)
+    if video.sound is None:
+        sound = "audio: the stream has none"
+    elif no_audio:
+        sound = "audio: left out (--no-audio)"
+    elif to_stdout:
+        sound = "audio: left out (standard output carries the y4m video only)"
+    else:
+        sound = f"audio: Opus, {video.sound.channels} channel(s), " + \
+                (f"written beside the frames to {beside}" if beside else f"muxed into {target}")
     summary = {"input": str(source), "output": str(target), "frames": video.frame_count,
                "fps": float(video.fps), "width": video.size[0], "height": video.size[1],
-               "kbps": round(video.kbps, 4)}
+               "kbps": round(video.kbps, 4), "audio_action": sound,
+               "audio_output": str(beside) if beside else (str(target) if "muxed" in sound else None)}
     if as_json:
         _emit_json(summary)
     elif not quiet:
         console.print(f"wrote {target}: {video.frame_count} frames at {float(video.fps):.3f} fps, "
                       f"{video.size[0]}x{video.size[1]}", markup=False)
+        console.print(sound, markup=False)
 
 
 @main.command()

@@ -17,7 +17,7 @@ decoder.py.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -27,13 +27,15 @@ import numpy as np
 from . import bitstream as bs
 from . import device as devices
 from . import motion as motions
-from .decoder import check_model, decode_frames
+from .audio import RATE, AudioSettings, AudioTrack, encode_audio, extradata, video_delay
+from .decoder import check_model, decode_frames, read_sound, sound_packets
 from .encoder import EncodeStats, encode_stream
-from .errors import IMFError
+from .errors import IMFError, InputError
 from .frames import Progress
-from .io.atomic import atomic_path, write_bytes
+from .io.atomic import atomic_path, check_target, write_bytes
+from .io.audio import write_opus
 from .io.reader import VideoInfo, existing_file
-from .io.writer import FrameWriter, output_kind
+from .io.writer import WITH_SOUND, FrameWriter, output_kind
 from .motion.base import MotionModel
 from .options import EncodeOptions, EncodeSettings
 from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
@@ -58,6 +60,16 @@ class Stream:
 
     def to_bytes(self) -> bytes:
         return self.data
+
+    def with_sound(self, track: AudioTrack) -> "Stream":
+        """This stream with ``track``'s records: the AUDIO_HEADER after the header, the AUDIO
+        records interleaved with the video records by time (bitstream.interleave)."""
+        records = [record for _, record in bs.read_records(io.BytesIO(self.data))]
+        header, video = records[0], records[1:-1]
+        data = bs.pack(header, [track.header, *bs.interleave(video, header.fps, track.chunks)])
+        stats = replace(self.stats, bytes_total=len(data), bytes_audio=track.bytes,
+                        audio=track.describe())
+        return replace(self, data=data, stats=stats)
 
     def save(self, path: str | Path, force: bool = False) -> Path:
         """Writes the file atomically (OutputError if it exists and ``force`` is not set)."""
@@ -94,6 +106,8 @@ class Decoded:
         self._path = None if self._data is not None else existing_file(source, "an .imf file")
         with self._open() as stream:
             _, self.header = next(bs.read_records(stream))
+        with self._open() as stream:
+            self.sound = read_sound(stream)  # the AUDIO_HEADER, or None
         self.model = codec.model_for(self.header)
 
     def _open(self) -> BinaryIO:
@@ -127,22 +141,56 @@ class Decoded:
     def __len__(self) -> int:
         return self.frame_count
 
-    def save(self, target: str | Path, force: bool = False, progress: Progress | None = None) -> Path:
-        """Writes .mp4 (H.264), .mkv (FFV1, lossless), .y4m or a folder of PNGs, atomically."""
+    def sound_path(self, target: str | Path, sound: bool = True) -> Path | None:
+        """Where ``save(target)`` puts the sound: None when there is none (or ``sound`` is
+        False) or it goes inside (.mp4, .mkv); else the Ogg Opus file beside a .y4m or a
+        PNG folder (``out.y4m`` -> ``out.opus``, ``frames/`` -> ``frames.opus``)."""
+        if not sound or self.sound is None or output_kind(target) in WITH_SOUND:
+            return None
+        target = Path(target)
+        return target.with_suffix(".opus") if target.suffix else target.parent / (target.name + ".opus")
+
+    def save(self, target: str | Path, force: bool = False, progress: Progress | None = None,
+             sound: bool = True) -> Path:
+        """Writes .mp4 (H.264), .mkv (FFV1, lossless), .y4m or a folder of PNGs, atomically;
+        the sound (unless ``sound`` is False) inside an .mp4 or .mkv, else beside it
+        (``sound_path``)."""
         kind = output_kind(target)
+        beside = self.sound_path(target, sound)
+        if beside is not None:
+            check_target(beside, force)
         with atomic_path(target, force, directory=kind == "png",
                          replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
-            self.write(tmp, kind, progress)
+            self.write(tmp, kind, progress, sound=sound)
+            if beside is not None:
+                with atomic_path(beside, force) as tmp_sound, self._open() as stream:
+                    write_opus(tmp_sound, self.sound.channels, extradata(self.sound),
+                               sound_packets(stream))
         return Path(target)
 
-    def write(self, target: str | Path | BinaryIO, kind: str, progress: Progress | None = None) -> None:
+    def write(self, target: str | Path | BinaryIO, kind: str, progress: Progress | None = None,
+              sound: bool = True) -> None:
         """Writes the frames to ``target`` (a path, or a binary stream for ``.y4m``) as it is,
-        not atomically (``save`` is)."""
-        with FrameWriter(target, kind, self.fps, self.size) as writer:
-            for frame in self:
+        not atomically (``save`` is), with the sound's packets interleaved by time in an .mp4
+        or .mkv (unless ``sound`` is False)."""
+        inside = sound and self.sound is not None and kind in WITH_SOUND
+        tracks = dict(audio=(self.sound.channels, extradata(self.sound)),
+                      delay=video_delay(self.sound, self.fps)) if inside else {}
+        with FrameWriter(target, kind, self.fps, self.size, **tracks) as writer, \
+                self._open() as stream:
+            packets = sound_packets(stream) if inside else iter(())
+            packet = next(packets, None)
+            for index, frame in enumerate(self):
                 writer.write(frame)
+                until = (index + 1) * RATE / self.fps  # the end of this frame's time
+                while packet is not None and packet[0] < until:
+                    writer.write_audio(*packet)
+                    packet = next(packets, None)
                 if progress:
                     progress(1)
+            while packet is not None:
+                writer.write_audio(*packet)
+                packet = next(packets, None)
             writer.close()
 
 
@@ -198,7 +246,8 @@ class Codec:
         return Source.of(source, self.model.image_size, fit)
 
     def encode(self, source: str | Path | Source, *, options: EncodeOptions | None = None,
-               bitrate: str | float | None = None, progress: Progress | None = None,
+               bitrate: str | float | None = None, video_bitrate: str | float | None = None,
+               audio: AudioSettings | None = AudioSettings(), progress: Progress | None = None,
                notify: Notify | None = None, token_cache: dict | None = None,
                **settings) -> Stream:
         """Encodes a video file (or a Source) into a Stream.
@@ -207,28 +256,58 @@ class Codec:
         quality, adaptive, keyframe_interval, fit, intra, refresh_threshold, refresh_lambda,
         max_keyframe_interval, scene_cut, refine, key_placement); ``options`` gives the
         encoder's options directly instead. ``bitrate`` ("8k", "8000", "1.5M") asks rate
-        control for an average rate. ``progress(n)`` is called as frames are done, ``notify``
-        with rate control's messages; ``token_cache`` lets repeated encodes of one source
-        share the motion model's analysis.
+        control for an average rate of the whole file, sound included; ``video_bitrate`` for
+        one of the video alone. ``audio``: how the input's first audio stream is coded (None:
+        dropped; a Source of frames in memory has none). ``progress(n)`` is called as frames
+        are done, ``notify`` with rate control's messages; ``token_cache`` lets repeated
+        encodes of one source share the motion model's analysis.
         """
         chosen = EncodeSettings(**settings)
         given = options is not None
         if given and settings:
             raise ValueError("give either options or encode settings, not both")
+        if bitrate is not None and video_bitrate is not None:
+            raise InputError("give --bitrate or --video-bitrate, not both")
         src = self.open(source, options.fit if given else chosen.fit)
         options = options if given else chosen.options(src.fps)
         try:
-            if bitrate is not None:
-                kbps = parse_bitrate(str(bitrate))
-                rule_given = _has_rule(options) if given else chosen.refresh_given()
-                return encode_to_bitrate(self, src, options, kbps, not rule_given,
-                                         notify or (lambda message: None))
-            data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
+            track = None
+            if audio is not None and src.path is not None:
+                track = encode_audio(src.path, src.info.start, audio, options.chunk_seconds)
+            if bitrate is not None or video_bitrate is not None:
+                stream = self._to_bitrate(src, options, bitrate, video_bitrate, track,
+                                          not (_has_rule(options) if given else chosen.refresh_given()),
+                                          notify or (lambda message: None))
+            else:
+                data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
+                stream = Stream(data, header, stats, source=src.info)
+            return stream.with_sound(track) if track is not None else stream
         except IMFError as exc:
             if str(exc).startswith(src.name):
                 raise
             raise type(exc)(f"{src.name}: {exc}") from None
-        return Stream(data, header, stats, source=src.info)
+
+    def _to_bitrate(self, src: Source, options: EncodeOptions, bitrate, video_bitrate,
+                    track: AudioTrack | None, choose_refresh: bool, notify: Notify) -> Stream:
+        """Rate control over the video; a target for the whole file is first lowered by the
+        sound's rate (over the video's announced duration, else the sound's own)."""
+        if video_bitrate is not None:
+            return encode_to_bitrate(self, src, options, parse_bitrate(str(video_bitrate), "--video-bitrate"),
+                                     choose_refresh, notify)
+        kbps = parse_bitrate(str(bitrate))
+        if track is None:
+            return encode_to_bitrate(self, src, options, kbps, choose_refresh, notify)
+        frames = _expected_frames(src.info) if src.info.frames else None
+        seconds = frames / float(src.fps) if frames else track.seconds
+        sound = track.bytes * 8 / 1000 / max(seconds, 1e-3)
+        if kbps - sound < 0.1 * kbps:
+            raise InputError(f"--bitrate {kbps:g}k leaves the video {kbps - sound:.2f} kbps beside "
+                             f"the sound's {sound:.2f}; raise it, lower --audio-bitrate, or give "
+                             f"--video-bitrate")
+        notify(f"the sound takes {sound:.2f} kbps: the video aims at {kbps - sound:.2f} kbps")
+        stream = encode_to_bitrate(self, src, options, kbps - sound, choose_refresh, notify)
+        return replace(stream, rate_control=replace(stream.rate_control, target_kbps=kbps,
+                                                    counts="video and audio"))
 
     def decode(self, source: str | Path | bytes | Stream) -> Decoded:
         """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,

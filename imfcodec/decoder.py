@@ -1,4 +1,5 @@
-"""The decoder's loop: an .imf stream's records back to frames, streaming.
+"""The decoder's loop: an .imf stream's records back to frames, streaming (and its sound's
+packets, read on their own: sound_packets).
 
 Records are read and checked by bitstream.py, key frames decoded by intra.py, token chunks
 turned into levels by tokens.py; the motion model rebuilds each frame from the decoded key
@@ -15,6 +16,7 @@ import numpy as np
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
+from .audio import timed_packets
 from .entropy import quantize as quant
 from .errors import FormatError, ModelError
 from .motion.base import MotionModel
@@ -53,6 +55,24 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             levels = read_chunk(record, header.token_dim, previous)
             previous = levels[-1]
             yield "tokens", record, levels
+
+
+def read_sound(stream: BinaryIO) -> bs.AudioHeader | None:
+    """The stream's AUDIO_HEADER (the record after the HEADER, from version 4.0), if any."""
+    records = bs.read_records(stream)
+    next(records)
+    record = next(records)[1]
+    return record if isinstance(record, bs.AudioHeader) else None
+
+
+def sound_packets(stream: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
+    """The sound's Opus packets as (pts, duration, data), times in 1/48000 s from the first
+    frame (audio.timed_packets); nothing for a stream without sound. Every record is read
+    and checked; no key frame or token is decoded."""
+    records = (record for _, record in bs.read_records(stream))
+    header = next((r for r in records if isinstance(r, bs.AudioHeader)), None)
+    if header is not None:
+        yield from timed_packets(header, (r for r in records if isinstance(r, bs.AudioChunk)))
 
 
 def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]:

@@ -71,26 +71,43 @@ class EncodeStats:
     levels: list = field(default_factory=list, repr=False)  # (F_inter, D) quantised tokens
     token_step: float = 0.0
     intra_qp: int = 0
+    bytes_audio: int = 0  # the sound's records (audio.AudioTrack.bytes)
+    audio: dict | None = None  # the sound's description (audio.describe), when there is one
 
     @property
     def seconds(self) -> float:
         return self.frames / float(self.fps) if self.frames else 0.0
 
+    def _kbps(self, size: int) -> float:
+        return size * 8 / 1000 / self.seconds if self.seconds else 0.0
+
     @property
     def kbps(self) -> float:
-        return self.bytes_total * 8 / 1000 / self.seconds if self.seconds else 0.0
+        """The whole file's rate over the video's duration, sound included."""
+        return self._kbps(self.bytes_total)
+
+    @property
+    def video_kbps(self) -> float:
+        """The rate without the sound's records: what rate-distortion curves compare."""
+        return self._kbps(self.bytes_total - self.bytes_audio)
+
+    @property
+    def audio_kbps(self) -> float:
+        return self._kbps(self.bytes_audio)
 
     @property
     def bits_per_pixel(self) -> float:
         pixels = self.frames * self.width * self.height
-        return self.bytes_total * 8 / pixels if pixels else 0.0
+        return (self.bytes_total - self.bytes_audio) * 8 / pixels if pixels else 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready numbers (the command line's --json keys)."""
         return {"model": self.model, "frames": self.frames, "key_frames": self.key_frames,
                 "fps": float(self.fps), "seconds": round(self.seconds, 4),
                 "bytes": self.bytes_total, "bytes_key_frames": self.bytes_key_frames,
-                "bytes_tokens": self.bytes_tokens, "kbps": round(self.kbps, 4),
+                "bytes_tokens": self.bytes_tokens, "bytes_audio": self.bytes_audio,
+                "kbps": round(self.kbps, 4), "video_kbps": round(self.video_kbps, 4),
+                "audio_kbps": round(self.audio_kbps, 4), "audio": self.audio,
                 "bits_per_pixel": round(self.bits_per_pixel, 6), "width": self.width,
                 "height": self.height, "token_step": self.token_step, "intra_qp": self.intra_qp,
                 "key_frame_reasons": {str(k): v for k, v in self.key_reasons.items()}}

@@ -32,16 +32,16 @@ if TYPE_CHECKING:
 Notify = Callable[[str], None]
 
 
-def parse_bitrate(text: str) -> float:
-    """'8k', '8 kbps', '8000', '1.5M' -> kilobits per second."""
+def parse_bitrate(text: str, option: str = "--bitrate") -> float:
+    """'8k', '8 kbps', '8000', '1.5M' -> kilobits per second (``option``: named in errors)."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
     if not match:
-        raise InputError(f"--bitrate: cannot read {text!r} (try 8k, 8000 or 1.5M)")
+        raise InputError(f"{option}: cannot read {text!r} (try 8k, 8000 or 1.5M)")
     value = float(match.group(1))
     unit = match.group(2).lower()
     kbps = value if unit == "k" else value * 1000 if unit == "m" else value / 1000
     if not 0.1 <= kbps <= 100000:
-        raise InputError(f"--bitrate: {kbps:g} kbps is out of range (0.1k .. 100M)")
+        raise InputError(f"{option}: {kbps:g} kbps is out of range (0.1k .. 100M)")
     return kbps
 
 
@@ -75,11 +75,12 @@ class RateControl:
     passes: int
     reached: bool  # within tolerance of the target
     policy: str = "as given"  # the refresh policy: "adaptive", "single key frame" or "as given"
+    counts: str = "video"  # what the target counts: "video", or "video and audio"
 
     def to_dict(self) -> dict:
         return {"target_kbps": self.target_kbps, "rate_control_quality": round(self.quality, 4),
                 "rate_control_passes": self.passes, "target_reached": self.reached,
-                "refresh_policy": self.policy}
+                "refresh_policy": self.policy, "target_counts": self.counts}
 
 
 def encode_at_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
@@ -92,7 +93,8 @@ def encode_at_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps
 
     def rate(x: float) -> float:
         if x not in tried:
-            tried[x] = codec.encode(source, options=parameters_at(x, options), token_cache=cache)
+            tried[x] = codec.encode(source, options=parameters_at(x, options), token_cache=cache,
+                                    audio=None)
         return tried[x].stats.kbps
 
     def done(x: float, reached: bool) -> Stream:

@@ -24,8 +24,9 @@ class Source:
     ``frames()``, a fresh pass over the frames at ``size`` x ``size`` each call."""
 
     def __init__(self, name: str, info: VideoInfo, size: int, fit: str,
-                 reader: Callable[[int, str], Iterator[np.ndarray]]) -> None:
-        self.name, self.info, self.size, self.fit = name, info, size, fit
+                 reader: Callable[[int, str], Iterator[np.ndarray]], path: Path | None = None) -> None:
+        """``path``: the file, for a Source read from one (its sound is read from it too)."""
+        self.name, self.info, self.size, self.fit, self.path = name, info, size, fit, path
         self._reader = reader
 
     @classmethod
@@ -33,7 +34,7 @@ class Source:
         """A file FFmpeg reads; probed here, once (InputError if it cannot be used)."""
         path = Path(path)
         info = probe(path)
-        return cls(str(path), info, size, fit, lambda side, how: read_frames(path, side, how, info))
+        return cls(str(path), info, size, fit, lambda side, how: read_frames(path, side, how, info), path)
 
     @classmethod
     def from_frames(cls, frames: Iterable[np.ndarray], fps: Fraction | float = Fraction(25),
@@ -64,7 +65,7 @@ class Source:
         """The same input read at another size or fit."""
         if (size, fit) == (self.size, self.fit):
             return self
-        return Source(self.name, self.info, size, fit, self._reader)
+        return Source(self.name, self.info, size, fit, self._reader, self.path)
 
     @property
     def fps(self) -> Fraction:

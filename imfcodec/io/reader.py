@@ -26,6 +26,7 @@ class VideoInfo:
     frames: int | None  # what the container announces; None when it does not say
     rotation: int = 0  # degrees the display turns the coded picture counter-clockwise
     resampled: Resampling | None = None  # irregular timestamps, shown at a constant rate
+    start: float = 0.0  # seconds on the container's clock at which the first frame shows
 
     @property
     def crop_share(self) -> float:
@@ -70,6 +71,7 @@ def probe(path: str | Path) -> VideoInfo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         nominal = stream.base_rate or stream.guessed_rate
         frames = stream.frames or None
+        start_time = stream.start_time * stream.time_base if stream.start_time is not None else 0
         rotation, times = _scan(container, stream, path)
     if not width or not height:
         raise InputError(f"{path}: video stream has no frame size")
@@ -85,7 +87,8 @@ def probe(path: str | Path) -> VideoInfo:
     resampled = resampling(times, Fraction(nominal) if nominal else None) if times is not None else None
     if resampled is not None:
         fps = resampled.fps
-    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames, rotation, resampled)
+    start = min(times) if times else float(start_time or 0)
+    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames, rotation, resampled, start)
 
 
 def _scan(container, stream, path) -> tuple[int, list[float] | None]:

@@ -1,4 +1,5 @@
-"""Decoded frames to a file: .mp4 (H.264), .mkv (FFV1, lossless), .y4m, or a PNG folder."""
+"""Decoded frames to a file: .mp4 (H.264), .mkv (FFV1, lossless), .y4m, or a PNG folder;
+.mp4 and .mkv also take the sound's Opus packets as they are (io/audio.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import av
 import numpy as np
 
 from ..errors import OutputError
+from .audio import RATE, OpusMuxer
 
 KINDS = {".mp4": "H.264 (crf 18)", ".mkv": "FFV1, lossless RGB", ".y4m": "raw YUV 4:4:4"}
+WITH_SOUND = (".mp4", ".mkv")  # the kinds that carry the sound inside; the others beside
 
 
 def output_kind(path: str | Path) -> str:
@@ -29,12 +32,17 @@ class FrameWriter:
     """Writes frames one at a time to ``path`` (a temporary path chosen by the caller)."""
 
     def __init__(self, path: Path | BinaryIO, kind: str, fps: Fraction, size: tuple[int, int],
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, audio: tuple[int, bytes] | None = None,
+                 delay: int = 0) -> None:
         """``path``: a path, or a binary stream (standard output) for ``.y4m``; ``options``
-        override the encoder's (e.g. {"crf": "23", "preset": "slow"} for .mp4)."""
-        self.kind, self.count = kind, 0
+        override the encoder's (e.g. {"crf": "23", "preset": "slow"} for .mp4); ``audio``:
+        (channels, OpusHead) of a sound to mux beside the video (.mp4 and .mkv); ``delay``:
+        frame times the first frame is shown after the start (for sound that starts before
+        it: the containers start at 0)."""
+        self.kind, self.count, self.delay = kind, 0, delay
+        self.audio_shift = round(delay * RATE / Fraction(fps))  # the delay, in 1/48000 s
         self.path = Path(path) if isinstance(path, (str, Path)) else None
-        self.container = self.stream = None
+        self.container = self.stream = self.audio = None
         if kind == "png":
             self.path.mkdir(exist_ok=True)
             return
@@ -49,6 +57,10 @@ class FrameWriter:
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = pix_fmt
         self.stream.options = {**defaults, **(options or {})}
+        if audio is not None:
+            if kind not in WITH_SOUND:
+                raise OutputError(f"{kind} output cannot carry sound")
+            self.audio = OpusMuxer(self.container, *audio)
 
     def write(self, rgb: np.ndarray) -> None:
         if self.kind == "png":
@@ -56,9 +68,15 @@ class FrameWriter:
             frame.to_image().save(self.path / f"frame_{self.count:06d}.png")
         else:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            for packet in self.stream.encode(frame.reformat(format=self.stream.pix_fmt)):
+            frame = frame.reformat(format=self.stream.pix_fmt)
+            frame.pts = self.count + self.delay
+            for packet in self.stream.encode(frame):
                 self.container.mux(packet)
         self.count += 1
+
+    def write_audio(self, pts: int, duration: int, data: bytes) -> None:
+        """One Opus packet, times in 1/48000 s from the first frame (before ``delay``)."""
+        self.audio.mux(pts + self.audio_shift, duration, data)
 
     def close(self) -> None:
         if self.container is not None:

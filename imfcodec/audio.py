@@ -1,0 +1,171 @@
+"""Sound: the input's first audio stream coded with Opus, carried beside the video.
+
+Encoding reads the audio as it decodes (io/audio.py), at 48 kHz, codes it with libopus tuned
+for speech (application "voip", 20 ms frames, variable rate) and groups the packets into
+AUDIO records of about a second each, each with the time of its first sample so that
+bitstream.interleave can place it among the video records. Decoding turns the AUDIO records
+back into timed packets, which io/audio.py muxes into the output as they are: the sound is
+coded once, never a second time on the way out.
+
+Times: sample n of the decoded sound (after the pre-skip) plays at start + n / 48000 seconds
+from the first video frame (AudioHeader.start, in 1/48000 s, may be negative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+
+from . import bitstream as bs
+from .errors import IMFError, InputError
+from .io.audio import RATE, AudioInfo, probe_audio, read_audio
+
+# Chosen by measurement (benchmarks/audio_rates.py, README "Sound"): 12 kbps is where
+# libopus switches speech from narrowband to wideband and intelligibility stops rising.
+DEFAULT_BITRATE = 12000
+BITRATE_RANGE = (6000, 256000)  # libopus's useful range for one or two channels
+FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
+OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "vbr": "on"}
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """How the sound is coded: ``bitrate`` in bits per second, ``channels`` 1 (mono, the
+    default: a stereo input is mixed down) or 2 (kept stereo where the input is)."""
+
+    bitrate: int = DEFAULT_BITRATE
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        lo, hi = BITRATE_RANGE
+        if not lo <= self.bitrate <= hi:
+            raise InputError(f"--audio-bitrate: {self.bitrate / 1000:g} kbps is out of range "
+                             f"({lo // 1000}k .. {hi // 1000}k)")
+        if self.channels not in (1, 2):
+            raise InputError(f"--audio-channels must be 1 or 2, got {self.channels}")
+
+
+@dataclass
+class AudioTrack:
+    """A coded sound: its AUDIO_HEADER record, its AUDIO records each with the time of its
+    first sample (seconds from the first video frame), and what it was coded from."""
+
+    header: bs.AudioHeader
+    chunks: list[tuple[float, bs.AudioChunk]] = field(repr=False)
+    samples: int  # decoded samples (48 kHz) after pre-skip and end trimming
+    source: AudioInfo
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / RATE
+
+    @property
+    def bytes(self) -> int:
+        """Its share of the file: every audio record, framing and checksums included."""
+        return len(bs.record_bytes(self.header)) + sum(len(bs.record_bytes(c)) for _, c in self.chunks)
+
+    def describe(self) -> dict:
+        return {**describe(self.header, self.samples), "source_codec": self.source.codec}
+
+
+def describe(header: bs.AudioHeader, samples: int) -> dict:
+    """JSON-ready facts of a sound (encode summaries and `imfcodec info`)."""
+    return {"codec": "opus", "sample_rate": RATE, "source_sample_rate": header.source_rate,
+            "channels": header.channels, "seconds": round(samples / RATE, 4),
+            "start_seconds": round(header.start / RATE, 4), "target_bitrate": header.bitrate}
+
+
+def _encoder(settings: AudioSettings, channels: int) -> av.CodecContext:
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate = RATE
+    ctx.layout = "mono" if channels == 1 else "stereo"
+    ctx.format = "s16"
+    ctx.bit_rate = settings.bitrate
+    ctx.time_base = Fraction(1, RATE)
+    ctx.options = dict(OPUS_OPTIONS)
+    ctx.open()
+    return ctx
+
+
+def opus_head(channels: int, pre_skip: int, source_rate: int) -> bytes:
+    """The OpusHead (RFC 7845, section 5.1) muxers want as the stream's extradata."""
+    return (b"OpusHead" + bytes([1, channels]) + pre_skip.to_bytes(2, "little")
+            + source_rate.to_bytes(4, "little") + (0).to_bytes(2, "little") + bytes([0]))
+
+
+def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
+                 chunk_seconds: float = 1.0) -> AudioTrack | None:
+    """The first audio stream of ``path`` coded with Opus; None when there is none, or it
+    holds no samples. ``video_start``: the first video frame's time on the container's clock."""
+    info = probe_audio(path)
+    if info is None:
+        return None
+    channels = min(settings.channels, max(1, info.channels))
+    encoder = _encoder(settings, channels)
+    per_chunk = max(1, round(chunk_seconds * RATE / FRAME))
+    chunks: list[tuple[int, list[bytes]]] = []  # (samples decoded before it, its packets)
+    decoded = fed = 0
+    start = first_pts = None
+
+    def take(coded: Iterable[av.Packet]) -> None:
+        nonlocal decoded, first_pts
+        for packet in coded:
+            data = bytes(packet)
+            if first_pts is None:
+                first_pts = packet.pts
+            if not chunks or len(chunks[-1][1]) == per_chunk:
+                chunks.append((decoded, []))
+            chunks[-1][1].append(data)
+            decoded += bs.opus_samples(data)
+
+    try:
+        for time, frame in read_audio(path, channels, FRAME):
+            if start is None and time is not None:
+                start = time
+            frame.pts = fed
+            fed += frame.samples
+            take(encoder.encode(frame))
+        take(encoder.encode(None))
+    except av.FFmpegError as exc:
+        raise IMFError(f"{path}: the Opus encoder failed ({exc})") from None
+    if fed == 0 or not chunks:
+        return None
+    pre_skip = -first_pts if first_pts is not None and first_pts < 0 else 0
+    offset = round(((start if start is not None else video_start) - video_start) * RATE)
+    header = bs.AudioHeader(bs.OPUS, channels, info.rate or RATE, pre_skip, offset, settings.bitrate)
+    records: list[tuple[float, bs.AudioChunk]] = []
+    for before, data in chunks:
+        # the granule: what the packets decode to, less the encoder's padding at the end
+        end = min(before + sum(bs.opus_samples(p) for p in data), pre_skip + fed)
+        if end > before:
+            records.append(((offset + before - pre_skip) / RATE, bs.AudioChunk(end, data)))
+    return AudioTrack(header, records, fed, info)
+
+
+def timed_packets(header: bs.AudioHeader, chunks: Iterable[bs.AudioChunk]) -> Iterator[tuple[int, int, bytes]]:
+    """(pts, duration, data) of every packet to play, times in 1/48000 s from the first video
+    frame: the packet that starts at decoded sample d plays from start + d - pre_skip, for
+    its samples, less what the last record trims from the end."""
+    decoded = 0
+    for chunk in chunks:
+        for data in chunk.packets:
+            samples = bs.opus_samples(data)
+            duration = min(samples, chunk.end - decoded)
+            if duration > 0:
+                yield header.start + decoded - header.pre_skip, duration, data
+            decoded += samples
+
+
+def extradata(header: bs.AudioHeader) -> bytes:
+    return opus_head(header.channels, header.pre_skip, header.source_rate)
+
+
+def video_delay(header: bs.AudioHeader, fps: Fraction) -> int:
+    """Frame times to show the first frame late by, in an output whose clock starts at 0,
+    so that sound starting before the first frame keeps all of it, in sync."""
+    lead = max(0, -header.start)  # samples of sound before the first frame
+    return -(-lead * fps.numerator // (RATE * fps.denominator))  # rounded up

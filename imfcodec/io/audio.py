@@ -1,0 +1,100 @@
+"""Sound through FFmpeg: the input's first audio stream read as 48 kHz PCM frames, and Opus
+packets muxed into an output (an mp4 or mkv beside the video, or an Ogg .opus file alone).
+
+Both directions stream: the input is decoded and resampled a frame at a time, and packets
+are muxed as they come, so a long track is never held in memory as samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from ..errors import InputError
+
+RATE = 48000  # Opus codes and decodes at 48 kHz
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The input's first audio stream, as its container describes it."""
+
+    index: int  # the stream's index in the container
+    codec: str
+    rate: int
+    channels: int
+    duration: float | None  # seconds, when the container says
+
+
+def _describe(stream) -> str:
+    return f"audio stream {stream.index} ({stream.codec_context.name})"
+
+
+def probe_audio(path: str | Path) -> AudioInfo | None:
+    """The first audio stream of a file FFmpeg reads, or None when it has none."""
+    with av.open(str(path), "r") as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        return AudioInfo(stream.index, ctx.name or "unknown", ctx.sample_rate or 0,
+                         ctx.channels or 0, duration)
+
+
+def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tuple[float | None, av.AudioFrame]]:
+    """The first audio stream as 16-bit frames of ``frame_size`` samples at 48 kHz with
+    ``channels`` channels (the last frame shorter), each with the time (seconds, on the
+    container's clock) of the source frame it starts in, or None when it has none. An audio
+    stream FFmpeg cannot decode is an InputError that names it."""
+    layout = "mono" if channels == 1 else "stereo"
+    resampler = av.AudioResampler(format="s16", layout=layout, rate=RATE, frame_size=frame_size)
+    with av.open(str(path), "r") as container:
+        stream = container.streams.audio[0]
+        name = _describe(stream)
+        try:
+            for frame in container.decode(stream):
+                time = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                frame.pts = None  # the resampler counts samples; gaps are not filled
+                for out in resampler.resample(frame):
+                    yield time, out
+            for out in resampler.resample(None):
+                yield None, out
+        except (av.FFmpegError, ValueError) as exc:
+            raise InputError(f"{path}: {name} cannot be decoded ({exc}); --no-audio "
+                             f"encodes the video without it") from None
+
+
+class OpusMuxer:
+    """An Opus stream of an open output container, fed packets already coded."""
+
+    def __init__(self, container, channels: int, extradata: bytes) -> None:
+        self.container = container
+        self.stream = container.add_stream("libopus", rate=RATE,
+                                           layout="mono" if channels == 1 else "stereo")
+        self.stream.codec_context.extradata = extradata
+        self.stream.time_base = Fraction(1, RATE)
+
+    def mux(self, pts: int, duration: int, data: bytes) -> None:
+        """One packet, ``pts`` and ``duration`` in 1/48000 s."""
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.duration = duration
+        packet.time_base = Fraction(1, RATE)
+        packet.stream = self.stream
+        self.container.mux(packet)
+
+
+def write_opus(path: str | Path, channels: int, extradata: bytes,
+               packets: Iterator[tuple[int, int, bytes]]) -> None:
+    """An Ogg Opus file of ``packets`` ((pts, duration, data), times in 1/48000 s)."""
+    with av.open(str(path), "w", format="ogg") as container:
+        muxer = OpusMuxer(container, channels, extradata)
+        for pts, duration, data in packets:
+            muxer.mux(pts, duration, data)
