@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import bitstream as bs
+from .audio import describe as describe_sound
 from .io.reader import existing_file
 from .intra import RECORD_CODECS, IntraCodec
 
@@ -12,7 +13,8 @@ from .intra import RECORD_CODECS, IntraCodec
 def describe(path: str | Path) -> dict:
     path = existing_file(path, "an .imf file")
     key_frames, chunks = [], 0
-    bytes_key = bytes_tokens = bytes_other = 0
+    bytes_key = bytes_tokens = bytes_audio = bytes_other = 0
+    sound, sound_samples = None, 0
     with open(path, "rb") as f:
         version = bs.file_version(f)
         f.seek(0)
@@ -29,10 +31,20 @@ def describe(path: str | Path) -> dict:
             elif isinstance(record, bs.TokenChunk):
                 chunks += 1
                 bytes_tokens += size
+            elif isinstance(record, bs.AudioHeader):
+                sound = record
+                bytes_audio += size
+            elif isinstance(record, bs.AudioChunk):
+                sound_samples = record.end - sound.pre_skip  # the last one's is the length
+                bytes_audio += size
             else:
                 bytes_other += size
     total = path.stat().st_size
     seconds = header.frame_count / float(header.fps)
+
+    def kbps(size: int) -> float:
+        return round(size * 8 / 1000 / seconds, 4) if seconds else 0.0
+
     inter = header.frame_count - len(key_frames)
     return {
         "file": str(path),
@@ -49,13 +61,14 @@ def describe(path: str | Path) -> dict:
         if header.intra_codec in IntraCodec._value2member_map_ else header.intra_codec,
         "intra_qp": header.intra_qp,
         "key_frames": key_frames, "token_chunks": chunks,
+        "audio": describe_sound(sound, max(0, sound_samples)) if sound is not None else None,
         "bytes": total, "bytes_key_frames": bytes_key, "bytes_tokens": bytes_tokens,
-        "bytes_container": total - bytes_key - bytes_tokens,
-        "kbps": round(total * 8 / 1000 / seconds, 4) if seconds else 0.0,
-        "kbps_key_frames": round(bytes_key * 8 / 1000 / seconds, 4) if seconds else 0.0,
-        "kbps_tokens": round(bytes_tokens * 8 / 1000 / seconds, 4) if seconds else 0.0,
+        "bytes_audio": bytes_audio,
+        "bytes_container": total - bytes_key - bytes_tokens - bytes_audio,
+        "kbps": kbps(total), "kbps_key_frames": kbps(bytes_key), "kbps_tokens": kbps(bytes_tokens),
+        "kbps_audio": kbps(bytes_audio), "kbps_video": kbps(total - bytes_audio),
         "bits_per_token_frame": round(bytes_tokens * 8 / inter, 2) if inter else 0.0,
-        "bits_per_pixel": round(total * 8 / (header.frame_count * header.width * header.height), 6),
+        "bits_per_pixel": round((total - bytes_audio) * 8 / (header.frame_count * header.width * header.height), 6),
     }
 
 
@@ -74,11 +87,20 @@ def render(data: dict) -> None:
     for col in ("part", "bytes", "kbps", "share"):
         table.add_column(col, justify="right" if col != "part" else "left")
     total = max(1, data["bytes"])
-    for part, b, k in (("key frames", data["bytes_key_frames"], data["kbps_key_frames"]),
-                       ("tokens", data["bytes_tokens"], data["kbps_tokens"]),
-                       ("container", data["bytes_container"], None)):
+    parts = [("key frames", data["bytes_key_frames"], data["kbps_key_frames"]),
+             ("tokens", data["bytes_tokens"], data["kbps_tokens"])]
+    if data["audio"] is not None:
+        parts.append(("audio", data["bytes_audio"], data["kbps_audio"]))
+    for part, b, k in parts + [("container", data["bytes_container"], None)]:
         table.add_row(part, str(b), f"{k:.3f}" if k is not None else "", f"{100 * b / total:.1f}%")
     table.add_row("[bold]total", str(data["bytes"]), f"{data['kbps']:.3f}", "100%")
+    sound = data["audio"]
+    if sound is not None:
+        console.print(f"audio: Opus, {sound['channels']} channel(s), {sound['sample_rate']} Hz "
+                      f"(source {sound['source_sample_rate']} Hz), {sound['seconds']} s from "
+                      f"{sound['start_seconds']:+g} s, target {sound['target_bitrate'] / 1000:g} kbps")
+    else:
+        console.print("audio: none")
     console.print(table)
     console.print(f"{data['token_chunks']} token chunks, {data['bits_per_token_frame']} bits per "
                   f"predicted frame, {data['bits_per_pixel']} bits per pixel")

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..audio import AudioSettings, encode_audio
 from ..codec import Codec
 from ..errors import InputError
 from ..levels import LEVELS
@@ -85,6 +86,8 @@ class Row:
     # temporal stability: mean PSNR between consecutive decoded frames, and the source's
     f2f_psnr: float = float("nan")
     source_f2f_psnr: float = float("nan")
+    # the clip's sound at the default audio settings, beside (never in) ``kbps``: 0 without
+    audio_kbps: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +111,15 @@ def _row(clip: Source, codec: str, setting: str, param: int, size: int, decoded:
                size * 8 / 1000 / seconds, size * 8 / (n * width * height), quality["psnr"],
                quality["msssim"], round(encode_s, 4), round(decode_s, 4),
                frame_to_frame_psnr(decoded), frame_to_frame_psnr(frames))
+
+
+def sound_kbps(path: Path | Source) -> float:
+    """What a clip's sound costs coded as an encode codes it by default (audio.AudioSettings),
+    over the sound's own length; 0 for a clip without sound (or frames in memory). The rate
+    curves stay video-only, comparable with the anchors', and show this beside them."""
+    path = path.path if isinstance(path, Source) else path
+    track = encode_audio(path, 0.0, AudioSettings()) if path is not None else None
+    return track.bytes * 8 / 1000 / track.seconds if track is not None and track.seconds else 0.0
 
 
 def encode_tokens(clip: Source, codec: Codec) -> tuple[dict | None, float]:
@@ -199,6 +211,8 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
         if clip.info.frames < 1:
             notify(f"{clip.name}: no frames; skipped")
             continue
+        sound = sound_kbps(path)
+        start = len(rows)
         tokens: dict = {}  # model digest -> the clip's tokens, shared by that model's modes
         for name in usable:
             notify(f"{clip.name}: {name}")
@@ -218,6 +232,8 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
                     rows += [replace(r, codec=label(name, model)) for r in found]
             else:
                 rows += sweep_anchor(clip, name)
+        rows[start:] = [replace(r, audio_kbps=sound) if r.codec not in ANCHORS else r
+                        for r in rows[start:]]
     return rows
 
 
@@ -235,6 +251,7 @@ def mean_curves(rows: list[Row]) -> dict[str, list[dict]]:
             points.append({
                 "setting": setting,
                 "kbps": float(np.mean([r.kbps for r in sel])),
+                "audio_kbps": float(np.mean([r.audio_kbps for r in sel])),
                 "bpp": float(np.mean([r.bpp for r in sel])),
                 "psnr": float(np.mean([r.psnr for r in sel])),
                 "msssim": float(np.mean([r.msssim for r in sel])),

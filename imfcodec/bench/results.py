@@ -94,12 +94,18 @@ def render(summary: dict) -> None:
 
     from ..console import console
 
-    table = Table(title="mean over clips")
-    for col in ("codec", "setting", "kbps", "PSNR", "MS-SSIM", "enc fps", "dec fps"):
+    curves = summary["mean_curves"]
+    sound = any(p.get("audio_kbps") for points in curves.values() for p in points)
+    table = Table(title="mean over clips (kbps: video; the sound's beside it, not in it)"
+                  if sound else "mean over clips")
+    columns = ("codec", "setting", "kbps") + (("audio kbps",) if sound else ()) + \
+        ("PSNR", "MS-SSIM", "enc fps", "dec fps")
+    for col in columns:
         table.add_column(col, justify="left" if col in ("codec", "setting") else "right")
-    for codec, points in summary["mean_curves"].items():
+    for codec, points in curves.items():
         for p in points:
-            table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", f"{p['psnr']:.2f}",
+            audio = (f"{p.get('audio_kbps', 0):.2f}",) if sound else ()
+            table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", *audio, f"{p['psnr']:.2f}",
                           f"{p['msssim']:.4f}", f"{p['encode_fps']:.1f}", f"{p['decode_fps']:.1f}")
     console.print(table)
     console.print(_bd_table("BD-rate (negative: the imfcodec mode needs fewer bits than the anchor)",

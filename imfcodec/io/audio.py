@@ -30,8 +30,14 @@ class AudioInfo:
     duration: float | None  # seconds, when the container says
 
 
+def _codec_name(stream) -> str:
+    """The stream's codec as FFmpeg names the format (mp3, aac), not its decoder (mp3float)."""
+    codec = stream.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name or "unknown"
+
+
 def _describe(stream) -> str:
-    return f"audio stream {stream.index} ({stream.codec_context.name})"
+    return f"audio stream {stream.index} ({_codec_name(stream)})"
 
 
 def probe_audio(path: str | Path) -> AudioInfo | None:
@@ -44,7 +50,7 @@ def probe_audio(path: str | Path) -> AudioInfo | None:
         duration = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
-        return AudioInfo(stream.index, ctx.name or "unknown", ctx.sample_rate or 0,
+        return AudioInfo(stream.index, _codec_name(stream), ctx.sample_rate or 0,
                          ctx.channels or 0, duration)
 
 
@@ -67,7 +73,8 @@ def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tup
             for out in resampler.resample(None):
                 yield None, out
         except (av.FFmpegError, ValueError) as exc:
-            raise InputError(f"{path}: {name} cannot be decoded ({exc}); --no-audio "
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise InputError(f"{path}: {name} cannot be decoded ({why}); --no-audio "
                              f"encodes the video without it") from None
 
 
