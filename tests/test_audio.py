@@ -387,3 +387,52 @@ def test_timed_packets_follow_pre_skip_start_and_trim(clips):
     assert played == track.samples
     ends = [pts + duration for pts, duration, _ in packets]
     assert ends[:-1] == [pts for pts, _, _ in packets[1:]]
+
+
+def _varint(data, i):
+    value, shift = 0, 0
+    while True:
+        value |= (data[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not data[i - 1] & 0x80:
+            return value, i
+
+
+def test_sound_matches_docs_format_md_layout(codec, clips):
+    """Parses the sound's records by docs/format.md, independently of bitstream.py."""
+    stream = codec.encode(clips["mkv"], quality=3)
+    data = stream.data
+    assert data[4:6] == bytes([4, 0])
+    pos, records = 6, []
+    while pos < len(data):
+        length, i = _varint(data, pos + 1)
+        records.append((data[pos], data[i : i + length]))
+        pos = i + length + 4
+    kinds = [k for k, _ in records]
+    assert kinds[:2] == [1, 5] and kinds[-1] == 4 and kinds.count(5) == 1 and 6 in kinds
+    head = records[1][1]
+    assert head[0] == 1 and head[1] == 1  # Opus, mono
+    rate, i = _varint(head, 2)
+    pre_skip, i = _varint(head, i)
+    start, i = _varint(head, i)
+    start = start // 2 if start % 2 == 0 else -(start + 1) // 2
+    bitrate, i = _varint(head, i)
+    assert i == len(head) and rate == 44100 and bitrate == 12000  # the source's rate
+    assert start == pytest.approx(0.2 * 48000, abs=48)  # the tone starts 0.2 s after frame 0
+    frame_ms = [10, 20, 40, 60] * 3 + [10, 20] * 2 + [2.5, 5, 10, 20] * 4
+    decoded, granule = 0, 0
+    for kind, payload in records:
+        if kind != 6:
+            continue
+        granule, i = _varint(payload, 0)
+        count, i = _varint(payload, i)
+        for _ in range(count):
+            size, i = _varint(payload, i)
+            toc = payload[i]
+            frames = {0: 1, 1: 2, 2: 2}.get(toc & 3) or payload[i + 1] & 0x3F
+            decoded += round(frames * frame_ms[toc >> 3] * 48)
+            i += size
+        assert i == len(payload) and granule <= decoded
+    # the sound lasts G - pre-skip samples: the source's 1.5 s at 48 kHz
+    assert granule - pre_skip == round(1.5 * 48000)
