@@ -2,14 +2,15 @@
 
     python benchmarks/fuzz_imf.py --cases 10000 [--seed 0] [--cli-every 50]
 
-A small valid file is made from a synthetic clip with a tiny model. Cases: every truncation
+A small valid file is made from a synthetic clip with a tiny model, with predicted key frames
+and sound (an AUDIO_HEADER and several AUDIO records). Cases: every truncation
 of it, then random mutations: bit flips, byte overwrites, inserted or deleted bytes, absurd
 header values and garbage record payloads re-sealed with a valid CRC (so they reach the
 header checks, the entropy decoder and the key-frame decoder), garbage after the magic.
 
 Each case is read through the whole decoding pipeline up to the network (container,
 checksums, entropy decoding, key-frame decoding): it must either decode or raise the
-library's FormatError / ModelError, within --timeout seconds, with a peak of traced
+library's FormatError / ModelError (its sound's packets timed too), within --timeout seconds, with a peak of traced
 allocations under --max-mib. Every --cli-every-th case also goes through `imfcodec decode`
 in-process: its exit code must be 0, 4 or 5, an error must be one line, and no file but
 the input (and a finished output) may be left in the folder. Prints the counts.
@@ -32,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imfcodec import bitstream as bs  # noqa: E402
+from imfcodec.audio import AudioSettings, encode_audio  # noqa: E402
 from imfcodec.errors import FormatError, ModelError  # noqa: E402
 
 
@@ -63,7 +65,25 @@ def make_sample(folder: Path):
     # intra key frames at 0 and 6 (interval), predicted ones (codec 3) between them (refreshes)
     options = EncodeOptions(keyframe_interval=6, refresh_threshold=99.0, min_refresh_gap=3,
                             chunk_seconds=0.3)
-    return path, loaded, Codec(loaded).encode(frames, options=options).data
+    stream = Codec(loaded).encode(frames, options=options)
+    # and sound: a tone starting 0.1 s in, its AUDIO records about 0.3 s each
+    track = encode_audio(_tone(folder / "tone.wav", 1.1), -0.1, AudioSettings(), chunk_seconds=0.3)
+    return path, loaded, stream.with_sound(track).data
+
+
+def _tone(path: Path, seconds: float, rate: int = 16000) -> Path:
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("pcm_s16le", rate=rate, layout="mono")
+        t = np.arange(round(seconds * rate)) / rate
+        frame = av.AudioFrame.from_ndarray((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)[None],
+                                           format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            c.mux(packet)
+    return path
 
 
 def split_records(data: bytes) -> list[tuple[int, int, int]]:
@@ -169,7 +189,7 @@ def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
     """Returns 'ok', 'format-error', 'model-error', 'crash: ...', 'hang' or 'memory: ...'."""
     import io
 
-    from imfcodec.decoder import check_model, iter_decoded
+    from imfcodec.decoder import check_model, iter_decoded, sound_packets
 
     def loaded_for(header):
         check_model(header, loaded)
@@ -183,6 +203,8 @@ def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
     tracemalloc.start()
     try:
         for _ in iter_decoded(io.BytesIO(data), loaded_for):
+            pass
+        for _ in sound_packets(io.BytesIO(data)):
             pass
         outcome = "ok"
     except FormatError:
