@@ -19,6 +19,7 @@ os.environ.setdefault("SVT_LOG", "1")
 _EXPORTS = {
     "Codec": "codec", "Stream": "codec", "Decoded": "codec", "Source": "source",
     "EncodeOptions": "options", "EncodeSettings": "options", "EncodeStats": "encoder",
+    "AudioSettings": "audio",
     "MotionModel": "motion.base", "IMFError": "errors", "InputError": "errors",
     "OutputError": "errors", "FormatError": "errors", "ModelError": "errors",
     "DeviceError": "errors",
