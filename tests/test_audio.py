@@ -372,3 +372,28 @@ def test_sound_matches_docs_format_md_layout(codec, clips):
         assert i == len(payload) and granule <= decoded
     # the sound lasts G - pre-skip samples: the source's 1.5 s at 48 kHz
     assert granule - pre_skip == round(1.5 * 48000)
+
+
+def test_bench_shows_the_sound_beside_video_only_rates(clips, tmp_path):
+    from imfcodec.bench import rd
+
+    assert rd.sound_kbps(clips["silent"]) == 0.0
+    sound = rd.sound_kbps(clips["mkv"])
+    assert 8 < sound < 16  # 12k asked
+    rows = rd.run([clips["mkv"]], ["static", "x264"], [], qualities=[3], max_frames=10)
+    ours = [r for r in rows if r.codec == "static"]
+    assert ours and all(r.audio_kbps == sound for r in ours)
+    assert all(r.audio_kbps == 0 for r in rows if r.codec == "x264")
+    # the curves' rate is the video's: what the records of a video-only encode take
+    assert all(r.kbps == r.bytes * 8 / 1000 / (r.frames / r.fps) for r in ours)
+    assert rd.mean_curves(ours)["static"][0]["audio_kbps"] == sound
+
+
+def test_cli_bitrate_says_what_it_counts(clips, tmp_path):
+    r = run("encode", clips["mp4"], tmp_path / "a.imf", "--model", "static", "--bitrate", "20k")
+    assert r.exit_code == 0 and "kbps of video and audio" in r.output, r.output
+    r = run("encode", clips["mp4"], tmp_path / "b.imf", "--model", "static", "--video-bitrate", "4k",
+            "--json")
+    summary = json.loads(r.output)
+    assert summary["target_counts"] == "video" and summary["audio"]["channels"] == 1
+    assert abs(summary["video_kbps"] - 4) <= 0.4 and summary["kbps"] > summary["video_kbps"]
