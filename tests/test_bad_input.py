@@ -256,19 +256,6 @@ def test_undecodable_audio_is_a_clear_error_unless_dropped(tmp_path):
     assert run("encode", path, tmp_path / "b.imf", "--model", "static", "--no-audio").exit_code == 0
 
 
-def test_audio_only_input_is_the_existing_error(tmp_path):
-    path = tmp_path / "voice.wav"
-    with av.open(str(path), "w") as c:
-        a = c.add_stream("pcm_s16le", rate=16000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.int16), format="s16", layout="mono")
-        frame.sample_rate = 16000
-        for p in a.encode(frame):
-            c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
-    one_line_error(run("encode", path, tmp_path / "a.imf"), 2, "has no video stream")
-
-
 def test_bad_audio_options(sound_clip, tmp_path):
     for args, message in ((["--audio-bitrate", "2k"], "out of range"),
                           (["--audio-bitrate", "lots"], "--audio-bitrate: cannot read"),
