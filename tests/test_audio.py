@@ -397,3 +397,36 @@ def test_cli_bitrate_says_what_it_counts(clips, tmp_path):
     summary = json.loads(r.output)
     assert summary["target_counts"] == "video" and summary["audio"]["channels"] == 1
     assert abs(summary["video_kbps"] - 4) <= 0.4 and summary["kbps"] > summary["video_kbps"]
+
+
+def test_a_hole_in_the_sound_stays_a_hole(tmp_path):
+    """Audio packets missing for 0.3 s (timestamps jump): silence fills it, so the sound
+    after it keeps its time."""
+    rate = 16000
+    path = tmp_path / "gap.mkv"
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=FPS)
+        v.width = v.height = 64
+        v.pix_fmt = "yuv420p"
+        a = c.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for rgb in synthetic_frames(33, 64, 64):
+            for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        pcm = (8000 * np.sin(2 * np.pi * TONE * np.arange(rate // 2) / rate)).astype(np.int16)
+        for start in (0, round(0.8 * rate)):
+            for pos in range(0, len(pcm), 800):
+                frame = av.AudioFrame.from_ndarray(pcm[None, pos:pos + 800], format="s16", layout="mono")
+                frame.sample_rate, frame.pts = rate, start + pos
+                for p in a.encode(frame):
+                    c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    track = encode_audio(path, 0.0, AudioSettings())
+    assert track.seconds == pytest.approx(1.3, abs=0.005)
+    out = Codec(StaticMotion(image_size=64)).decode(
+        Codec(StaticMotion(image_size=64)).encode(path, quality=3)).save(tmp_path / "out.mkv")
+    start, got, rate_out, _ = sound_of(out)
+    later = got[round((0.65 - start) * rate_out):]  # from the middle of the hole on
+    assert abs(start + 0.65 + first_sound(later, rate_out) - 0.8) <= 1 / float(FPS)

@@ -17,6 +17,7 @@ import av
 from ..errors import InputError
 
 RATE = 48000  # Opus codes and decodes at 48 kHz
+GAP = 0.02  # seconds: a longer hole between an input's audio timestamps is filled with silence
 
 
 @dataclass(frozen=True)
@@ -57,25 +58,45 @@ def probe_audio(path: str | Path) -> AudioInfo | None:
 def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tuple[float | None, av.AudioFrame]]:
     """The first audio stream as 16-bit frames of ``frame_size`` samples at 48 kHz with
     ``channels`` channels (the last frame shorter), each with the time (seconds, on the
-    container's clock) of the source frame it starts in, or None when it has none. An audio
-    stream FFmpeg cannot decode is an InputError that names it."""
+    container's clock) of the stream's first decoded sample, or None while no decoded frame
+    had a time. An audio stream FFmpeg cannot decode is an InputError that names it."""
     layout = "mono" if channels == 1 else "stereo"
     resampler = av.AudioResampler(format="s16", layout=layout, rate=RATE, frame_size=frame_size)
     with av.open(str(path), "r") as container:
         stream = container.streams.audio[0]
         name = _describe(stream)
+        first, heard = None, 0.0  # the first sample's time; seconds of sound so far
         try:
             for frame in container.decode(stream):
-                time = float(frame.pts * frame.time_base) if frame.pts is not None else None
-                frame.pts = None  # the resampler counts samples; gaps are not filled
+                if frame.pts is not None and frame.sample_rate:
+                    time = float(frame.pts * frame.time_base)
+                    if first is None:
+                        first = time
+                    gap = time - first - heard
+                    if gap > GAP:  # a hole in the timestamps: silence keeps what follows in sync
+                        silence = _silence(frame, round(gap * frame.sample_rate))
+                        heard += silence.samples / frame.sample_rate
+                        for out in resampler.resample(silence):
+                            yield first, out
+                heard += frame.samples / (frame.sample_rate or RATE)
+                frame.pts = None  # the resampler counts samples from here
                 for out in resampler.resample(frame):
-                    yield time, out
+                    yield first, out
             for out in resampler.resample(None):
-                yield None, out
+                yield first, out
         except (av.FFmpegError, ValueError) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
             raise InputError(f"{path}: {name} cannot be decoded ({why}); --no-audio "
                              f"encodes the video without it") from None
+
+
+def _silence(like: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """``samples`` of silence in the format, layout and rate of ``like``."""
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate = like.sample_rate
+    return frame
 
 
 class OpusMuxer:
