@@ -164,9 +164,3 @@ def timed_packets(header: bs.AudioHeader, chunks: Iterable[bs.AudioChunk]) -> It
 def extradata(header: bs.AudioHeader) -> bytes:
     return opus_head(header.channels, header.pre_skip, header.source_rate)
 
-
-def video_delay(header: bs.AudioHeader, fps: Fraction) -> int:
-    """Frame times to show the first frame late by, in an output whose clock starts at 0,
-    so that sound starting before the first frame keeps all of it, in sync."""
-    lead = max(0, -header.start)  # samples of sound before the first frame
-    return -(-lead * fps.numerator // (RATE * fps.denominator))  # rounded up

@@ -27,15 +27,14 @@ import numpy as np
 from . import bitstream as bs
 from . import device as devices
 from . import motion as motions
-from .audio import RATE, AudioSettings, AudioTrack, encode_audio, extradata, video_delay
+from .audio import AudioSettings, AudioTrack, encode_audio, extradata
 from .decoder import check_model, decode_frames, read_sound, sound_packets
 from .encoder import EncodeStats, encode_stream
 from .errors import IMFError, InputError
 from .frames import Progress
-from .io.atomic import atomic_path, check_target, write_bytes
-from .io.audio import write_opus
+from .io.atomic import write_bytes
+from .io.output import Sound, save_video, sound_path, write_video
 from .io.reader import VideoInfo, existing_file
-from .io.writer import WITH_SOUND, FrameWriter, output_kind
 from .motion.base import MotionModel
 from .options import EncodeOptions, EncodeSettings
 from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
@@ -141,57 +140,38 @@ class Decoded:
     def __len__(self) -> int:
         return self.frame_count
 
+    def _sound(self) -> Sound | None:
+        """The file's sound as the output writer takes it (packets read from the file)."""
+        if self.sound is None:
+            return None
+
+        def packets():
+            with self._open() as stream:
+                yield from sound_packets(stream)
+
+        return Sound(self.sound.channels, extradata(self.sound), self.sound.start, packets)
+
     def sound_path(self, target: str | Path, sound: bool = True) -> Path | None:
         """Where ``save(target)`` puts the sound: None when there is none (or ``sound`` is
         False) or it goes inside (.mp4, .mkv); else the Ogg Opus file beside a .y4m or a
         PNG folder (``out.y4m`` -> ``out.opus``, ``frames/`` -> ``frames.opus``)."""
-        if not sound or self.sound is None or output_kind(target) in WITH_SOUND:
-            return None
-        target = Path(target)
-        return target.with_suffix(".opus") if target.suffix else target.parent / (target.name + ".opus")
+        return sound_path(target, self._sound() if sound else None)
 
     def save(self, target: str | Path, force: bool = False, progress: Progress | None = None,
              sound: bool = True) -> Path:
         """Writes .mp4 (H.264), .mkv (FFV1, lossless), .y4m or a folder of PNGs, atomically;
         the sound (unless ``sound`` is False) inside an .mp4 or .mkv, else beside it
         (``sound_path``)."""
-        kind = output_kind(target)
-        beside = self.sound_path(target, sound)
-        if beside is not None:
-            check_target(beside, force)
-        with atomic_path(target, force, directory=kind == "png",
-                         replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
-            self.write(tmp, kind, progress, sound=sound)
-            if beside is not None:
-                with atomic_path(beside, force) as tmp_sound, self._open() as stream:
-                    write_opus(tmp_sound, self.sound.channels, extradata(self.sound),
-                               sound_packets(stream))
-        return Path(target)
+        return save_video(target, self, self.fps, self.size, self._sound() if sound else None,
+                          force, progress)
 
     def write(self, target: str | Path | BinaryIO, kind: str, progress: Progress | None = None,
               sound: bool = True) -> None:
         """Writes the frames to ``target`` (a path, or a binary stream for ``.y4m``) as it is,
         not atomically (``save`` is), with the sound's packets interleaved by time in an .mp4
         or .mkv (unless ``sound`` is False)."""
-        inside = sound and self.sound is not None and kind in WITH_SOUND
-        tracks = dict(audio=(self.sound.channels, extradata(self.sound)),
-                      delay=video_delay(self.sound, self.fps)) if inside else {}
-        with FrameWriter(target, kind, self.fps, self.size, **tracks) as writer, \
-                self._open() as stream:
-            packets = sound_packets(stream) if inside else iter(())
-            packet = next(packets, None)
-            for index, frame in enumerate(self):
-                writer.write(frame)
-                until = (index + 1) * RATE / self.fps  # the end of this frame's time
-                while packet is not None and packet[0] < until:
-                    writer.write_audio(*packet)
-                    packet = next(packets, None)
-                if progress:
-                    progress(1)
-            while packet is not None:
-                writer.write_audio(*packet)
-                packet = next(packets, None)
-            writer.close()
+        write_video(target, kind, self, self.fps, self.size, self._sound() if sound else None,
+                    progress)
 
 
 def _has_rule(options: EncodeOptions) -> bool:
