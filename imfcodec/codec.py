@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from .motion.base import MotionModel
 from .options import EncodeOptions, EncodeSettings
 from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
 from .source import Source
+
+if TYPE_CHECKING:
+    from .animate import Animation
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,17 @@ class Codec:
         stream = encode_to_bitrate(self, src, options, kbps - sound, choose_refresh, notify)
         return replace(stream, rate_control=replace(stream.rate_control, target_kbps=kbps,
                                                     counts="video and audio"))
+
+    def animate(self, source: str | Path | np.ndarray, driving: str | Path | Source, *,
+                relative: bool = True, fit: str = "crop", sound: bool = True) -> "Animation":
+        """The still ``source`` (a picture file, a video whose first frame is used, or an
+        (S, S, 3) uint8 array at the model's size) set in motion by the ``driving`` video:
+        iterate it for frames, or ``save`` it (with the driving video's sound unless ``sound``
+        is False). ``relative``: the driving motion from its first frame (default), else the
+        driving tokens as they are (animate.py)."""
+        from .animate import Animation
+
+        return Animation(self.model, source, driving, relative, fit, sound)
 
     def decode(self, source: str | Path | bytes | Stream) -> Decoded:
         """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,

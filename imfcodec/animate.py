@@ -1,0 +1,207 @@
+"""`imfcodec animate`: a still portrait set in motion by someone else's video.
+
+The motion tokens the codec sends are the motion: the driving video's tokens, applied to the
+source picture as its reference, through the same motion-model interface as decoding
+(motion/base.py), so every model animates.
+
+- Relative (default, as FOMM's and LIA's relative mode): each driving frame's motion from the
+  driving video's first frame is applied to the source (a driving frame identical to the first
+  has no motion: the output shows the source itself). For a model whose analysis looks at
+  the reference (the flow model), that is the driving frame analysed against the driving
+  video's first frame; for a model whose tokens describe a frame alone (imf-small), it is the
+  driving token minus the first driving token, plus the source's own token.
+- Absolute (``relative=False``): for the flow model, each driving frame analysed against the
+  source itself; for imf-small, the driving tokens as they are.
+
+Alignment: a talking head in the source may sit elsewhere, or at another scale, than the one
+in the driving video. Without a face detector in this OpenCV build, the two are aligned by
+the mean terms of their optical flow: a similarity (scale and shift) fitted to the DIS flow
+from the driving video's first frame to the source over the picture's central part, kept
+when the fit is consistent. The source is brought into the driving frame's geometry, set in
+motion there, and each output frame is brought back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from . import frames as fr
+from .audio import AudioSettings, encode_audio, extradata, timed_packets
+from .errors import InputError
+from .io.output import Sound, save_video
+from .motion import flowfield
+from .motion.base import MotionModel
+from .source import Source
+
+# The sound of the driving video, coded once for the output (it is not the codec's low rate:
+# the output is a video file, not a stream to send).
+OUTPUT_SOUND = AudioSettings(bitrate=64000, channels=2)
+# A fitted similarity is kept only within these bounds (scale; shift as a share of the side)
+# and when it explains the flow of the central part to within this many pixels RMS (at 256).
+SCALE_RANGE = (0.5, 2.0)
+MAX_SHIFT = 0.4
+MAX_RESIDUAL = 12.0
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Source coordinates of a driving-frame point p: scale * p + shift (pixels)."""
+
+    scale: float = 1.0
+    shift: tuple[float, float] = (0.0, 0.0)
+    found: bool = False  # False: no consistent fit, the identity is used
+    residual: float = 0.0
+
+    def matrix(self) -> np.ndarray:
+        """2x3: driving-frame point -> source point."""
+        s, (tx, ty) = self.scale, self.shift
+        return np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
+
+    def describe(self) -> str:
+        if not self.found:
+            return (f"no consistent face alignment between the source and the driving video "
+                    f"(flow fit off by {self.residual:.1f} px); the source is used as it is")
+        return (f"source aligned to the driving video: scale {self.scale:.3f}, shift "
+                f"({self.shift[0]:+.1f}, {self.shift[1]:+.1f}) px")
+
+
+def align(source: np.ndarray, driving: np.ndarray) -> Alignment:
+    """The similarity that maps the driving frame's head onto the source's, from the mean
+    terms of the DIS flow of the driving frame against the source (flowfield's convention:
+    content at driving point p sits at p + f(p) in the source), over the central half."""
+    size = source.shape[0]
+    flow = flowfield.estimate([driving], flowfield.gray(source))[0]  # (2, H, W)
+    lo, hi = size // 4, size - size // 4
+    ys, xs = np.mgrid[lo:hi, lo:hi].astype(np.float64)
+    fx, fy = flow[0, lo:hi, lo:hi].astype(np.float64), flow[1, lo:hi, lo:hi].astype(np.float64)
+    # least squares: p + f(p) = s p + t, over x and y together
+    p = np.concatenate([xs.ravel(), ys.ravel()])
+    q = np.concatenate([(xs + fx).ravel(), (ys + fy).ravel()])
+    ones = np.concatenate([np.ones(xs.size), np.zeros(xs.size)])
+    zeros = 1 - ones
+    design = np.stack([p, ones, zeros], 1)
+    (s, tx, ty), *_ = np.linalg.lstsq(design, q, rcond=None)
+    residual = float(np.sqrt(np.mean((design @ np.array([s, tx, ty]) - q) ** 2)) * 256 / size)
+    found = (SCALE_RANGE[0] <= s <= SCALE_RANGE[1] and max(abs(tx), abs(ty)) <= MAX_SHIFT * size * max(1, s)
+             and residual <= MAX_RESIDUAL)
+    if not found:
+        return Alignment(found=False, residual=residual)
+    return Alignment(float(s), (float(tx), float(ty)), True, residual)
+
+
+def _warp(picture: np.ndarray, matrix: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """out(p) = picture(matrix p) (or the inverse map), bilinear, edges repeated."""
+    size = picture.shape[1], picture.shape[0]
+    flags = cv2.INTER_LINEAR | (0 if inverse else cv2.WARP_INVERSE_MAP)
+    return cv2.warpAffine(picture, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+class Animation:
+    """The source set in motion by the driving video: iterate it for (H, W, 3) uint8 frames
+    (the driving video's count and rate, at the model's size), or ``save`` it with the
+    driving video's sound."""
+
+    def __init__(self, model: MotionModel, source: str | Path | np.ndarray, driving: str | Path | Source,
+                 relative: bool = True, fit: str = "crop", sound: bool = True) -> None:
+        size = model.image_size
+        self.model, self.relative = model, relative
+        self.driving = Source.of(driving, size, fit)
+        self.source = source if isinstance(source, np.ndarray) else still(source, size, fit)
+        if self.source.shape != (size, size, 3):
+            raise InputError(f"the source picture is {self.source.shape[1]}x{self.source.shape[0]}, "
+                             f"the model takes {size}x{size}")
+        first = next(iter(self.driving.frames()), None)
+        if first is None:
+            raise InputError(f"{self.driving.name}: the driving video has no frames")
+        self.first = first
+        self.alignment = align(self.source, first)
+        # the source in the driving frame's geometry
+        self.aligned = _warp(self.source, self.alignment.matrix()) if self.alignment.found else self.source
+        self._sound = sound
+
+    @property
+    def fps(self) -> Fraction:
+        return self.driving.fps
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.model.image_size, self.model.image_size
+
+    def tokens(self, batch: list[np.ndarray]) -> np.ndarray:
+        """The motion tokens of a batch of driving frames, to apply to the (aligned) source."""
+        model = self.model
+        if model.analysis_uses_reference:
+            against = self.first if self.relative else self.aligned
+            return model.analyse(batch, self._reference(("analysis", self.relative), against))
+        tokens = model.analyse(batch, None)
+        if self.relative:
+            first, own = model.analyse([self.first, self.aligned], None)
+            tokens = tokens - first + own
+        return tokens
+
+    def _reference(self, key, picture: np.ndarray):
+        cache = self.__dict__.setdefault("_references", {})
+        if key not in cache:
+            cache[key] = self.model.reference(picture)
+        return cache[key]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        reference = self._reference("source", self.aligned)
+        batch: list[np.ndarray] = []
+
+        def flush() -> Iterator[np.ndarray]:
+            made = self.model.synthesise(reference, self.tokens(batch).astype(np.float32))
+            for driving, frame in zip(batch, made):
+                if self.relative and np.array_equal(driving, self.first):
+                    yield self.source  # no motion from the first frame: the source itself
+                elif self.alignment.found:
+                    yield _warp(frame, self.alignment.matrix(), inverse=True)
+                else:
+                    yield frame
+            batch.clear()
+
+        for frame in self.driving.frames():
+            batch.append(frame)
+            if len(batch) == fr.BATCH:
+                yield from flush()
+        if batch:
+            yield from flush()
+
+    def sound(self) -> Sound | None:
+        """The driving video's first audio stream, coded for the output (None without one);
+        coded once, on first use."""
+        if "_coded" not in self.__dict__:
+            self._coded = self._code_sound()
+        return self._coded
+
+    def _code_sound(self) -> Sound | None:
+        path = self.driving.path
+        if not self._sound or path is None:
+            return None
+        track = encode_audio(path, self.driving.info.start, OUTPUT_SOUND)
+        if track is None:
+            return None
+        chunks = [chunk for _, chunk in track.chunks]
+        return Sound(track.header.channels, extradata(track.header), track.header.start,
+                     lambda: timed_packets(track.header, chunks))
+
+    def save(self, target: str | Path, force: bool = False, progress=None) -> Path:
+        """Writes the animation (and the driving video's sound) like `imfcodec decode`."""
+        return save_video(target, self, self.fps, self.size, self.sound(), force, progress)
+
+
+def still(path: str | Path, size: int, fit: str) -> np.ndarray:
+    """A picture file, or a video's first frame, at ``size`` x ``size``."""
+    try:
+        frame = next(iter(Source.open(path, size, fit).frames()), None)
+    except InputError as exc:
+        raise InputError(str(exc).replace("has no video stream", "holds no readable image")) from None
+    if frame is None:
+        raise InputError(f"{path}: holds no readable image")
+    return frame
