@@ -56,8 +56,10 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     assert summary["models"] == [{"name": loaded.name, "digest": loaded.digest.hex()}]
     rows = summary["rows"]
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
-            "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s", "f2f_psnr", "source_f2f_psnr"}
+            "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s", "f2f_psnr", "source_f2f_psnr",
+            "audio_kbps"}
     assert all(set(row) == keys for row in rows)
+    assert all(row["audio_kbps"] == 0 for row in rows)  # the clip has no sound
     assert {row["codec"] for row in rows} == {"static", "imf", "imf-adaptive", "x264", "svtav1"}
     for row in rows:
         seconds = row["frames"] / row["fps"]
