@@ -8,7 +8,7 @@ VAL=${VAL:-../shared/data/val}
 OUT=${OUT:-/tmp/imf-bench}
 
 # Rate-distortion of imfcodec (single key frame and adaptive) against x264, x265, SVT-AV1.
-imfcodec bench "$VAL"/*.mp4 --out "$OUT" --force
+imfcodec bench "$VAL"/*.mp4 --model imf-small,imf-flow --out "$OUT" --force
 mkdir -p benchmarks/val
 cp "$OUT"/results.json "$OUT"/bd_rate.json "$OUT"/rd_psnr.png "$OUT"/rd_msssim.png benchmarks/val/
 python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summary.md
