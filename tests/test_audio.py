@@ -389,6 +389,7 @@ def test_bench_shows_the_sound_beside_video_only_rates(clips, tmp_path):
     assert rd.mean_curves(ours)["static"][0]["audio_kbps"] == sound
 
 
+@pytest.mark.slow
 def test_cli_bitrate_says_what_it_counts(clips, tmp_path):
     r = run("encode", clips["mp4"], tmp_path / "a.imf", "--model", "static", "--bitrate", "20k")
     assert r.exit_code == 0 and "kbps of video and audio" in r.output, r.output
