@@ -5,8 +5,10 @@ source picture as its reference, through the same motion-model interface as deco
 (motion/base.py), so every model animates.
 
 - Relative (default, as FOMM's and LIA's relative mode): each driving frame's motion from the
-  driving video's first frame is applied to the source (a driving frame identical to the first
-  has no motion: the output shows the source itself). For a model whose analysis looks at
+  driving video's first frame is applied to the source. What the model's rendering of no
+  motion misses of the source (a fixed picture) is added to every frame, so a driving frame
+  identical to the first shows the source exactly, and the output does not jump after its
+  first frame. For a model whose analysis looks at
   the reference (the flow model), that is the driving frame analysed against the driving
   video's first frame; for a model whose tokens describe a frame alone (imf-small), it is the
   driving token minus the first driving token, plus the source's own token.
@@ -151,19 +153,33 @@ class Animation:
             cache[key] = self.model.reference(picture)
         return cache[key]
 
+    def _render(self, batch: list[np.ndarray]) -> np.ndarray:
+        """The model's frames for a batch of driving frames, in the source's geometry."""
+        made = self.model.synthesise(self._reference("source", self.aligned),
+                                     self.tokens(batch).astype(np.float32))
+        if self.alignment.found:
+            made = np.stack([_warp(f, self.alignment.matrix(), inverse=True) for f in made])
+        return made
+
+    def _bias(self) -> np.ndarray | None:
+        """Relative motion: what the model's rendering of no motion (the driving video's first
+        frame) misses of the source, added to every frame, so that no motion shows the source
+        exactly and the first frame does not jump to the model's rendering."""
+        if not self.relative:
+            return None
+        if "_zero" not in self.__dict__:
+            self._zero = self.source.astype(np.int16) - self._render([self.first])[0].astype(np.int16)
+        return self._zero
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        reference = self._reference("source", self.aligned)
+        bias = self._bias()
         batch: list[np.ndarray] = []
 
         def flush() -> Iterator[np.ndarray]:
-            made = self.model.synthesise(reference, self.tokens(batch).astype(np.float32))
-            for driving, frame in zip(batch, made):
-                if self.relative and np.array_equal(driving, self.first):
-                    yield self.source  # no motion from the first frame: the source itself
-                elif self.alignment.found:
-                    yield _warp(frame, self.alignment.matrix(), inverse=True)
-                else:
-                    yield frame
+            made = self._render(batch)
+            if bias is not None:
+                made = np.clip(made.astype(np.int16) + bias, 0, 255).astype(np.uint8)
+            yield from made
             batch.clear()
 
         for frame in self.driving.frames():
