@@ -49,6 +49,9 @@ OUTPUT_SOUND = AudioSettings(bitrate=64000, channels=2)
 SCALE_RANGE = (0.5, 2.0)
 MAX_SHIFT = 0.4
 MAX_RESIDUAL = 12.0
+# Relative motion's correction of the model's rendering of no motion fades as exp(-d / FADE),
+# d the token's distance from no motion in quantiser units (RMS over its numbers).
+FADE = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class Alignment:
         return np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
 
     def describe(self) -> str:
+        if not self.found and self.residual == 0:
+            return "the source is used as it is (not aligned)"
         if not self.found:
             return (f"no consistent face alignment between the source and the driving video "
                     f"(flow fit off by {self.residual:.1f} px); the source is used as it is")
@@ -73,7 +78,7 @@ class Alignment:
                 f"({self.shift[0]:+.1f}, {self.shift[1]:+.1f}) px")
 
 
-def align(source: np.ndarray, driving: np.ndarray) -> Alignment:
+def fit_alignment(source: np.ndarray, driving: np.ndarray) -> Alignment:
     """The similarity that maps the driving frame's head onto the source's, from the mean
     terms of the DIS flow of the driving frame against the source (flowfield's convention:
     content at driving point p sits at p + f(p) in the source), over the central half."""
@@ -97,11 +102,16 @@ def align(source: np.ndarray, driving: np.ndarray) -> Alignment:
     return Alignment(float(s), (float(tx), float(ty)), True, residual)
 
 
-def _warp(picture: np.ndarray, matrix: np.ndarray, inverse: bool = False) -> np.ndarray:
-    """out(p) = picture(matrix p) (or the inverse map), bilinear, edges repeated."""
+def _warp(picture: np.ndarray, matrix: np.ndarray, inverse: bool = False,
+          border: int | None = None) -> np.ndarray:
+    """out(p) = picture(matrix p) (or the inverse map), bilinear; outside the picture its
+    edges repeated, or the constant ``border``."""
     size = picture.shape[1], picture.shape[0]
     flags = cv2.INTER_LINEAR | (0 if inverse else cv2.WARP_INVERSE_MAP)
-    return cv2.warpAffine(picture, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    if border is None:
+        return cv2.warpAffine(picture, matrix, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(picture, matrix, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=border)
 
 
 class Animation:
@@ -110,7 +120,7 @@ class Animation:
     driving video's sound."""
 
     def __init__(self, model: MotionModel, source: str | Path | np.ndarray, driving: str | Path | Source,
-                 relative: bool = True, fit: str = "crop", sound: bool = True) -> None:
+                 relative: bool = True, fit: str = "crop", sound: bool = True, align: bool = True) -> None:
         size = model.image_size
         self.model, self.relative = model, relative
         self.driving = Source.of(driving, size, fit)
@@ -122,7 +132,7 @@ class Animation:
         if first is None:
             raise InputError(f"{self.driving.name}: the driving video has no frames")
         self.first = first
-        self.alignment = align(self.source, first)
+        self.alignment = fit_alignment(self.source, first) if align else Alignment(found=False)
         # the source in the driving frame's geometry
         self.aligned = _warp(self.source, self.alignment.matrix()) if self.alignment.found else self.source
         self._sound = sound
@@ -153,32 +163,46 @@ class Animation:
             cache[key] = self.model.reference(picture)
         return cache[key]
 
-    def _render(self, batch: list[np.ndarray]) -> np.ndarray:
-        """The model's frames for a batch of driving frames, in the source's geometry."""
-        made = self.model.synthesise(self._reference("source", self.aligned),
-                                     self.tokens(batch).astype(np.float32))
-        if self.alignment.found:
-            made = np.stack([_warp(f, self.alignment.matrix(), inverse=True) for f in made])
-        return made
+    def _render(self, tokens: np.ndarray) -> np.ndarray:
+        """The model's frames for a batch of tokens, in the source's geometry: brought back
+        from the aligned geometry, with the source itself where that falls outside it."""
+        made = self.model.synthesise(self._reference("source", self.aligned), tokens.astype(np.float32))
+        if not self.alignment.found:
+            return made
+        inside = _warp(np.full(self.source.shape[:2], 255, np.uint8), self.alignment.matrix(),
+                       inverse=True, border=0)[..., None] / 255.0
+        back = np.stack([_warp(f, self.alignment.matrix(), inverse=True) for f in made])
+        return np.round(inside * back + (1 - inside) * self.source).astype(np.uint8)
 
-    def _bias(self) -> np.ndarray | None:
-        """Relative motion: what the model's rendering of no motion (the driving video's first
-        frame) misses of the source, added to every frame, so that no motion shows the source
-        exactly and the first frame does not jump to the model's rendering."""
+    def _zero(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Relative motion: the tokens of no motion (the driving video's first frame) and what
+        the model's rendering of them misses of the source."""
         if not self.relative:
             return None
-        if "_zero" not in self.__dict__:
-            self._zero = self.source.astype(np.int16) - self._render([self.first])[0].astype(np.int16)
-        return self._zero
+        if "_zero_cache" not in self.__dict__:
+            zero = self.tokens([self.first])
+            miss = self.source.astype(np.float32) - self._render(zero)[0].astype(np.float32)
+            self._zero_cache = (zero[0], miss)
+        return self._zero_cache
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        bias = self._bias()
+        zero = self._zero()
+        scale = np.maximum(self.model.token_scale, 1e-6)
         batch: list[np.ndarray] = []
 
         def flush() -> Iterator[np.ndarray]:
-            made = self._render(batch)
-            if bias is not None:
-                made = np.clip(made.astype(np.int16) + bias, 0, 255).astype(np.uint8)
+            tokens = self.tokens(batch)
+            made = self._render(tokens)
+            if zero is not None:
+                # What the rendering of no motion misses of the source is added back, in full
+                # where there is no motion (so no motion shows the source exactly and the
+                # output does not jump after its first frame), fading as the motion grows
+                # (so the fixed correction does not ghost over a face that moved).
+                offset = (tokens - zero[0]) / scale
+                distance = np.sqrt(np.mean(offset ** 2, axis=1)) if offset.shape[1] else np.zeros(len(offset))
+                weight = np.exp(-distance / FADE)[:, None, None, None]
+                made = np.clip(np.round(made + weight * zero[1]), 0, 255).astype(np.uint8)
+                made[distance == 0] = self.source  # exactly, whatever the batch's rounding
             yield from made
             batch.clear()
 

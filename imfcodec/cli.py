@@ -359,13 +359,16 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
                    "(relative), or the driving tokens as they are (absolute).")
 @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
               help="Centre square crop, or pad to square keeping the whole picture.")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="Fit the source's head to the driving video's first frame (scale and "
+                   "shift from their optical flow) before setting it in motion.")
 @click.option("--no-audio", is_flag=True, help="Leave the driving video's sound out.")
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def animate(source, driving, target, model_name, relative, fit, no_audio, device, force, quiet,
-            as_json):
+def animate(source, driving, target, model_name, relative, fit, align, no_audio, device, force,
+            quiet, as_json):
     """Set the still SOURCE (a picture, or a video's first frame) in motion with the DRIVING
     video's motion, and write TARGET (.mp4, .mkv, .y4m or a PNG folder) with the driving
     video's frame count, frame rate and sound."""
@@ -378,7 +381,8 @@ def animate(source, driving, target, model_name, relative, fit, no_audio, device
     output_kind(target)
     check_target(target, force, inputs=[source, driving])
     codec = Codec.load(model_name, device)
-    animation = codec.animate(source, driving, relative=relative, fit=fit, sound=not no_audio)
+    animation = codec.animate(source, driving, relative=relative, fit=fit, sound=not no_audio,
+                              align=align)
     talk = not (quiet or as_json)
     if talk:
         console.print(f"{animation.driving.name} drives {source}: model {codec.model.name}, "

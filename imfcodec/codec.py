@@ -293,15 +293,17 @@ class Codec:
                                                     counts="video and audio"))
 
     def animate(self, source: str | Path | np.ndarray, driving: str | Path | Source, *,
-                relative: bool = True, fit: str = "crop", sound: bool = True) -> "Animation":
+                relative: bool = True, fit: str = "crop", sound: bool = True,
+                align: bool = True) -> "Animation":
         """The still ``source`` (a picture file, a video whose first frame is used, or an
         (S, S, 3) uint8 array at the model's size) set in motion by the ``driving`` video:
         iterate it for frames, or ``save`` it (with the driving video's sound unless ``sound``
         is False). ``relative``: the driving motion from its first frame (default), else the
-        driving tokens as they are (animate.py)."""
+        driving tokens as they are; ``align``: fit the source's head to the driving video's
+        first (animate.py)."""
         from .animate import Animation
 
-        return Animation(self.model, source, driving, relative, fit, sound)
+        return Animation(self.model, source, driving, relative, fit, sound, align)
 
     def decode(self, source: str | Path | bytes | Stream) -> Decoded:
         """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,
