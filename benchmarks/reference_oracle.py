@@ -1,0 +1,118 @@
+"""How much several references could give (issue 28), before building them: an oracle.
+
+    python benchmarks/reference_oracle.py ../shared/data/val --quality 3 --references 1,2,4 --json
+
+Each clip is encoded as `imfcodec encode --adaptive` does (the default model, centred key
+frames, predicted refreshes), and its key frames are decoded exactly as a decoder would. Then
+every frame is rebuilt again from each of the last R key frames the decoder holds when the
+frame is shown (the key frame of its run and the R - 1 sent before it): the frame analysed
+against that key frame, its token quantised with the level's step, synthesised. The oracle
+keeps, per frame, the rebuild with the lowest error, as an encoder that sends a reference
+index would (the index itself, at most 2 bits a frame, is not counted). Reported: mean
+PSNR and MS-SSIM of R = 1 (the key frame of the frame's run: today's decoder) and of the
+best of R, and the share of frames whose best reference is not their run's. The key frames
+and the rate stay as R = 1 chose them, so this measures what better references buy at the
+same rate, not what rarer refreshes would save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from imfcodec import bitstream as bs  # noqa: E402
+from imfcodec import intra  # noqa: E402
+from imfcodec.codec import Codec  # noqa: E402
+from imfcodec.entropy import quantize as quant  # noqa: E402
+from imfcodec.metrics import msssim_frames, psnr  # noqa: E402
+from imfcodec.source import Source  # noqa: E402
+
+
+def held_keys(data: bytes) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
+    """The key frames in the order they are sent (frame index, decoded picture), and for each
+    frame the position in that list of its run's key frame."""
+    keys, owner, decoder = [], [], intra.KeyDecoder()
+    for _, record in bs.read_records(io.BytesIO(data)):
+        if isinstance(record, bs.KeyFrame):
+            keys.append((record.frame_index, decoder.decode(record.data, record.codec)))
+    # a run: its key frame and the frames up to the next run's first frame; with centred key
+    # frames a run's first frame is the first frame after the previous run
+    starts, covered = [], 0
+    for _, record in bs.read_records(io.BytesIO(data)):
+        if isinstance(record, bs.KeyFrame):
+            starts.append(covered if record.frame_index >= covered else record.frame_index)
+            covered = max(covered, record.frame_index + 1) if record.frame_index == covered else covered
+        elif isinstance(record, bs.TokenChunk):
+            covered = record.first_frame + record.frame_count
+    total = covered
+    for run, start in enumerate(starts):
+        end = starts[run + 1] if run + 1 < len(starts) else total
+        owner += [run] * (end - start)
+    return keys, owner
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", type=Path)
+    parser.add_argument("--quality", type=int, default=3)
+    parser.add_argument("--references", default="1,2,4")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(r) for r in args.references.split(",")]
+    codec = Codec.load()
+    model = codec.model
+    rows = []
+    for path in sorted(args.clips.glob("*.mp4")):
+        clip = Source.open(path, model.image_size)
+        frames = clip.read()
+        stream = codec.encode(clip, quality=args.quality, adaptive=True, audio=None)
+        keys, owner = held_keys(stream.data)
+        grid = quant.unit(stream.header.token_step, model.token_scale)
+        refs = [model.reference(picture) for _, picture in keys]
+        key_index = {index for index, _ in keys}
+        # error of every frame rebuilt from each key frame it could use (the run's and up to
+        # max(sizes) - 1 before it)
+        best = {r: [] for r in sizes}
+        other = {r: 0 for r in sizes}
+        for f, frame in enumerate(frames):
+            run = owner[f]
+            if f in key_index and keys[run][0] == f:
+                for r in sizes:
+                    best[r].append(keys[run][1])
+                continue
+            candidates = list(range(run, max(-1, run - max(sizes)), -1))
+            rebuilt = []
+            for k in candidates:
+                token = model.analyse([frame], refs[k])
+                levels = quant.quantize(token, grid)
+                rebuilt.append(model.synthesise(refs[k], quant.dequantize(levels, grid))[0])
+            errors = [float(np.mean((frame.astype(np.float32) - x) ** 2)) for x in rebuilt]
+            for r in sizes:
+                choice = int(np.argmin(errors[:r]))
+                best[r].append(rebuilt[choice])
+                other[r] += choice != 0
+        row = {"clip": path.name, "frames": len(frames), "key_frames": len(keys),
+               "kbps": round(stream.stats.kbps, 3)}
+        for r in sizes:
+            row[f"R{r}_psnr"] = round(float(np.mean([psnr(a, b) for a, b in zip(frames, best[r])])), 3)
+            row[f"R{r}_msssim"] = round(float(np.mean(msssim_frames(frames, best[r]))), 4)
+            row[f"R{r}_other_reference_share"] = round(other[r] / len(frames), 3)
+        rows.append(row)
+        print(row, file=sys.stderr)
+    mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0] if k != "clip"}
+    report = {"quality": args.quality, "rows": rows, "mean": mean,
+              "command": f"python benchmarks/reference_oracle.py CLIPS --quality {args.quality} "
+                         f"--references {args.references}"}
+    print(json.dumps(report, indent=1) if args.json else report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
