@@ -387,7 +387,6 @@ def animate(source, driving, target, model_name, relative, fit, align, no_audio,
     if talk:
         console.print(f"{animation.driving.name} drives {source}: model {codec.model.name}, "
                       f"{'relative' if relative else 'absolute'} motion", markup=False)
-    if talk:
         console.print(animation.alignment.describe(), markup=False)
     sound = animation.sound()
     beside = sound_path(target, sound)
