@@ -23,16 +23,19 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (4, 0)  # the newest this module writes and reads
+VERSION = (5, 0)  # the newest this module writes and reads
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
 # that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
-# key frames (key-frame codec 3), 4.0 one with sound (audio records).
+# key frames (key-frame codec 3), 4.0 one with sound (audio records), 5.0 one whose token
+# frames are rebuilt from an earlier key frame than their run's (TOKENS reference index).
 PLAIN_VERSION = (1, 0)
 LEADING_VERSION = (2, 0)
 PREDICTED_VERSION = (3, 0)
 AUDIO_VERSION = (4, 0)
+REFERENCES_VERSION = (5, 0)
+MAX_REFERENCES = 4  # key frames a decoder holds: a TOKENS record's reference index is below it
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4)
+READ_MAJORS = (1, 2, 3, 4, 5)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
@@ -238,22 +241,30 @@ class KeyFrame:
 class TokenChunk:
     first_frame: int
     frame_count: int
-    absolute_first: bool  # the first frame follows a key frame: coded without prediction
+    absolute_first: bool  # the first frame is coded without prediction (see docs/format.md)
     data: bytes = field(repr=False)
+    # the key frame its frames are rebuilt from: 0 the last one received, 1 the one before, ...
+    # (version 5.0; below MAX_REFERENCES)
+    reference: int = 0
 
     def to_bytes(self) -> bytes:
         head = write_varint(self.first_frame) + write_varint(self.frame_count)
-        return head + bytes([int(self.absolute_first)]) + self.data
+        flags = int(self.absolute_first) | (2 if self.reference else 0)
+        extra = bytes([self.reference]) if self.reference else b""
+        return head + bytes([flags]) + extra + self.data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "TokenChunk":
         c = Cursor(data, "token chunk")
         first, count, flags = c.varint(), c.varint(), c.u8()
-        if flags > 1:
+        if flags > 3:
             raise FormatError(f"token chunk: unknown flags {flags}")
         if count == 0 or count > 65536:
             raise FormatError(f"token chunk: {count} frames")
-        return cls(first, count, bool(flags), c.rest())
+        reference = c.u8() if flags & 2 else 0
+        if flags & 2 and not 0 < reference < MAX_REFERENCES:
+            raise FormatError(f"token chunk: reference {reference} out of range 1..{MAX_REFERENCES - 1}")
+        return cls(first, count, bool(flags & 1), c.rest(), reference)
 
 
 @dataclass
@@ -403,6 +414,8 @@ def version_for(records) -> tuple[int, int]:
     """The lowest format version that holds these records: 4.0 with sound, 3.0 if a key frame
     is predicted, 2.0 if a key frame is sent ahead of frames before it, else 1.0."""
     records = list(records)
+    if any(isinstance(r, TokenChunk) and r.reference for r in records):
+        return REFERENCES_VERSION
     if any(isinstance(r, (AudioHeader, AudioChunk)) for r in records):
         return AUDIO_VERSION
     covered, version = 0, PLAIN_VERSION
@@ -542,6 +555,7 @@ class _FrameOrder:
         self.header, self.major, self.version = header, version[0], version
         self.seen = 0  # the frames covered so far, in display order
         self.ahead: int | None = None  # a key frame read whose leading frames are still to come
+        self.keys = 0  # key frames read so far
 
     def check(self, kind: RecordType, record, stream: BinaryIO) -> None:
         if kind is RecordType.HEADER:
@@ -551,7 +565,14 @@ class _FrameOrder:
                 raise FormatError(f"a predicted key frame in a version {self.major}."
                                   f"{self.version[1]} file (they came in 3.0)")
             self._key_frame(record.frame_index)
+            self.keys += 1
         elif kind is RecordType.TOKENS:
+            if record.reference and self.version < REFERENCES_VERSION:
+                raise FormatError(f"a token chunk with a reference index in a version "
+                                  f"{self.major}.{self.version[1]} file (they came in 5.0)")
+            if record.reference >= self.keys:
+                raise FormatError(f"token chunk refers to key frame {record.reference} back, "
+                                  f"{self.keys} received")
             self._tokens(record)
         if self.seen > self.header.frame_count:
             raise FormatError(f"more frames than the header's {self.header.frame_count}")

@@ -9,6 +9,7 @@ frames, whatever the clip's length.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -42,6 +43,7 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     _, header = next(records)
     yield "header", header, model_for(header)
     previous: np.ndarray | None = None
+    reference: int | None = None  # the reference index of the last chunk since the key frame
     keys = intra.KeyDecoder()  # predicted key frames continue the stream of those before them
     for _, record in records:
         if isinstance(record, bs.KeyFrame):
@@ -49,9 +51,12 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             if rgb.shape != (header.height, header.width, 3):
                 raise FormatError(f"key frame is {rgb.shape[1]}x{rgb.shape[0]}, header says "
                                   f"{header.width}x{header.height}")
-            previous = None
+            previous = reference = None
             yield "key", record, rgb
         elif isinstance(record, bs.TokenChunk):
+            if record.reference != reference:  # another reference: its first token is whole
+                previous = None
+            reference = record.reference
             levels = read_chunk(record, header.token_dim, previous)
             previous = levels[-1]
             yield "tokens", record, levels
@@ -80,12 +85,12 @@ def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]
     events = iter_decoded(stream, model_for)
     _, header, model = next(events)
     grid = quant.unit(header.token_step, model.token_scale)
-    reference = None
+    references: deque = deque(maxlen=bs.MAX_REFERENCES)  # the last key frames, prepared
     shown = 0  # frames yielded so far, in display order
     held: tuple[int, np.ndarray] | None = None  # a key frame sent ahead of its leading frames
     for event, record, payload in events:
         if event == "key":
-            reference = model.reference(payload)
+            references.append(model.reference(payload))
             if record.frame_index == shown:
                 shown += 1
                 yield payload
@@ -93,6 +98,7 @@ def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]
                 held = (record.frame_index, payload)
             continue
         tokens = quant.dequantize(payload, grid)
+        reference = references[-1 - record.reference]
         for start in range(0, len(tokens), fr.BATCH):
             yield from model.synthesise(reference, tokens[start : start + fr.BATCH])
         shown += len(tokens)

@@ -49,6 +49,11 @@ def predicts(reason: bs.KeyReason) -> bool:
     return reason in PREDICTED_REASONS
 
 
+# Several references: a batch moves to another held key frame when that rebuilds it with this
+# share less squared error than the current one (a switch codes the next token whole).
+SWITCH_GAIN = 0.1
+
+
 # Refinement's price of a token bit, in reconstruction error per estimated bit, per unit of
 # token step (so finer levels weigh the rate less); measured in docs/refine.md.
 REFINE_RATE_WEIGHT = 1e-3
@@ -175,6 +180,8 @@ class FrameLoop:
         self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink))
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.key = _Key()
+        self.held: list[_Key] = []  # the last key frames a decoder holds (the last one last)
+        self.ref = self.key  # the held key frame the frames being coded are rebuilt from
         # refined minus analysed token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
         self.keys: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
@@ -184,7 +191,8 @@ class FrameLoop:
 
     def _needs_reference(self) -> bool:
         f = self.fixed
-        return f.rule is not None or f.options.refine_steps > 0 or f.motion.analysis_uses_reference
+        return (f.rule is not None or f.options.refine_steps > 0 or f.motion.analysis_uses_reference
+                or f.options.references > 1)
 
     def key_frame(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
                   coded: tuple[int, bytes] | None = None, run_start: int | None = None) -> None:
@@ -207,6 +215,8 @@ class FrameLoop:
         # every key frame before them decoded, so each is)
         picture = self.key_decoder.decode(data, codec)
         self.key = _Key(index, digest=hashlib.sha1(picture.tobytes()).digest())
+        self.held = (self.held + [self.key])[-f.options.references:]
+        self.ref = self.key
         if self._needs_reference():
             self.key.reference = f.motion.reference(picture)
             if f.rule is not None and f.rule.lam is not None:
@@ -236,10 +246,10 @@ class FrameLoop:
         # a token that depends on the reference is cached under the reference's identity (the
         # digest of the decoded key frame: passes at other QPs, or with other key frames before
         # a predicted one, decode other pictures)
-        keys = [(self.key.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
+        keys = [(self.ref.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
         if missing:
-            tokens = motion.analyse([f for _, f in missing], self.key.reference)
+            tokens = motion.analyse([f for _, f in missing], self.ref.reference)
             cache.update(zip([k for k, _ in missing], tokens))
         return np.stack([cache[k] for k in keys])
 
@@ -255,14 +265,14 @@ class FrameLoop:
         # Warm start: the correction refinement made to the last frame sent (since the key
         # frame) is applied to the analysed tokens first; nearby frames need similar ones.
         start = tokens if self.correction is None else tokens + self.correction
-        refined = f.motion.refine(self.key.reference, [frame for _, frame in batch], start,
+        refined = f.motion.refine(self.ref.reference, [frame for _, frame in batch], start,
                                   f.options.refine_steps, f.grid, previous,
                                   REFINE_RATE_WEIGHT * f.header.token_step)
         return quant.quantize_held(_finite(refined, f.motion), f.grid, last, f.options.hold), refined - tokens
 
     def _rebuild(self, levels: np.ndarray) -> np.ndarray:
         """Frames as the decoder will show them, from quantised tokens and the reference."""
-        return self.fixed.motion.synthesise(self.key.reference, quant.dequantize(levels, self.fixed.grid))
+        return self.fixed.motion.synthesise(self.ref.reference, quant.dequantize(levels, self.fixed.grid))
 
     def _first_refresh(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray) -> int | None:
         """The position in the batch of the first frame the refresh rule turns into a key
@@ -278,9 +288,31 @@ class FrameLoop:
                 return j
         return None
 
+    def _choose(self, batch: list[tuple[int, np.ndarray]]) -> None:
+        """Several references (--references): the held key frame that rebuilds the batch with
+        the least error becomes the reference (kept unless another is SWITCH_GAIN better, since
+        a switch starts a chunk whose first token is coded whole)."""
+        f = self.fixed
+        current = self.chunker.reference
+        errors = []
+        for back, key in enumerate(reversed(self.held)):  # 0: the last key frame
+            self.ref = key
+            last = self.chunker.last if back == current else None
+            levels = quant.quantize_held(_finite(self._tokens(batch), f.motion), f.grid, last,
+                                         f.options.hold)
+            rebuilt = self._rebuild(levels)
+            errors.append(float(np.mean([mse(frame, r) for (_, frame), r in zip(batch, rebuilt)])))
+        best = int(np.argmin(errors))
+        if errors[best] > (1 - SWITCH_GAIN) * errors[min(current, len(errors) - 1)]:
+            best = min(current, len(errors) - 1)
+        self.ref = self.held[-1 - best]
+        self.chunker.switch(best)
+
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
+            if len(self.held) > 1:
+                self._choose(batch)
             levels, corrections = self._levels(batch)
             split = self._first_refresh(batch, levels)
             accepted = batch if split is None else batch[:split]

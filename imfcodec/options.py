@@ -68,8 +68,13 @@ class EncodeOptions:
     # passes; the key frame is sent ahead of the frames before it), or "start", the run's
     # first frame (one pass, frames in order).
     key_placement: str = "centre"
+    # Key frames the frames may be rebuilt from: the last R the decoder holds (1: the run's own
+    # key frame only; at most bitstream.MAX_REFERENCES).
+    references: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.references <= 4:
+            raise ValueError(f"references must be 1..4, got {self.references}")
         if self.key_placement not in KEY_PLACEMENTS:
             raise ValueError(f"key placement must be one of {KEY_PLACEMENTS}, got {self.key_placement!r}")
         if self.fit not in FITS:
@@ -119,6 +124,7 @@ class EncodeSettings:
     scene_cut: float | None = None
     refine: int = 0
     key_placement: str = "centre"
+    references: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.quality < len(LEVELS):
@@ -138,7 +144,8 @@ class EncodeSettings:
         """The encoder's options for a clip at ``fps`` frames a second."""
         options = EncodeOptions(quality=self.quality, keyframe_interval=self.keyframe_interval,
                                 fit=self.fit, intra_codec=IntraCodec[self.intra.upper()],
-                                refine_steps=self.refine, key_placement=self.key_placement)
+                                refine_steps=self.refine, key_placement=self.key_placement,
+                                references=self.references)
         if self.adaptive:
             options = with_adaptive(options, fps)
         if self.refresh_threshold is not None or self.refresh_lambda is not None:

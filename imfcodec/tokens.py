@@ -27,6 +27,7 @@ class TokenChunker:
         self.pending: list[np.ndarray] = []
         self.first_frame = 0
         self.skip: int | None = None  # a key frame's index inside the run, sent before it
+        self.reference = 0  # the key frame the pending frames are rebuilt from (0: the last)
 
     @property
     def last(self) -> np.ndarray | None:
@@ -39,6 +40,15 @@ class TokenChunker:
         self.flush()
         self.previous = None
         self.first_frame, self.skip = next_frame, skip
+        self.reference = 0
+
+    def switch(self, reference: int) -> None:
+        """The next frames are rebuilt from another held key frame: a new chunk, its first
+        token coded whole (a token against one reference does not predict one against another)."""
+        if reference != self.reference:
+            self.flush()
+            self.previous = None
+            self.reference = reference
 
     def add(self, levels: np.ndarray) -> None:
         self.pending.append(levels)
@@ -51,7 +61,7 @@ class TokenChunker:
         rows = np.stack(self.pending)
         absolute, residuals = quant.to_residuals(rows, self.previous)
         data = coder.encode_chunk(residuals, absolute)
-        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data))
+        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data, self.reference))
         self.first_frame += len(rows)
         if self.first_frame == self.skip:
             self.first_frame, self.skip = self.first_frame + 1, None
