@@ -132,6 +132,9 @@ device_option = click.option(
 @click.option("--audio-channels", type=click.IntRange(1, 2), default=1, show_default=True,
               help="1 mixes the sound down to mono; 2 keeps a stereo input stereo.")
 @click.option("--no-audio", is_flag=True, help="Drop the input's sound on purpose.")
+@click.option("--references", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="Key frames each frame may be rebuilt from: the last R sent (the decoder "
+                   "holds them); 1 keeps each run on its own key frame (README).")
 @click.option("--adaptive", is_flag=True,
               help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
 @click.option("--refresh-threshold", type=float, default=None,
@@ -150,7 +153,7 @@ device_option = click.option(
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
-           video_bitrate, audio_bitrate, audio_channels, no_audio, adaptive, refresh_threshold,
+           video_bitrate, audio_bitrate, audio_channels, no_audio, references, adaptive, refresh_threshold,
            refresh_lambda, max_keyframe_interval, scene_cut, refine_steps, key_placement, device,
            force, quiet, as_json):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET, with its
@@ -170,7 +173,8 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     settings = dict(quality=quality, adaptive=adaptive, keyframe_interval=keyframe_interval,
                     fit=fit, intra=intra_name, refresh_threshold=refresh_threshold,
                     refresh_lambda=refresh_lambda, max_keyframe_interval=max_keyframe_interval,
-                    scene_cut=scene_cut, refine=refine_steps, key_placement=key_placement)
+                    scene_cut=scene_cut, refine=refine_steps, key_placement=key_placement,
+                    references=references)
     codec = Codec.load(model_name, device)
     clip = codec.open(source, fit)
     talk = not (quiet or as_json)
@@ -442,11 +446,13 @@ def info(source, as_json):
                    "measured side by side (rows named by model: imf-flow, imf-flow-adaptive).")
 @refine_option
 @key_placement_option
+@click.option("--references", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="As encode's --references, for every imfcodec row.")
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, key_placement,
-          device, force, as_json):
+          references, device, force, as_json):
     """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
     from .bench import rd, results
     from .codec import Codec
@@ -463,13 +469,14 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
     wanted = [m.strip() for m in (model_name or "").split(",") if m.strip()] or [None]
     models = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
     say = (lambda m: None) if as_json else console.print
-    rows = rd.run(sources, names, models, settings, frames, say, refine_steps, key_placement)
+    rows = rd.run(sources, names, models, settings, frames, say, refine_steps, key_placement,
+                  references)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
         measured = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in models]
         summary = results.write(rows, tmp, measured, refine_steps, key_placement,
-                                rd.our_labels(names, models))
+                                rd.our_labels(names, models), references)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

@@ -138,7 +138,7 @@ def encode_tokens(clip: Source, codec: Codec) -> tuple[dict | None, float]:
 def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf",
               adaptive: AdaptiveDefaults = ADAPTIVE,
               tokens: tuple[dict, float] | None = None, refine_steps: int = 0,
-              key_placement: str = "centre") -> list[Row]:
+              key_placement: str = "centre", references: int = 1) -> list[Row]:
     """'imf' and 'static': one key frame for the clip; 'imf-adaptive': closed-loop refresh
     (`--adaptive`).
 
@@ -153,7 +153,8 @@ def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf
         options = EncodeOptions(quality=q) if q >= 0 else parameters_at(q, EncodeOptions())
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
-        options = replace(options, refine_steps=refine_steps, key_placement=key_placement)
+        options = replace(options, refine_steps=refine_steps, key_placement=key_placement,
+                          references=references)
         t0 = time.perf_counter()
         stream = codec.encode(clip, options=options, token_cache=cache)
         encode_s = time.perf_counter() - t0 + token_s
@@ -193,7 +194,7 @@ def our_labels(codecs: list[str], models: list[Codec]) -> list[str]:
 def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
         qualities: list[int] | None, max_frames: int | None,
         notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
-        key_placement: str = "centre") -> list[Row]:
+        key_placement: str = "centre", references: int = 1) -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify).
     Each of ``models`` runs the imf modes (rows named by ``label``); "static" runs the
     built-in static model at the first model's size."""
@@ -227,7 +228,8 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
                     key = codec.model.digest
                     tokens[key] = tokens.get(key) or encode_tokens(clip, codec)
                     found = sweep_imf(clip, codec, settings, name, tokens=tokens[key],
-                                      refine_steps=refine_steps, key_placement=key_placement)
+                                      refine_steps=refine_steps, key_placement=key_placement,
+                                      references=references)
                     model = codec.model.name if len(models) > 1 else None
                     rows += [replace(r, codec=label(name, model)) for r in found]
             else:
