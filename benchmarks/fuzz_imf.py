@@ -2,8 +2,9 @@
 
     python benchmarks/fuzz_imf.py --cases 10000 [--seed 0] [--cli-every 50]
 
-A small valid file is made from a synthetic clip with a tiny model, with predicted key frames
-and sound (an AUDIO_HEADER and several AUDIO records). Cases: every truncation
+A small valid file is made from a synthetic clip with a tiny model, with predicted key frames,
+sound (an AUDIO_HEADER and several AUDIO records) and token chunks that name an older key
+frame (format 5.0). Cases: every truncation
 of it, then random mutations: bit flips, byte overwrites, inserted or deleted bytes, absurd
 header values and garbage record payloads re-sealed with a valid CRC (so they reach the
 header checks, the entropy decoder and the key-frame decoder), garbage after the magic.
@@ -27,6 +28,7 @@ import tempfile
 import time
 import tracemalloc
 import zlib
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -61,14 +63,31 @@ def make_sample(folder: Path):
     loaded = motion.load(path)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    frames = Source.from_frames([np.roll(base, i, axis=1) for i in range(12)], Fraction(10))
+    other = np.ascontiguousarray(base[::-1])
+    # two scenes taking turns (so that some token chunks name an older key frame, format 5.0)
+    frames = Source.from_frames([np.roll(base if (i // 3) % 2 == 0 else other, i, axis=1)
+                                 for i in range(12)], Fraction(10))
     # intra key frames at 0 and 6 (interval), predicted ones (codec 3) between them (refreshes)
     options = EncodeOptions(keyframe_interval=6, refresh_threshold=99.0, min_refresh_gap=3,
                             chunk_seconds=0.3)
     stream = Codec(loaded).encode(frames, options=options)
+    stream = replace(stream, data=_with_reference(stream.data))
     # and sound: a tone starting 0.1 s in, its AUDIO records about 0.3 s each
     track = encode_audio(_tone(folder / "tone.wav", 1.1), -0.1, AudioSettings(), chunk_seconds=0.3)
     return path, loaded, stream.with_sound(track).data
+
+
+def _with_reference(data: bytes) -> bytes:
+    """The file with its last run's token chunks rebuilt from the key frame before (a
+    reference index, format 5.0), as an encoder with --references may write them."""
+    import io
+
+    records = [r for _, r in bs.read_records(io.BytesIO(data))]
+    header, body = records[0], records[1:-1]
+    last_key = max(i for i, r in enumerate(body) if isinstance(r, bs.KeyFrame))
+    body = [replace(r, reference=1) if i > last_key and isinstance(r, bs.TokenChunk) else r
+            for i, r in enumerate(body)]
+    return bs.pack(header, body)
 
 
 def _tone(path: Path, seconds: float, rate: int = 16000) -> Path:
