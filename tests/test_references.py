@@ -119,3 +119,20 @@ def test_the_decoder_holds_at_most_max_references_whatever_the_length():
     model.most, model.alive = 0, weakref.WeakSet()
     assert sum(1 for _ in codec.decode(stream)) == 2000
     assert model.most <= bs.MAX_REFERENCES + 1  # the four held and the one being made
+
+
+def test_info_counts_chunks_from_older_key_frames(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from imfcodec.cli import main
+
+    codec = Codec(StaticMotion(image_size=64))
+    stream = codec.encode(Source.from_frames(scenes(40), Fraction(10)),
+                          options=EncodeOptions(keyframe_interval=10, key_placement="start",
+                                                references=4))
+    stream.save(tmp_path / "a.imf")
+    info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "a.imf"), "--json"]).output)
+    assert info["format_version"] == "5.0"
+    assert info["token_chunks_older_reference"] == sum(c.reference > 0 for c in chunks(stream.data)) > 0
