@@ -17,6 +17,7 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from typing import BinaryIO, Iterator
 
@@ -371,9 +372,10 @@ class AudioChunk:
             parts += [write_varint(len(packet)), packet]
         return b"".join(parts)
 
-    @property
+    @cached_property
     def samples(self) -> int:
-        """What its packets decode to, before any end trimming."""
+        """What its packets decode to, before any end trimming (from_bytes checks every
+        packet's TOC by computing it; the reader's order check then reuses it)."""
         return sum(opus_samples(p) for p in self.packets)
 
     @classmethod

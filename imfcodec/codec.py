@@ -28,7 +28,7 @@ from . import bitstream as bs
 from . import device as devices
 from . import motion as motions
 from .audio import AudioSettings, AudioTrack, encode_audio, extradata
-from .decoder import check_model, decode_frames, read_sound, sound_packets
+from .decoder import check_model, decode_frames, read_start, sound_packets
 from .encoder import EncodeStats, encode_stream
 from .errors import IMFError, InputError
 from .frames import Progress
@@ -107,9 +107,7 @@ class Decoded:
         self._data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else None
         self._path = None if self._data is not None else existing_file(source, "an .imf file")
         with self._open() as stream:
-            _, self.header = next(bs.read_records(stream))
-        with self._open() as stream:
-            self.sound = read_sound(stream)  # the AUDIO_HEADER, or None
+            self.header, self.sound = read_start(stream)  # sound: the AUDIO_HEADER, or None
         self.model = codec.model_for(self.header)
 
     def _open(self) -> BinaryIO:

@@ -62,12 +62,13 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             yield "tokens", record, levels
 
 
-def read_sound(stream: BinaryIO) -> bs.AudioHeader | None:
-    """The stream's AUDIO_HEADER (the record after the HEADER, from version 4.0), if any."""
+def read_start(stream: BinaryIO) -> tuple[bs.Header, bs.AudioHeader | None]:
+    """The stream's HEADER and its AUDIO_HEADER (the record after it, from version 4.0), if
+    any: what a reader knows before any frame."""
     records = bs.read_records(stream)
-    next(records)
-    record = next(records)[1]
-    return record if isinstance(record, bs.AudioHeader) else None
+    _, header = next(records)
+    _, record = next(records)
+    return header, record if isinstance(record, bs.AudioHeader) else None
 
 
 def sound_packets(stream: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
