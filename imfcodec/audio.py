@@ -22,7 +22,7 @@ import av
 
 from . import bitstream as bs
 from .errors import IMFError, InputError
-from .io.audio import RATE, AudioInfo, probe_audio, read_audio
+from .io.audio import RATE, AudioInfo, layout, probe_audio, read_audio
 
 # Chosen by measurement (benchmarks/audio_rates.py, benchmarks/audio/rates.json, README
 # "Sound"): intelligibility (STOI) of espeak-ng speech is 0.890 at 6k, 0.949 at 8k, 0.958 at
@@ -83,7 +83,7 @@ def describe(header: bs.AudioHeader, samples: int) -> dict:
 def _encoder(settings: AudioSettings, channels: int) -> av.CodecContext:
     ctx = av.CodecContext.create("libopus", "w")
     ctx.sample_rate = RATE
-    ctx.layout = "mono" if channels == 1 else "stereo"
+    ctx.layout = layout(channels)
     ctx.format = "s16"
     ctx.bit_rate = settings.bitrate
     ctx.time_base = Fraction(1, RATE)
@@ -139,9 +139,10 @@ def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
     offset = round(((start if start is not None else video_start) - video_start) * RATE)
     header = bs.AudioHeader(bs.OPUS, channels, info.rate or RATE, pre_skip, offset, settings.bitrate)
     records: list[tuple[float, bs.AudioChunk]] = []
-    for before, data in chunks:
+    throughs = [before for before, _ in chunks[1:]] + [decoded]  # decoded through each chunk
+    for (before, data), through in zip(chunks, throughs):
         # the granule: what the packets decode to, less the encoder's padding at the end
-        end = min(before + sum(bs.opus_samples(p) for p in data), pre_skip + fed)
+        end = min(through, pre_skip + fed)
         if end > before:
             records.append(((offset + before - pre_skip) / RATE, bs.AudioChunk(end, data)))
     return AudioTrack(header, records, fed, info)

@@ -24,11 +24,14 @@ GAP = 0.02  # seconds: a longer hole between an input's audio timestamps is fill
 class AudioInfo:
     """The input's first audio stream, as its container describes it."""
 
-    index: int  # the stream's index in the container
     codec: str
     rate: int
     channels: int
-    duration: float | None  # seconds, when the container says
+
+
+def layout(channels: int) -> str:
+    """FFmpeg's channel layout for the sound's 1 or 2 channels."""
+    return "mono" if channels == 1 else "stereo"
 
 
 def _codec_name(stream) -> str:
@@ -48,11 +51,7 @@ def probe_audio(path: str | Path) -> AudioInfo | None:
             return None
         stream = container.streams.audio[0]
         ctx = stream.codec_context
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        return AudioInfo(stream.index, _codec_name(stream), ctx.sample_rate or 0,
-                         ctx.channels or 0, duration)
+        return AudioInfo(_codec_name(stream), ctx.sample_rate or 0, ctx.channels or 0)
 
 
 def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tuple[float | None, av.AudioFrame]]:
@@ -60,8 +59,8 @@ def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tup
     ``channels`` channels (the last frame shorter), each with the time (seconds, on the
     container's clock) of the stream's first decoded sample, or None while no decoded frame
     had a time. An audio stream FFmpeg cannot decode is an InputError that names it."""
-    layout = "mono" if channels == 1 else "stereo"
-    resampler = av.AudioResampler(format="s16", layout=layout, rate=RATE, frame_size=frame_size)
+    resampler = av.AudioResampler(format="s16", layout=layout(channels), rate=RATE,
+                                  frame_size=frame_size)
     with av.open(str(path), "r") as container:
         stream = container.streams.audio[0]
         name = _describe(stream)
@@ -104,8 +103,7 @@ class OpusMuxer:
 
     def __init__(self, container, channels: int, extradata: bytes) -> None:
         self.container = container
-        self.stream = container.add_stream("libopus", rate=RATE,
-                                           layout="mono" if channels == 1 else "stereo")
+        self.stream = container.add_stream("libopus", rate=RATE, layout=layout(channels))
         self.stream.codec_context.extradata = extradata
         self.stream.time_base = Fraction(1, RATE)
 
