@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -149,44 +150,54 @@ class Animation:
         """The motion tokens of a batch of driving frames, to apply to the (aligned) source."""
         model = self.model
         if model.analysis_uses_reference:
-            against = self.first if self.relative else self.aligned
-            return model.analyse(batch, self._reference(("analysis", self.relative), against))
+            return model.analyse(batch, self._analysis_reference)
         tokens = model.analyse(batch, None)
-        if self.relative:
-            first, own = model.analyse([self.first, self.aligned], None)
-            tokens = tokens - first + own
-        return tokens
+        return tokens + self._token_shift if self.relative else tokens
 
-    def _reference(self, key, picture: np.ndarray):
-        cache = self.__dict__.setdefault("_references", {})
-        if key not in cache:
-            cache[key] = self.model.reference(picture)
-        return cache[key]
+    @cached_property
+    def _analysis_reference(self):
+        """What driving frames are analysed against: their own first frame (relative), or
+        the source (absolute)."""
+        return self.model.reference(self.first if self.relative else self.aligned)
+
+    @cached_property
+    def _token_shift(self) -> np.ndarray:
+        """Relative motion for a model whose tokens describe a frame alone: the source's own
+        token minus the driving video's first."""
+        first, own = self.model.analyse([self.first, self.aligned], None)
+        return own - first
+
+    @cached_property
+    def _source_reference(self):
+        return self.model.reference(self.aligned)
+
+    @cached_property
+    def _inside(self) -> np.ndarray:
+        """(H, W, 1) weights: 1 where the aligned geometry covers the source's, 0 outside."""
+        mask = np.full(self.source.shape[:2], 255, np.uint8)
+        return _warp(mask, self.alignment.matrix(), inverse=True, border=0)[..., None] / 255.0
 
     def _render(self, tokens: np.ndarray) -> np.ndarray:
         """The model's frames for a batch of tokens, in the source's geometry: brought back
         from the aligned geometry, with the source itself where that falls outside it."""
-        made = self.model.synthesise(self._reference("source", self.aligned), tokens.astype(np.float32))
+        made = self.model.synthesise(self._source_reference, tokens.astype(np.float32))
         if not self.alignment.found:
             return made
-        inside = _warp(np.full(self.source.shape[:2], 255, np.uint8), self.alignment.matrix(),
-                       inverse=True, border=0)[..., None] / 255.0
         back = np.stack([_warp(f, self.alignment.matrix(), inverse=True) for f in made])
-        return np.round(inside * back + (1 - inside) * self.source).astype(np.uint8)
+        return np.round(self._inside * back + (1 - self._inside) * self.source).astype(np.uint8)
 
+    @cached_property
     def _zero(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Relative motion: the tokens of no motion (the driving video's first frame) and what
         the model's rendering of them misses of the source."""
         if not self.relative:
             return None
-        if "_zero_cache" not in self.__dict__:
-            zero = self.tokens([self.first])
-            miss = self.source.astype(np.float32) - self._render(zero)[0].astype(np.float32)
-            self._zero_cache = (zero[0], miss)
-        return self._zero_cache
+        zero = self.tokens([self.first])
+        miss = self.source.astype(np.float32) - self._render(zero)[0].astype(np.float32)
+        return zero[0], miss
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        zero = self._zero()
+        zero = self._zero
         scale = np.maximum(self.model.token_scale, 1e-6)
         batch: list[np.ndarray] = []
 
@@ -216,11 +227,10 @@ class Animation:
     def sound(self) -> Sound | None:
         """The driving video's first audio stream, coded for the output (None without one);
         coded once, on first use."""
-        if "_coded" not in self.__dict__:
-            self._coded = self._code_sound()
-        return self._coded
+        return self._coded_sound
 
-    def _code_sound(self) -> Sound | None:
+    @cached_property
+    def _coded_sound(self) -> Sound | None:
         path = self.driving.path
         if not self._sound or path is None:
             return None
