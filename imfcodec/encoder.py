@@ -303,8 +303,8 @@ class FrameLoop:
             rebuilt = self._rebuild(levels)
             errors.append(float(np.mean([mse(frame, r) for (_, frame), r in zip(batch, rebuilt)])))
         best = int(np.argmin(errors))
-        if errors[best] > (1 - SWITCH_GAIN) * errors[min(current, len(errors) - 1)]:
-            best = min(current, len(errors) - 1)
+        if errors[best] > (1 - SWITCH_GAIN) * errors[current]:  # current < len(held): see switch
+            best = current
         self.ref = self.held[-1 - best]
         self.chunker.switch(best)
 
