@@ -257,10 +257,10 @@ class FrameLoop:
         """The quantised tokens of a batch of frames, refined against the reference first
         when asked to; with refinement also its corrections (refined minus analysed)."""
         f = self.fixed
-        tokens = self._tokens(batch)
         last = self.chunker.last
         if not f.options.refine_steps:
-            return quant.quantize_held(_finite(tokens, f.motion), f.grid, last, f.options.hold), None
+            return self._quantised(batch, last), None
+        tokens = self._tokens(batch)
         previous = None if last is None else quant.dequantize(last, f.grid)
         # Warm start: the correction refinement made to the last frame sent (since the key
         # frame) is applied to the analysed tokens first; nearby frames need similar ones.
@@ -274,47 +274,72 @@ class FrameLoop:
         """Frames as the decoder will show them, from quantised tokens and the reference."""
         return self.fixed.motion.synthesise(self.ref.reference, quant.dequantize(levels, self.fixed.grid))
 
-    def _first_refresh(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray) -> int | None:
+    def _first_refresh(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
+                       rebuilt: np.ndarray | None = None) -> int | None:
         """The position in the batch of the first frame the refresh rule turns into a key
-        frame (None: none). Frames too near the last key frame are not even rebuilt."""
+        frame (None: none). Frames too near the last key frame are not even rebuilt;
+        ``rebuilt``: the batch as the decoder will show it, when already known."""
         rule = self.fixed.rule
         if rule is None:
             return None
         eligible = [j for j, (index, _) in enumerate(batch) if rule.eligible(index, self.key.index)]
         if not eligible:
             return None
-        for j, picture in zip(eligible, self._rebuild(levels[eligible])):
+        pictures = self._rebuild(levels[eligible]) if rebuilt is None else rebuilt[eligible]
+        for j, picture in zip(eligible, pictures):
             if rule.wants_key(batch[j][1], picture, self.key.fresh_mse, self.key.bits):
                 return j
         return None
 
-    def _choose(self, batch: list[tuple[int, np.ndarray]]) -> None:
-        """Several references (--references): the held key frame that rebuilds the batch with
-        the least error becomes the reference (kept unless another is SWITCH_GAIN better, since
-        a switch starts a chunk whose first token is coded whole)."""
+    def _quantised(self, batch: list[tuple[int, np.ndarray]], last: np.ndarray | None) -> np.ndarray:
+        """The batch's tokens against ``self.ref``, quantised after ``last`` (unrefined)."""
         f = self.fixed
+        return quant.quantize_held(_finite(self._tokens(batch), f.motion), f.grid, last,
+                                   f.options.hold)
+
+    def _choose(self, batch: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Several references (--references): picks the held key frame the batch is rebuilt
+        from, and returns the batch's levels and rebuilt frames from it (unrefined).
+
+        The current reference rebuilds the whole batch; every other held key frame only the
+        batch's worst-rebuilt frame (a probe, a quarter of the work). The best probe, when it
+        beats the current reference on that frame by SWITCH_GAIN, rebuilds the whole batch,
+        and the batch moves to it if it does so by SWITCH_GAIN too (a switch starts a chunk
+        whose first token is coded whole)."""
         current = self.chunker.reference
-        errors = []
+        self.ref = self.held[-1 - current]
+        levels = self._quantised(batch, self.chunker.last)
+        rebuilt = self._rebuild(levels)
+        errors = [mse(frame, r) for (_, frame), r in zip(batch, rebuilt)]
+        probe = [batch[int(np.argmax(errors))]]
+        tried = []
         for back, key in enumerate(reversed(self.held)):  # 0: the last key frame
-            self.ref = key
-            last = self.chunker.last if back == current else None
-            levels = quant.quantize_held(_finite(self._tokens(batch), f.motion), f.grid, last,
-                                         f.options.hold)
-            rebuilt = self._rebuild(levels)
-            errors.append(float(np.mean([mse(frame, r) for (_, frame), r in zip(batch, rebuilt)])))
-        best = int(np.argmin(errors))
-        if errors[best] > (1 - SWITCH_GAIN) * errors[current]:  # current < len(held): see switch
-            best = current
-        self.ref = self.held[-1 - best]
-        self.chunker.switch(best)
+            if back != current:
+                self.ref = key
+                tried.append((mse(probe[0][1], self._rebuild(self._quantised(probe, None))[0]), back))
+        best_probe, best = min(tried)
+        if best_probe < (1 - SWITCH_GAIN) * max(errors):
+            self.ref = self.held[-1 - best]
+            other = self._quantised(batch, None)
+            other_rebuilt = self._rebuild(other)
+            other_error = np.mean([mse(frame, r) for (_, frame), r in zip(batch, other_rebuilt)])
+            if other_error < (1 - SWITCH_GAIN) * np.mean(errors):
+                self.chunker.switch(best)
+                return other, other_rebuilt
+        self.ref = self.held[-1 - current]
+        return levels, rebuilt
 
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            if len(self.held) > 1:
-                self._choose(batch)
-            levels, corrections = self._levels(batch)
-            split = self._first_refresh(batch, levels)
+            # (several references: the choice has quantised and rebuilt the batch already,
+            # which refinement would change)
+            chosen = self._choose(batch) if len(self.held) > 1 else None
+            if chosen is None or self.fixed.options.refine_steps:
+                (levels, corrections), rebuilt = self._levels(batch), None
+            else:
+                (levels, rebuilt), corrections = chosen, None
+            split = self._first_refresh(batch, levels, rebuilt)
             accepted = batch if split is None else batch[:split]
             for row in levels[: len(accepted)]:
                 self.chunker.add(row)
