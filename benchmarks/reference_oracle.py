@@ -13,6 +13,12 @@ PSNR and MS-SSIM of R = 1 (the key frame of the frame's run: today's decoder) an
 best of R, and the share of frames whose best reference is not their run's. The key frames
 and the rate stay as R = 1 chose them, so this measures what better references buy at the
 same rate, not what rarer refreshes would save.
+
+    python benchmarks/reference_oracle.py --bd benchmarks/val/reference_oracle_q*.json
+
+reads one report per level and gives the BD-rate of the best-of-R curve against R = 1's (the
+mean rate and quality over the clips at each level): what free per-frame choice could give,
+at most, in the issue's measure, with the key frames (and so the rate) R = 1 chose.
 """
 
 from __future__ import annotations
@@ -58,13 +64,34 @@ def held_keys(data: bytes) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
     return keys, owner
 
 
+def bd_bound(reports: list[Path]) -> dict:
+    """BD-rates of the best-of-R curves against R = 1's, from one report per level."""
+    from imfcodec.bench.bdrate import bd_rate
+
+    means = sorted((json.loads(path.read_text())["mean"] for path in reports), key=lambda m: m["kbps"])
+    rates = [m["kbps"] for m in means]
+    out = {"levels": len(means), "kbps": rates}
+    for size in sorted({int(k[1:].split("_")[0]) for k in means[0] if k.startswith("R")} - {1}):
+        for metric in ("msssim", "psnr"):
+            result = bd_rate(rates, [m[f"R1_{metric}"] for m in means], rates,
+                             [m[f"R{size}_{metric}"] for m in means])
+            out[f"R{size}_{metric}_bd_rate_percent"] = result.bd_rate
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clips", type=Path)
+    parser.add_argument("clips", type=Path, nargs="?")
+    parser.add_argument("--bd", type=Path, nargs="+", help="reports to sum up instead")
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--references", default="1,2,4")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.bd:
+        print(json.dumps(bd_bound(args.bd), indent=1))
+        return 0
+    if args.clips is None:
+        parser.error("give CLIPS, or --bd REPORTS")
     sizes = [int(r) for r in args.references.split(",")]
     codec = Codec.load()
     model = codec.model
