@@ -446,8 +446,10 @@ def info(source, as_json):
                    "measured side by side (rows named by model: imf-flow, imf-flow-adaptive).")
 @refine_option
 @key_placement_option
-@click.option("--references", type=click.IntRange(1, 4), default=1, show_default=True,
-              help="As encode's --references, for every imfcodec row.")
+@click.option("--references", "references", default="1", show_default=True,
+              help="As encode's --references, for the imf-adaptive rows; several, comma-"
+                   "separated (1,4), are measured side by side (rows imf-adaptive, "
+                   "imf-adaptive-r4, and the BD-rate of each against the one before).")
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
@@ -461,6 +463,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
     from .source import Source
 
     names, settings = rd.parse_codecs(codecs), rd.parse_settings(qualities)
+    references = rd.parse_references(references)
     # The output and every input are checked before any work (a bench runs for many minutes).
     check_target(out_dir, force)
     if out_dir.exists() and not (out_dir.is_dir() and results.ours(out_dir)):
@@ -476,7 +479,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
         measured = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in models]
         summary = results.write(rows, tmp, measured, refine_steps, key_placement,
-                                rd.our_labels(names, models), references)
+                                rd.our_labels(names, models, references), references)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
     else:

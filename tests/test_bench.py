@@ -151,3 +151,24 @@ def test_several_models_are_measured_side_by_side(clip, tiny_model_path, tmp_pat
     assert names == {"tiny-test", "tiny-test-adaptive", "flow-a", "flow-a-adaptive", "x264"}
     assert set(summary["bd_rate"]["tiny-test"]) == {"x264"}
     assert set(summary["bd_rate"]["flow-a-adaptive"]) == {"tiny-test", "tiny-test-adaptive", "flow-a", "x264"}
+
+
+def test_several_reference_counts_are_measured_side_by_side(clip, tiny_model_path, tmp_path):
+    """--references 1,4: adaptive refresh once per count (rows imf-adaptive, imf-adaptive-r4),
+    the later compared with the earlier; one key frame a clip is measured once."""
+    out = tmp_path / "bench"
+    args = ["bench", clip, "--out", out, "--codecs", "imf,imf-adaptive", "--qualities", "0,5",
+            "--frames", "4", "--model", tiny_model_path, "--references", "1,4", "--json"]
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["references"] == [1, 4]
+    names = [row["codec"] for row in summary["rows"]]
+    assert sorted(set(names)) == ["imf", "imf-adaptive", "imf-adaptive-r4"]
+    assert names.count("imf") == names.count("imf-adaptive-r4") == 2
+    assert set(summary["bd_rate"]["imf-adaptive-r4"]) == {"imf", "imf-adaptive"}
+    for bad in ("0", "1,1", "5", "x"):
+        r = CliRunner().invoke(main, ["bench", str(clip), "--out", str(tmp_path / "b2"),
+                                      "--references", bad])
+        assert r.exit_code == 2 and "--references" in r.output and "Traceback" not in r.output
+        assert not (tmp_path / "b2").exists()

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..audio import AudioSettings, encode_audio
+from ..bitstream import MAX_REFERENCES
 from ..codec import Codec
 from ..errors import InputError
 from ..levels import LEVELS
@@ -58,6 +59,17 @@ def parse_settings(text: str | None) -> list[int] | None:
     if not all(lo <= q <= hi for q in levels):
         raise InputError(f"--qualities must be within {lo}..{hi}")
     return levels
+
+
+def parse_references(text: str) -> list[int]:
+    """'1,4' -> reference-set sizes, each 1..MAX_REFERENCES, in the order given, no repeats."""
+    try:
+        counts = [int(r) for r in str(text).split(",")]
+    except ValueError:
+        raise InputError(f"--references takes comma-separated integers, got {text!r}") from None
+    if not all(1 <= r <= MAX_REFERENCES for r in counts) or len(set(counts)) != len(counts):
+        raise InputError(f"--references takes distinct numbers within 1..{MAX_REFERENCES}, got {text!r}")
+    return counts
 
 
 def setting_name(q: int) -> str:
@@ -176,28 +188,36 @@ def sweep_anchor(clip: Source, name: str, crfs: list[int] | None = None) -> list
     return rows
 
 
-def label(mode: str, model: str | None) -> str:
+def label(mode: str, model: str | None, references: int = 1) -> str:
     """A row's codec name: the imf mode alone when the bench measures one model; with
-    several, the model's name ("imf-flow", "imf-flow-adaptive")."""
-    if model is None:
-        return mode
-    return model if mode == "imf" else f"{model}-adaptive"
+    several, the model's name ("imf-flow", "imf-flow-adaptive"); with several references,
+    their number after it ("imf-adaptive-r4")."""
+    name = mode if model is None else (model if mode == "imf" else f"{model}-adaptive")
+    return name if references == 1 else f"{name}-r{references}"
 
 
-def our_labels(codecs: list[str], models: list[Codec]) -> list[str]:
+def reference_counts(mode: str, references: list[int]) -> list[int]:
+    """The reference-set sizes a mode is measured with: adaptive refresh with each asked
+    for; one key frame a clip holds one reference, so the other modes once, with R = 1."""
+    return list(references) if mode == "imf-adaptive" else [1]
+
+
+def our_labels(codecs: list[str], models: list[Codec], references: list[int] = (1,)) -> list[str]:
     """The row names of imfcodec's modes in a bench of ``codecs`` over ``models``, in order."""
     several = len(models) > 1
-    return [label(mode, c.model.name if several else None)
-            for c in models for mode in IMF_MODES if mode in codecs]
+    return [label(mode, c.model.name if several else None, r)
+            for c in models for mode in IMF_MODES if mode in codecs
+            for r in reference_counts(mode, references)]
 
 
 def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
         qualities: list[int] | None, max_frames: int | None,
         notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
-        key_placement: str = "centre", references: int = 1) -> list[Row]:
+        key_placement: str = "centre", references: list[int] = (1,)) -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify).
-    Each of ``models`` runs the imf modes (rows named by ``label``); "static" runs the
-    built-in static model at the first model's size."""
+    Each of ``models`` runs the imf modes (rows named by ``label``), adaptive refresh once
+    for each of ``references`` (reference-set sizes); "static" runs the built-in static
+    model at the first model's size."""
     size = models[0].model.image_size if models else 256
     usable = []
     for name in codecs:
@@ -227,11 +247,12 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
                         raise InputError("the bench's models must share one image size")
                     key = codec.model.digest
                     tokens[key] = tokens.get(key) or encode_tokens(clip, codec)
-                    found = sweep_imf(clip, codec, settings, name, tokens=tokens[key],
-                                      refine_steps=refine_steps, key_placement=key_placement,
-                                      references=references)
                     model = codec.model.name if len(models) > 1 else None
-                    rows += [replace(r, codec=label(name, model)) for r in found]
+                    for count in reference_counts(name, references):
+                        found = sweep_imf(clip, codec, settings, name, tokens=tokens[key],
+                                          refine_steps=refine_steps, key_placement=key_placement,
+                                          references=count)
+                        rows += [replace(r, codec=label(name, model, count)) for r in found]
             else:
                 rows += sweep_anchor(clip, name)
         rows[start:] = [replace(r, audio_kbps=sound) if r.codec not in ANCHORS else r

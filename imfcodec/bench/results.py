@@ -56,7 +56,8 @@ def plot(curves: dict[str, list[dict]], metric: str, path: Path, title: str) -> 
 
 
 def write(rows: list[Row], out: Path, models: list[dict] | None = None, refine_steps: int = 0,
-          key_placement: str = "centre", ours: list[str] | None = None, references: int = 1) -> dict:
+          key_placement: str = "centre", ours: list[str] | None = None,
+          references: list[int] = (1,)) -> dict:
     """Writes every output file into ``out``; returns the JSON summary.
 
     ``models`` name the imfcodec weights measured (name, digest), ``ours`` the rows' names of
@@ -68,7 +69,7 @@ def write(rows: list[Row], out: Path, models: list[dict] | None = None, refine_s
     bd = bd_table(curves, list(ours or IMF_MODES))
     clips = sorted({r.clip for r in rows})
     summary = {"clips": clips, "models": models or [], "refine_steps": refine_steps,
-               "key_placement": key_placement, "references": references, "rows": [r.to_dict() for r in rows],
+               "key_placement": key_placement, "references": list(references), "rows": [r.to_dict() for r in rows],
                "mean_curves": curves, "bd_rate": bd}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     with open(out / "results.csv", "w", newline="") as f:
