@@ -18,6 +18,8 @@ then rebuilt in these ways, each from what a decoder could hold:
   weights over the clip, an ideal entropy coder). ``pixel_bound``: per pixel the better of the
   two rebuilds, a bound on what a decoder that knew where each is right (a trained confidence
   or cross-attention network, as in implicit warping) could draw from these two references;
+  ``blend_past``: as ``blend_frame``, but the partner is always the key frame sent before the
+  run's (the one today's decoder holds, with no change to the order key frames are sent in);
 - ``memory``: from the previous decoded frame, with a token analysed against it, frame after
   frame until the next key frame (what a decoder that keeps only its last output would show);
   ``memory_choice``: the better of the run's key frame and the previous decoded frame, chosen
@@ -52,7 +54,8 @@ from imfcodec.source import Source  # noqa: E402
 
 FRAME_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 REGION_GRID = 4
-WAYS = ("one", "blend_frame", "blend_region", "pixel_bound", "memory", "memory_choice")
+WAYS = ("one", "blend_frame", "blend_past", "blend_region", "pixel_bound", "memory",
+        "memory_choice")
 
 
 def entropy_bits(symbols: list[int]) -> float:
@@ -85,6 +88,14 @@ class Rebuilder:
         return to_images(self.render(reference, self.flow(frame, reference)))[0]
 
 
+def blend_frame(own: torch.Tensor, other: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The blend of ``own`` and ``other`` at the weight of FRAME_WEIGHTS with the least
+    squared error, and that weight's index."""
+    errors = [float(((w * own + (1 - w) * other - source) ** 2).mean()) for w in FRAME_WEIGHTS]
+    best = int(np.argmin(errors))
+    return FRAME_WEIGHTS[best] * own + (1 - FRAME_WEIGHTS[best]) * other, best
+
+
 def blend_region(own: torch.Tensor, other: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     """Per region of a REGION_GRID grid the weight of ``own`` in {0, 1/2, 1} with the least
     squared error; the weights smoothed bilinearly over the picture."""
@@ -108,7 +119,7 @@ def measure(codec: Codec, path: Path, quality: int) -> dict:
     key_at = {keys[k][0]: k for k in by_index}
     between: dict[tuple[int, int], torch.Tensor] = {}  # (own, other) -> dense flow own -> other
     out = {way: [] for way in WAYS}
-    frame_weights, region_weights, memory_chosen = [], [], 0
+    frame_weights, past_weights, region_weights, memory_chosen = [], [], [], 0
     previous = chosen = None  # the memory's last output, and the chosen way's
     for f, frame in enumerate(frames):
         if f in key_at:
@@ -120,21 +131,24 @@ def measure(codec: Codec, path: Path, quality: int) -> dict:
         dense = rebuild.flow(frame, references[own])
         mine = rebuild.render(references[own], dense)
         out["one"].append(mine)
+        source = to_tensor([frame], "cpu")
+
+        def partner(other: int) -> torch.Tensor:
+            """Key frame ``other`` warped by the frame's flow composed with the flow between
+            the two decoded key frames (computed once a pair)."""
+            if (own, other) not in between:
+                flow = flowfield.estimate([keys[own][1]], flowfield.gray(keys[other][1]))
+                between[own, other] = torch.from_numpy(flow)
+            return rebuild.render(references[other], dense + flowfield.warp(between[own, other], dense))
+
         # option (b): the key frame on the other side of the frame from its run's key frame
         position = by_index.index(own)
         side = position - 1 if f < keys[own][0] else position + 1
         if 0 <= side < len(by_index):
-            other = by_index[side]
-            if (own, other) not in between:
-                coarse = flowfield.estimate([keys[own][1]], flowfield.gray(keys[other][1]))
-                between[own, other] = torch.from_numpy(coarse)
-            composed = dense + flowfield.warp(between[own, other], dense)
-            theirs = rebuild.render(references[other], composed)
-            source = to_tensor([frame], "cpu")
-            errors = [float(((w * mine + (1 - w) * theirs - source) ** 2).mean()) for w in FRAME_WEIGHTS]
-            best = int(np.argmin(errors))
+            theirs = partner(by_index[side])
+            picture, best = blend_frame(mine, theirs, source)
             frame_weights.append(best)
-            out["blend_frame"].append(FRAME_WEIGHTS[best] * mine + (1 - FRAME_WEIGHTS[best]) * theirs)
+            out["blend_frame"].append(picture)
             picture, choice = blend_region(mine, theirs, source)
             region_weights += choice
             out["blend_region"].append(picture)
@@ -143,6 +157,13 @@ def measure(codec: Codec, path: Path, quality: int) -> dict:
         else:
             for way in ("blend_frame", "blend_region", "pixel_bound"):
                 out[way].append(mine)
+        # option (b) with the key frames a decoder holds today: the one sent before the run's
+        if position > 0:
+            picture, best = blend_frame(mine, partner(by_index[position - 1]), source)
+            past_weights.append(best)
+            out["blend_past"].append(picture)
+        else:
+            out["blend_past"].append(mine)
         # memory of appearance
         base = previous if previous is not None else keys[own][1]
         remembered = rebuild.from_picture(frame, base)
@@ -159,6 +180,7 @@ def measure(codec: Codec, path: Path, quality: int) -> dict:
     row = {"clip": path.name, "frames": len(frames), "key_frames": len(keys),
            "kbps": round(stream.stats.kbps, 3),
            "blend_frame_side_kbps": round(entropy_bits(frame_weights) * len(frame_weights) / seconds / 1000, 3),
+           "blend_past_side_kbps": round(entropy_bits(past_weights) * len(past_weights) / seconds / 1000, 3),
            "blend_region_side_kbps": round(entropy_bits(region_weights) * len(region_weights) / seconds / 1000, 3),
            "memory_choice_share": round(memory_chosen / len(frames), 3)}
     for way, pictures in out.items():
