@@ -24,19 +24,21 @@ from typing import BinaryIO, Iterator
 from .errors import FormatError
 
 MAGIC = b"\x89IMF"
-VERSION = (5, 0)  # the newest this module writes and reads
+VERSION = (6, 0)  # the newest this module writes and reads
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
 # that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
 # key frames (key-frame codec 3), 4.0 one with sound (audio records), 5.0 one whose token
-# frames are rebuilt from an earlier key frame than their run's (TOKENS reference index).
+# frames are rebuilt from an earlier key frame than their run's (TOKENS reference index), 6.0
+# one whose token frames blend a second key frame in (TOKENS partner index and shares).
 PLAIN_VERSION = (1, 0)
 LEADING_VERSION = (2, 0)
 PREDICTED_VERSION = (3, 0)
 AUDIO_VERSION = (4, 0)
 REFERENCES_VERSION = (5, 0)
+BLEND_VERSION = (6, 0)
 MAX_REFERENCES = 4  # key frames a decoder holds: a TOKENS record's reference index is below it
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5)
+READ_MAJORS = (1, 2, 3, 4, 5, 6)
 MAX_VARINT_BYTES = 10
 MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
@@ -247,25 +249,34 @@ class TokenChunk:
     # the key frame its frames are rebuilt from: 0 the last one received, 1 the one before, ...
     # (version 5.0; below MAX_REFERENCES)
     reference: int = 0
+    # the key frame blended into its frames (counted as ``reference``; None: none), each
+    # frame's share of it coded first in ``data`` (version 6.0)
+    partner: int | None = None
 
     def to_bytes(self) -> bytes:
         head = write_varint(self.first_frame) + write_varint(self.frame_count)
-        flags = int(self.absolute_first) | (2 if self.reference else 0)
-        extra = bytes([self.reference]) if self.reference else b""
+        blended = self.partner is not None
+        flags = int(self.absolute_first) | (2 if self.reference else 0) | (4 if blended else 0)
+        extra = (bytes([self.reference]) if self.reference else b"") + \
+            (bytes([self.partner]) if blended else b"")
         return head + bytes([flags]) + extra + self.data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "TokenChunk":
         c = Cursor(data, "token chunk")
         first, count, flags = c.varint(), c.varint(), c.u8()
-        if flags > 3:
+        if flags > 7:
             raise FormatError(f"token chunk: unknown flags {flags}")
         if count == 0 or count > 65536:
             raise FormatError(f"token chunk: {count} frames")
         reference = c.u8() if flags & 2 else 0
         if flags & 2 and not 0 < reference < MAX_REFERENCES:
             raise FormatError(f"token chunk: reference {reference} out of range 1..{MAX_REFERENCES - 1}")
-        return cls(first, count, bool(flags & 1), c.rest(), reference)
+        partner = c.u8() if flags & 4 else None
+        if partner is not None and not (partner < MAX_REFERENCES and partner != reference):
+            raise FormatError(f"token chunk: blended key frame {partner} out of range 0..."
+                              f"{MAX_REFERENCES - 1} or its own reference")
+        return cls(first, count, bool(flags & 1), c.rest(), reference, partner)
 
 
 @dataclass
@@ -416,6 +427,8 @@ def version_for(records) -> tuple[int, int]:
     """The lowest format version that holds these records: 4.0 with sound, 3.0 if a key frame
     is predicted, 2.0 if a key frame is sent ahead of frames before it, else 1.0."""
     records = list(records)
+    if any(isinstance(r, TokenChunk) and r.partner is not None for r in records):
+        return BLEND_VERSION
     if any(isinstance(r, TokenChunk) and r.reference for r in records):
         return REFERENCES_VERSION
     if any(isinstance(r, (AudioHeader, AudioChunk)) for r in records):
@@ -572,8 +585,12 @@ class _FrameOrder:
             if record.reference and self.version < REFERENCES_VERSION:
                 raise FormatError(f"a token chunk with a reference index in a version "
                                   f"{self.major}.{self.version[1]} file (they came in 5.0)")
-            if record.reference >= self.keys:
-                raise FormatError(f"token chunk refers to key frame {record.reference} back, "
+            if record.partner is not None and self.version < BLEND_VERSION:
+                raise FormatError(f"a blended token chunk in a version {self.major}."
+                                  f"{self.version[1]} file (they came in 6.0)")
+            if max(record.reference, record.partner or 0) >= self.keys:
+                raise FormatError(f"token chunk refers to key frame "
+                                  f"{max(record.reference, record.partner or 0)} back, "
                                   f"{self.keys} received")
             self._tokens(record)
         if self.seen > self.header.frame_count:

@@ -38,7 +38,8 @@ def check_model(header: bs.Header, model: MotionModel) -> None:
 
 def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     """Yields ('header', Header, model), then ('key', KeyFrame, rgb) and ('tokens', chunk,
-    levels) in stream order: everything the decoder reads, before any network runs."""
+    levels) in stream order, a blended chunk's ('shares', chunk, share indices) just before
+    its tokens: everything the decoder reads, before any network runs."""
     records = bs.read_records(stream)
     _, header = next(records)
     yield "header", header, model_for(header)
@@ -57,8 +58,10 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             if record.reference != reference:  # another reference: its first token is whole
                 previous = None
             reference = record.reference
-            levels = read_chunk(record, header.token_dim, previous)
+            levels, shares = read_chunk(record, header.token_dim, previous)
             previous = levels[-1]
+            if shares is not None:
+                yield "shares", record, shares
             yield "tokens", record, levels
 
 
@@ -89,6 +92,7 @@ def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]
     references: deque = deque(maxlen=bs.MAX_REFERENCES)  # the last key frames, prepared
     shown = 0  # frames yielded so far, in display order
     held: tuple[int, np.ndarray] | None = None  # a key frame sent ahead of its leading frames
+    shares = None  # the share indices of the next chunk, when it is blended
     for event, record, payload in events:
         if event == "key":
             references.append(model.reference(payload))
@@ -98,10 +102,20 @@ def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]
             else:
                 held = (record.frame_index, payload)
             continue
+        if event == "shares":
+            shares = payload
+            continue
         tokens = quant.dequantize(payload, grid)
         reference = references[-1 - record.reference]
+        partner = None if record.partner is None else references[-1 - record.partner]
         for start in range(0, len(tokens), fr.BATCH):
-            yield from model.synthesise(reference, tokens[start : start + fr.BATCH])
+            batch = tokens[start : start + fr.BATCH]
+            if partner is None:
+                yield from model.synthesise(reference, batch)
+            else:
+                yield from model.synthesise_blend(reference, partner, batch,
+                                                  shares[start : start + fr.BATCH])
+        shares = None
         shown += len(tokens)
         if held is not None and held[0] == shown:
             shown += 1

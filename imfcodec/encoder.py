@@ -18,11 +18,13 @@ from fractions import Fraction
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
 
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
 from .entropy import quantize as quant
+from .entropy.coder import SHARES
 from .errors import IMFError, InputError, ModelError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
@@ -329,6 +331,28 @@ class FrameLoop:
         self.ref = self.held[-1 - current]
         return levels, rebuilt
 
+    def _blend(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
+               rebuilt: np.ndarray | None) -> tuple[list[int], np.ndarray | None]:
+        """Several references with a model that blends: the key frame held before the batch's
+        reference is blended into each frame at the share (entropy.coder.SHARES) that rebuilds
+        it with the least squared error. Returns the share indices (0: none) and the batch as
+        the decoder will show it (``rebuilt`` unchanged when nothing can be blended)."""
+        f = self.fixed
+        partner = self.chunker.reference + 1
+        if not (f.motion.blends and f.options.references > 1 and partner < len(self.held)):
+            self.chunker.switch(self.chunker.reference, None)
+            return [0] * len(batch), rebuilt
+        self.chunker.switch(self.chunker.reference, partner)
+        own, theirs = f.motion.blend_pictures(self.ref.reference, self.held[-1 - partner].reference,
+                                              quant.dequantize(levels, f.grid))
+        shares = []
+        for (_, frame), mine, other in zip(batch, own, theirs):
+            source = torch.from_numpy(frame).to(mine).permute(2, 0, 1) / 255
+            errors = [float((((1 - w) * mine + w * other).clamp(0, 1) - source).square().mean())
+                      for w in SHARES]
+            shares.append(int(np.argmin(errors)))
+        return shares, f.motion.mix(own, theirs, np.array(shares))
+
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
@@ -339,10 +363,11 @@ class FrameLoop:
                 (levels, corrections), rebuilt = self._levels(batch), None
             else:
                 (levels, rebuilt), corrections = chosen, None
+            shares, rebuilt = self._blend(batch, levels, rebuilt)
             split = self._first_refresh(batch, levels, rebuilt)
             accepted = batch if split is None else batch[:split]
-            for row in levels[: len(accepted)]:
-                self.chunker.add(row)
+            for row, share in zip(levels[: len(accepted)], shares):
+                self.chunker.add(row, share)
                 self.stats.levels.append(row)
             if accepted and corrections is not None:
                 self.correction = corrections[len(accepted) - 1]

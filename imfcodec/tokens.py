@@ -28,6 +28,8 @@ class TokenChunker:
         self.first_frame = 0
         self.skip: int | None = None  # a key frame's index inside the run, sent before it
         self.reference = 0  # the key frame the pending frames are rebuilt from (0: the last)
+        self.partner: int | None = None  # the key frame they may blend in (None: none)
+        self.shares: list[int] = []  # the pending frames' share indices (coder.SHARES)
 
     @property
     def last(self) -> np.ndarray | None:
@@ -40,18 +42,26 @@ class TokenChunker:
         self.flush()
         self.previous = None
         self.first_frame, self.skip = next_frame, skip
-        self.reference = 0
+        self.reference, self.partner = 0, None
 
-    def switch(self, reference: int) -> None:
+    def switch(self, reference: int, partner: int | None = None) -> None:
         """The next frames are rebuilt from another held key frame: a new chunk, its first
-        token coded whole (a token against one reference does not predict one against another)."""
+        token coded whole (a token against one reference does not predict one against another).
+        ``partner``: the held key frame they may blend in (a new chunk too when it changes)."""
         if reference != self.reference:
             self.flush()
             self.previous = None
             self.reference = reference
+        if partner != self.partner:
+            self.flush()
+            self.partner = partner
 
-    def add(self, levels: np.ndarray) -> None:
+    def add(self, levels: np.ndarray, share: int = 0) -> None:
+        """One frame's levels, and its share index of the partner (0: none)."""
+        if share and self.partner is None:
+            raise ValueError("a share of a partner key frame without one")
         self.pending.append(levels)
+        self.shares.append(share)
         if len(self.pending) == self.chunk_frames or self.first_frame + len(self.pending) == self.skip:
             self.flush()
 
@@ -60,23 +70,31 @@ class TokenChunker:
             return
         rows = np.stack(self.pending)
         absolute, residuals = quant.to_residuals(rows, self.previous)
-        data = coder.encode_chunk(residuals, absolute)
-        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data, self.reference))
+        # blended only when a frame takes a share of the partner (a share of 0 is the frame
+        # rebuilt from its reference alone, exactly)
+        blended = any(self.shares)
+        data = coder.encode_chunk(residuals, absolute, self.shares if blended else None)
+        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data,
+                                self.reference, self.partner if blended else None))
         self.first_frame += len(rows)
         if self.first_frame == self.skip:
             self.first_frame, self.skip = self.first_frame + 1, None
         self.previous = rows[-1]
-        self.pending = []
+        self.pending, self.shares = [], []
 
 
-def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | None) -> np.ndarray:
-    """A TOKENS record -> its (frames, token_dim) levels; ``previous``: the levels of the token
-    before it in the run (None right after a key frame)."""
+def read_chunk(record: bs.TokenChunk, token_dim: int,
+               previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A TOKENS record -> its (frames, token_dim) levels and, when it is blended, its frames'
+    share indices (coder.SHARES); ``previous``: the levels of the token before it in the run
+    (None right after a key frame)."""
     if record.absolute_first != (previous is None):
         raise FormatError("token chunk prediction flag does not match the stream")
     n_res = record.frame_count - (1 if record.absolute_first else 0)
-    residuals, absolute = coder.decode_chunk(record.data, n_res, token_dim, record.absolute_first)
+    n_shares = record.frame_count if record.partner is not None else 0
+    residuals, absolute, shares = coder.decode_chunk(record.data, n_res, token_dim,
+                                                     record.absolute_first, n_shares)
     levels = quant.from_residuals(absolute, residuals, previous)
     if np.abs(levels).max(initial=0) > MAX_LEVEL:
         raise FormatError("token levels out of range")
-    return levels
+    return levels, shares

@@ -40,6 +40,8 @@ class MotionModel(ABC):
     analysis_uses_reference = False
     #: True for models built into imfcodec (no weights file; ``cls()`` makes one).
     built_in = False
+    #: True when the model can blend a second key frame into a frame (``blend_pictures``).
+    blends = False
 
     def __init__(self, description: Description, digest: bytes, token_scale: np.ndarray) -> None:
         if len(digest) != 16 or len(token_scale) != description.token_dim:
@@ -71,6 +73,22 @@ class MotionModel(ABC):
     @abstractmethod
     def synthesise(self, reference: Any, tokens: np.ndarray) -> np.ndarray:
         """Dequantised (B, token_dim) float32 tokens -> (B, H, W, 3) uint8 frames."""
+
+    def blend_pictures(self, reference: Any, partner: Any, tokens: np.ndarray) -> tuple[Any, Any]:
+        """Dequantised tokens against ``reference`` -> the frames rebuilt from it and from the
+        key frame ``partner`` (both prepared), as ``mix`` takes them (models that blend)."""
+        raise NotImplementedError(f"model {self.name} does not blend key frames")
+
+    def mix(self, own: Any, theirs: Any, shares: np.ndarray) -> np.ndarray:
+        """(B, H, W, 3) uint8 frames: each ``own`` frame with share index ``shares[i]`` (of
+        entropy.coder.SHARES) of ``theirs``; index 0 gives ``own`` exactly."""
+        raise NotImplementedError(f"model {self.name} does not blend key frames")
+
+    def synthesise_blend(self, reference: Any, partner: Any, tokens: np.ndarray,
+                         shares: np.ndarray) -> np.ndarray:
+        """``synthesise`` with a share of the key frame ``partner`` blended into each frame."""
+        own, theirs = self.blend_pictures(reference, partner, tokens)
+        return self.mix(own, theirs, shares)
 
     def refine(self, reference: Any, frames: list[np.ndarray], tokens: np.ndarray, steps: int,
                grid: np.ndarray, previous: np.ndarray | None, rate_weight: float) -> np.ndarray:

@@ -15,8 +15,9 @@ network's (``refiner.*``, when it has one) and the config.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -71,10 +72,14 @@ class FlowReference:
 
     picture: torch.Tensor  # (1, 3, H, W) in [0, 1]
     luma: np.ndarray  # (H, W) uint8, DIS's input
+    digest: bytes = b""  # of the luma: names the picture in ``between``
+    # flows of this key frame into others (digest -> (1, 2, H, W)), computed once a pair
+    between: dict = field(default_factory=dict, repr=False)
 
 
 class FlowMotion(MotionModel):
     analysis_uses_reference = True
+    blends = True
 
     def __init__(self, dictionary: MotionDictionary, config: FlowConfig, name: str,
                  digest: bytes, device: str = "cpu", refiner: WarpRefiner | None = None,
@@ -110,7 +115,8 @@ class FlowMotion(MotionModel):
                    refiner, metadata)
 
     def reference(self, picture: np.ndarray) -> FlowReference:
-        return FlowReference(to_tensor([picture], self.device), flowfield.gray(picture))
+        luma = flowfield.gray(picture)
+        return FlowReference(to_tensor([picture], self.device), luma, hashlib.sha1(luma).digest())
 
     def analyse(self, frames: list[np.ndarray], reference: FlowReference) -> np.ndarray:
         dense = flowfield.estimate(frames, reference.luma, self.config.preset)
@@ -127,6 +133,35 @@ class FlowMotion(MotionModel):
         not clamped)."""
         dense, warped = self.warp(reference.picture, tokens)
         return warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
+
+    def _between(self, reference: FlowReference, partner: FlowReference) -> torch.Tensor:
+        """The flow of the reference's picture into the partner's (DIS on the decoded key
+        frames, which encoder and decoder both hold), cached on the reference."""
+        if partner.digest not in reference.between:
+            flow = flowfield.between(reference.luma, partner.luma, self.config.preset)
+            reference.between[partner.digest] = torch.from_numpy(flow).to(self.device)
+        return reference.between[partner.digest]
+
+    def blend_pictures(self, reference: FlowReference, partner: FlowReference,
+                       tokens: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The frames rebuilt from the reference, and from the partner through the tokens'
+        flow composed with the flow between the two key frames (no second token), both
+        through the correction network: (B, 3, H, W) each."""
+        with torch.inference_mode():
+            dense, warped = self.warp(reference.picture, torch.from_numpy(tokens).to(self.device))
+            own = warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
+            composed = flowfield.compose(dense, self._between(reference, partner))
+            theirs = flowfield.warp(partner.picture, composed)
+            if self.refiner is not None:
+                theirs = self.refiner(theirs, partner.picture, composed)
+        return own, theirs
+
+    def mix(self, own: torch.Tensor, theirs: torch.Tensor, shares: np.ndarray) -> np.ndarray:
+        from ..entropy.coder import SHARES
+
+        weight = torch.tensor([SHARES[int(i)] for i in shares], dtype=own.dtype,
+                              device=own.device).view(-1, 1, 1, 1)
+        return to_images(own * (1 - weight) + theirs * weight)
 
     def synthesise(self, reference: FlowReference, tokens: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

@@ -43,6 +43,17 @@ def estimate(frames: list[np.ndarray], reference_gray: np.ndarray, preset: str =
     return np.stack(flows).transpose(0, 3, 1, 2).astype(np.float32)
 
 
+def between(luma: np.ndarray, other_luma: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """The flow of one picture against another, both (H, W) uint8 luma -> (1, 2, H, W)."""
+    return _dis(preset).calc(luma, other_luma, None).transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def compose(flow: torch.Tensor, then: torch.Tensor) -> torch.Tensor:
+    """Flows (B, 2, H, W) into a picture r, and ``then`` (1, 2, H, W) of r into another:
+    the flows into that other picture (c(x) ~ r(x + f(x)) ~ o(x + f(x) + g(x + f(x))))."""
+    return flow + warp(then, flow)
+
+
 def to_grid(flows: np.ndarray, grid: int) -> np.ndarray:
     """(B, 2, H, W) flows -> (B, 2, G, G): the mean of each block (H and W multiples of G)."""
     b, c, h, w = flows.shape
