@@ -274,7 +274,7 @@ class TokenChunk:
             raise FormatError(f"token chunk: reference {reference} out of range 1..{MAX_REFERENCES - 1}")
         partner = c.u8() if flags & 4 else None
         if partner is not None and not (partner < MAX_REFERENCES and partner != reference):
-            raise FormatError(f"token chunk: blended key frame {partner} out of range 0..."
+            raise FormatError(f"token chunk: blended key frame {partner} out of range 0.."
                               f"{MAX_REFERENCES - 1} or its own reference")
         return cls(first, count, bool(flags & 1), c.rest(), reference, partner)
 

@@ -42,7 +42,8 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     its tokens: everything the decoder reads, before any network runs."""
     records = bs.read_records(stream)
     _, header = next(records)
-    yield "header", header, model_for(header)
+    model = model_for(header)
+    yield "header", header, model
     previous: np.ndarray | None = None
     reference: int | None = None  # the reference index of the last chunk since the key frame
     keys = intra.KeyDecoder()  # predicted key frames continue the stream of those before them
@@ -55,6 +56,9 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             previous = reference = None
             yield "key", record, rgb
         elif isinstance(record, bs.TokenChunk):
+            if record.partner is not None and not model.blends:
+                raise FormatError(f"a token chunk blends two key frames, which model {model.name} "
+                                  "cannot do")
             if record.reference != reference:  # another reference: its first token is whole
                 previous = None
             reference = record.reference

@@ -12,7 +12,7 @@ from .intra import RECORD_CODECS, IntraCodec
 
 def describe(path: str | Path) -> dict:
     path = existing_file(path, "an .imf file")
-    key_frames, chunks, older = [], 0, 0
+    key_frames, chunks, older, blended = [], 0, 0, 0
     bytes_key = bytes_tokens = bytes_audio = bytes_other = 0
     sound, sound_samples = None, 0
     with open(path, "rb") as f:
@@ -31,6 +31,7 @@ def describe(path: str | Path) -> dict:
             elif isinstance(record, bs.TokenChunk):
                 chunks += 1
                 older += record.reference > 0
+                blended += record.partner is not None
                 bytes_tokens += size
             elif isinstance(record, bs.AudioHeader):
                 sound = record
@@ -62,6 +63,7 @@ def describe(path: str | Path) -> dict:
         if header.intra_codec in IntraCodec._value2member_map_ else header.intra_codec,
         "intra_qp": header.intra_qp,
         "key_frames": key_frames, "token_chunks": chunks, "token_chunks_older_reference": older,
+        "token_chunks_blended": blended,
         "audio": describe_sound(sound, max(0, sound_samples)) if sound is not None else None,
         "bytes": total, "bytes_key_frames": bytes_key, "bytes_tokens": bytes_tokens,
         "bytes_audio": bytes_audio,
@@ -103,9 +105,11 @@ def render(data: dict) -> None:
     else:
         console.print("audio: none")
     console.print(table)
-    older = data["token_chunks_older_reference"]
+    notes = [f"{n} {what}" for n, what in (
+        (data["token_chunks_older_reference"], "rebuilt from an earlier key frame than their run's"),
+        (data["token_chunks_blended"], "blending in a second key frame")) if n]
     console.print(f"{data['token_chunks']} token chunks"
-                  + (f" ({older} rebuilt from an earlier key frame than their run's)" if older else "")
+                  + (f" ({'; '.join(notes)})" if notes else "")
                   + f", {data['bits_per_token_frame']} bits per predicted frame, "
                   f"{data['bits_per_pixel']} bits per pixel")
     keys = ", ".join(f"{k['frame']} ({k['reason']}{', predicted' if k['codec'] == 'hevc-p' else ''}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import weakref
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -136,3 +137,95 @@ def test_info_counts_chunks_from_older_key_frames(tmp_path):
     info = json.loads(CliRunner().invoke(main, ["info", str(tmp_path / "a.imf"), "--json"]).output)
     assert info["format_version"] == "5.0"
     assert info["token_chunks_older_reference"] == sum(c.reference > 0 for c in chunks(stream.data)) > 0
+
+
+def flow_codec(side: int = 64) -> Codec:
+    """A small flow model (a dictionary of random flows, no correction network): it blends."""
+    from imfcodec.motion import dictionary as md
+    from imfcodec.motion.flow import FlowConfig, FlowMotion, serialize
+
+    flows = np.random.default_rng(0).normal(0, 0.5, (50, 2, 8, 8)).astype(np.float32)
+    data = serialize(md.principal(flows, 4), FlowConfig(side, 8, 4, 0.25, "fast"), "flow-test")
+    return Codec(FlowMotion.from_weights(data, "test"))
+
+
+def crossfade(n: int = 20, side: int = 64) -> list[np.ndarray]:
+    """One scene whose middle square is dark in A (frames 0..9), light in B (frame 10), and
+    halfway between from frame 11 on: those frames are shown best by blending the two key
+    frames half and half (the scene does not move, so the flow between them is about 0)."""
+    a = scenes(1, side=side)[0].copy()
+    b = a.copy()
+    square = slice(side // 4, 3 * side // 4)
+    a[square, square], b[square, square] = 40, 220
+    half = ((a.astype(np.float32) + b) / 2).round().astype(np.uint8)
+    return [a] * 10 + [b] + [half] * (n - 11)
+
+
+def test_blended_chunk_round_trips_and_is_checked():
+    from imfcodec.entropy import coder
+
+    chunk = bs.TokenChunk(5, 3, False, b"\x00" * 4, reference=1, partner=2)
+    assert bs.TokenChunk.from_bytes(chunk.to_bytes()) == chunk
+    assert chunk.to_bytes()[2] == 6 and chunk.to_bytes()[3:5] == bytes([1, 2])
+    assert bs.TokenChunk.from_bytes(bs.TokenChunk(5, 3, False, b"", 2, partner=0).to_bytes()).partner == 0
+    for bad in (bytes([5, 3, 6, 1, 1]), bytes([5, 3, 4, bs.MAX_REFERENCES]), bytes([5, 3, 8])):
+        with pytest.raises(FormatError):
+            bs.TokenChunk.from_bytes(bad)
+    residuals = np.array([[1, -2], [0, 3]])
+    data = coder.encode_chunk(residuals, np.array([4, -1]), np.array([0, 4, 2]))
+    got_res, got_abs, got_shares = coder.decode_chunk(data, 2, 2, True, 3)
+    assert got_res.tolist() == residuals.tolist() and got_abs.tolist() == [4, -1]
+    assert got_shares.tolist() == [0, 4, 2]
+    assert bs.version_for([chunk]) == bs.BLEND_VERSION
+
+
+def test_blending_two_held_key_frames_rebuilds_what_neither_shows(tmp_path):
+    codec = flow_codec()
+    frames = crossfade()
+    source = Source.from_frames(frames, Fraction(10))
+    options = EncodeOptions(keyframe_interval=10, key_placement="start")
+    one = codec.encode(source, options=options)
+    two = codec.encode(source, options=replace(options, references=2))
+    blended = [c for c in chunks(two.data) if c.partner is not None]
+    assert blended and all(c.partner == c.reference + 1 for c in blended)
+    assert all(c.partner is None for c in chunks(one.data))
+    assert bs.file_version(io.BytesIO(two.data)) == bs.BLEND_VERSION
+    assert bs.file_version(io.BytesIO(one.data)) < bs.REFERENCES_VERSION
+    err = {n: np.mean([np.mean((f.astype(float) - d) ** 2) for f, d in list(zip(frames, codec.decode(s)))[11:]])
+           for n, s in (("one", one), ("two", two))}
+    assert err["two"] < 0.25 * err["one"]  # the half-and-half frames, from both key frames
+    assert [np.array_equal(x, y) for x, y in zip(codec.decode(two), codec.decode(two))] == [True] * 20
+    from imfcodec.info import describe
+
+    path = tmp_path / "two.imf"
+    two.save(path)
+    assert describe(path)["token_chunks_blended"] == len(blended)
+
+
+def test_a_blended_chunk_in_an_older_file_or_past_the_key_frames_is_refused():
+    codec = flow_codec()
+    stream = codec.encode(Source.from_frames(crossfade(), Fraction(10)),
+                          options=EncodeOptions(keyframe_interval=10, key_placement="start",
+                                                references=2))
+    records = [r for _, r in bs.read_records(io.BytesIO(stream.data))]
+    header, body = records[0], records[1:-1]
+    old = bytearray(bs.pack(header, body))
+    old[4] = 5  # the same records claimed as 5.0
+    with pytest.raises(FormatError, match="came in 6.0"):
+        list(bs.read_records(io.BytesIO(bytes(old))))
+    far = [replace(r, partner=3) if isinstance(r, bs.TokenChunk) and r.partner is not None else r
+           for r in body]
+    with pytest.raises(FormatError, match="refers to key frame 3 back"):
+        list(bs.read_records(io.BytesIO(bs.pack(header, far))))
+
+
+def test_a_blended_chunk_for_a_model_that_cannot_blend_is_a_format_error():
+    codec = Codec(StaticMotion(image_size=64))
+    stream = codec.encode(Source.from_frames(scenes(20), Fraction(10)),
+                          options=EncodeOptions(keyframe_interval=10, key_placement="start"))
+    records = [r for _, r in bs.read_records(io.BytesIO(stream.data))]
+    header, body = records[0], records[1:-1]
+    body = [replace(r, partner=1) if isinstance(r, bs.TokenChunk) and r.first_frame > 10 else r
+            for r in body]
+    with pytest.raises(FormatError, match="blends two key frames, which model static cannot do"):
+        list(codec.decode(bs.pack(header, body)))
