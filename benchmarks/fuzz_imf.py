@@ -2,9 +2,9 @@
 
     python benchmarks/fuzz_imf.py --cases 10000 [--seed 0] [--cli-every 50]
 
-A small valid file is made from a synthetic clip with a tiny model, with predicted key frames,
-sound (an AUDIO_HEADER and several AUDIO records) and token chunks that name an older key
-frame (format 5.0). Cases: every truncation
+A small valid file is made from a synthetic clip with a tiny flow model, with predicted key
+frames, sound (an AUDIO_HEADER and several AUDIO records), token chunks that name an older key
+frame (format 5.0) and blended ones (format 6.0). Cases: every truncation
 of it, then random mutations: bit flips, byte overwrites, inserted or deleted bytes, absurd
 header values and garbage record payloads re-sealed with a valid CRC (so they reach the
 header checks, the entropy decoder and the key-frame decoder), garbage after the magic.
@@ -44,22 +44,20 @@ class Hang(Exception):
 
 
 def make_sample(folder: Path):
-    """A tiny model file and a valid .imf (two key frames, three token chunks) made with it."""
+    """A tiny flow model file and a valid .imf made with it: intra and predicted key frames,
+    token chunks from an older key frame (5.0) and blended ones (6.0), and sound."""
     import numpy as np
-    import torch
 
     from imfcodec import motion
     from imfcodec.codec import Codec
-    from imfcodec.models import IMF, preset, weights
+    from imfcodec.motion import dictionary as md
+    from imfcodec.motion.flow import FlowConfig, serialize
     from imfcodec.options import EncodeOptions
     from imfcodec.source import Source
 
-    torch.manual_seed(0)
-    model = IMF(preset("tiny"))
-    with torch.no_grad():
-        model.token_scale.fill_(0.05)
+    flows = np.random.default_rng(1).normal(0, 1.0, (50, 2, 8, 8)).astype(np.float32)
     path = folder / "tiny.safetensors"
-    weights.save(model, path, "tiny-fuzz")
+    path.write_bytes(serialize(md.principal(flows, 4), FlowConfig(64, 8, 4, 0.25, "fast"), "tiny-fuzz"))
     loaded = motion.load(path)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -69,7 +67,7 @@ def make_sample(folder: Path):
                                  for i in range(12)], Fraction(10))
     # intra key frames at 0 and 6 (interval), predicted ones (codec 3) between them (refreshes)
     options = EncodeOptions(keyframe_interval=6, refresh_threshold=99.0, min_refresh_gap=3,
-                            chunk_seconds=0.3)
+                            chunk_seconds=0.3, references=2)
     stream = Codec(loaded).encode(frames, options=options)
     stream = replace(stream, data=_with_reference(stream.data))
     # and sound: a tone starting 0.1 s in, its AUDIO records about 0.3 s each
@@ -79,14 +77,16 @@ def make_sample(folder: Path):
 
 def _with_reference(data: bytes) -> bytes:
     """The file with its last run's token chunks rebuilt from the key frame before (a
-    reference index, format 5.0), as an encoder with --references may write them."""
+    reference index, format 5.0), as an encoder with --references may write them; blended
+    ones blend the last key frame in (partner 0, format 6.0)."""
     import io
 
     records = [r for _, r in bs.read_records(io.BytesIO(data))]
     header, body = records[0], records[1:-1]
     last_key = max(i for i, r in enumerate(body) if isinstance(r, bs.KeyFrame))
-    body = [replace(r, reference=1) if i > last_key and isinstance(r, bs.TokenChunk) else r
-            for i, r in enumerate(body)]
+    # (a blended chunk keeps its shares and blends the last key frame in instead)
+    body = [replace(r, reference=1, partner=None if r.partner is None else 0)
+            if i > last_key and isinstance(r, bs.TokenChunk) else r for i, r in enumerate(body)]
     return bs.pack(header, body)
 
 
