@@ -18,13 +18,11 @@ from fractions import Fraction
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import torch
 
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
 from .entropy import quantize as quant
-from .entropy.coder import SHARES
 from .errors import IMFError, InputError, ModelError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
@@ -335,7 +333,7 @@ class FrameLoop:
                rebuilt: np.ndarray | None) -> tuple[list[int], np.ndarray | None]:
         """Several references with a model that blends: the key frame held before the batch's
         reference is blended into each frame at the share (entropy.coder.SHARES) that rebuilds
-        it with the least squared error. Returns the share indices (0: none) and the batch as
+        it with the least squared error (the model's ``best_shares``). Returns the share indices (0: none) and the batch as
         the decoder will show it (``rebuilt`` unchanged when nothing can be blended)."""
         f = self.fixed
         partner = self.chunker.reference + 1
@@ -345,13 +343,8 @@ class FrameLoop:
         self.chunker.switch(self.chunker.reference, partner)
         own, theirs = f.motion.blend_pictures(self.ref.reference, self.held[-1 - partner].reference,
                                               quant.dequantize(levels, f.grid))
-        shares = []
-        for (_, frame), mine, other in zip(batch, own, theirs):
-            source = torch.from_numpy(frame).to(mine).permute(2, 0, 1) / 255
-            errors = [float((((1 - w) * mine + w * other).clamp(0, 1) - source).square().mean())
-                      for w in SHARES]
-            shares.append(int(np.argmin(errors)))
-        return shares, f.motion.mix(own, theirs, np.array(shares))
+        shares = f.motion.best_shares(own, theirs, [frame for _, frame in batch])
+        return shares.tolist(), f.motion.mix(own, theirs, shares)
 
     def run_batch(self) -> None:
         while self.pending:

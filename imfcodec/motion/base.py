@@ -84,6 +84,11 @@ class MotionModel(ABC):
         entropy.coder.SHARES) of ``theirs``; index 0 gives ``own`` exactly."""
         raise NotImplementedError(f"model {self.name} does not blend key frames")
 
+    def best_shares(self, own: Any, theirs: Any, frames: list[np.ndarray]) -> np.ndarray:
+        """For each of ``frames`` the share index whose ``mix`` of ``own`` and ``theirs`` is
+        nearest to it in squared error (models that blend)."""
+        raise NotImplementedError(f"model {self.name} does not blend key frames")
+
     def synthesise_blend(self, reference: Any, partner: Any, tokens: np.ndarray,
                          shares: np.ndarray) -> np.ndarray:
         """``synthesise`` with a share of the key frame ``partner`` blended into each frame."""

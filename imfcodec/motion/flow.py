@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from ..entropy.coder import SHARES
 from ..errors import ModelError
 from ..frames import to_images, to_tensor
 from ..models import weights
@@ -132,7 +133,11 @@ class FlowMotion(MotionModel):
         """(B, K) coefficients -> (B, 3, H, W) frames (differentiable; the network's output is
         not clamped)."""
         dense, warped = self.warp(reference.picture, tokens)
-        return warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
+        return self._corrected(warped, reference.picture, dense)
+
+    def _corrected(self, warped: torch.Tensor, picture: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """A key frame warped by a dense flow, through the correction network when there is one."""
+        return warped if self.refiner is None else self.refiner(warped, picture, dense)
 
     def _between(self, reference: FlowReference, partner: FlowReference) -> torch.Tensor:
         """The flow of the reference's picture into the partner's (DIS on the decoded key
@@ -149,19 +154,22 @@ class FlowMotion(MotionModel):
         through the correction network: (B, 3, H, W) each."""
         with torch.inference_mode():
             dense, warped = self.warp(reference.picture, torch.from_numpy(tokens).to(self.device))
-            own = warped if self.refiner is None else self.refiner(warped, reference.picture, dense)
             composed = flowfield.compose(dense, self._between(reference, partner))
-            theirs = flowfield.warp(partner.picture, composed)
-            if self.refiner is not None:
-                theirs = self.refiner(theirs, partner.picture, composed)
-        return own, theirs
+            return (self._corrected(warped, reference.picture, dense),
+                    self._corrected(flowfield.warp(partner.picture, composed), partner.picture, composed))
 
     def mix(self, own: torch.Tensor, theirs: torch.Tensor, shares: np.ndarray) -> np.ndarray:
-        from ..entropy.coder import SHARES
-
         weight = torch.tensor([SHARES[int(i)] for i in shares], dtype=own.dtype,
                               device=own.device).view(-1, 1, 1, 1)
-        return to_images(own * (1 - weight) + theirs * weight)
+        return to_images(_blended(own, theirs, weight))
+
+    def best_shares(self, own: torch.Tensor, theirs: torch.Tensor,
+                    frames: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            sources = to_tensor(frames, self.device)
+            return np.array([int(np.argmin([float((_blended(mine, other, w).clamp(0, 1) - source)
+                                                  .square().mean()) for w in SHARES]))
+                             for mine, other, source in zip(own, theirs, sources)])
 
     def synthesise(self, reference: FlowReference, tokens: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -176,6 +184,11 @@ class FlowMotion(MotionModel):
                                 lr=LEARNING_RATE, unit=torch.from_numpy(grid).to(self.device),
                                 previous=before, rate_weight=rate_weight)
         return refined.cpu().numpy()
+
+
+def _blended(own: torch.Tensor, theirs: torch.Tensor, weight) -> torch.Tensor:
+    """``own`` with the share ``weight`` (a number, or one a frame) of ``theirs``."""
+    return own * (1 - weight) + theirs * weight
 
 
 def _refiner(config: FlowConfig, tensors: dict) -> WarpRefiner | None:
