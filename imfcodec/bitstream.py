@@ -588,9 +588,9 @@ class _FrameOrder:
             if record.partner is not None and self.version < BLEND_VERSION:
                 raise FormatError(f"a blended token chunk in a version {self.major}."
                                   f"{self.version[1]} file (they came in 6.0)")
-            if max(record.reference, record.partner or 0) >= self.keys:
-                raise FormatError(f"token chunk refers to key frame "
-                                  f"{max(record.reference, record.partner or 0)} back, "
+            furthest = max(record.reference, record.partner or 0)
+            if furthest >= self.keys:
+                raise FormatError(f"token chunk refers to key frame {furthest} back, "
                                   f"{self.keys} received")
             self._tokens(record)
         if self.seen > self.header.frame_count:
