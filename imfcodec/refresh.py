@@ -18,6 +18,12 @@ from .intra import IntraCodec
 from .metrics import mse, psnr
 from .options import EncodeOptions
 
+# Seconds a refresh is judged over: the second after it with one reference; with several, a
+# key frame stays held after the next refresh and serves the frames that come back to its
+# view, so its saving is counted over longer (tuned on train/ clips, docs/references.md).
+HORIZON_SECONDS = 1.0
+HELD_HORIZON_SECONDS = 2.0
+
 
 def refresh_lambda_at(scale: float, qp: float, codec: IntraCodec) -> float:
     """Squared error (in 8-bit units, summed over samples) that one bit of key frame must save.
@@ -85,8 +91,10 @@ class RefreshRule:
                 lam = refresh_lambda_at(options.refresh_lambda, options.rd_qp, IntraCodec.HEVC)
             else:
                 lam = refresh_lambda_at(options.refresh_lambda, intra_qp, IntraCodec(intra_codec))
-        # A refresh is judged over the second after it (the minimum gap's order).
-        return cls(options.refresh_threshold, lam, max(1, round(float(fps))),
+        # A refresh is judged over the second after it (the minimum gap's order), or longer
+        # where it stays held as one of several references.
+        seconds = HORIZON_SECONDS if options.references == 1 else HELD_HORIZON_SECONDS
+        return cls(options.refresh_threshold, lam, max(1, round(seconds * float(fps))),
                    max(1, options.min_refresh_gap))
 
     def eligible(self, index: int, last_key: int) -> bool:

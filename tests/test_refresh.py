@@ -8,7 +8,8 @@ import pytest
 from imfcodec.bitstream import KeyReason
 from imfcodec.intra import IntraCodec
 from imfcodec.options import ADAPTIVE, EncodeOptions, EncodeSettings, with_adaptive
-from imfcodec.refresh import RefreshRule, forced_reason, refresh_lambda_at, scene_change
+from imfcodec.refresh import (HELD_HORIZON_SECONDS, RefreshRule, forced_reason, refresh_lambda_at,
+                              scene_change)
 
 GREY = np.full((16, 16, 3), 100, np.uint8)
 
@@ -53,6 +54,21 @@ def test_rule_decides_on_the_rebuilt_frame():
     rd = RefreshRule(None, lam=1.0, horizon=10, gap=1)
     assert rd.wants_key(GREY, off_by_8, 4.0, 460799)
     assert not rd.wants_key(GREY, off_by_8, 4.0, 460800)
+
+
+def test_a_key_frame_held_as_one_of_several_references_is_judged_over_longer():
+    from dataclasses import replace
+    one = with_adaptive(EncodeOptions(), Fraction(25))
+    held = RefreshRule.of(replace(one, references=4), Fraction(25), int(IntraCodec.HEVC), 39)
+    single = RefreshRule.of(one, Fraction(25), int(IntraCodec.HEVC), 39)
+    assert single.horizon == 25 and held.horizon == round(HELD_HORIZON_SECONDS * 25) > 25
+    assert held.lam == single.lam and held.gap == single.gap
+    # the same drift pays for a key frame only where the key frame stays held
+    source = np.zeros((64, 64, 3), np.uint8)
+    drifted = np.full_like(source, 20)  # MSE 400
+    bits = round((400 - 50) * source.size * 30 / single.lam)  # pays over 30 frames, not 25
+    assert held.wants_key(source, drifted, 50.0, bits)
+    assert not single.wants_key(source, drifted, 50.0, bits)
 
 
 def test_settings_map_to_options_as_the_command_line_does():
