@@ -30,6 +30,7 @@ from imfcodec import encoder, refresh  # noqa: E402
 from imfcodec.bench import rd  # noqa: E402
 from imfcodec.bench.bdrate import bd_rate  # noqa: E402
 from imfcodec.codec import Codec  # noqa: E402
+from imfcodec.options import ADAPTIVE  # noqa: E402
 
 
 def mean_curve(rows: list[dict]) -> list[tuple[float, float, float]]:
@@ -51,8 +52,9 @@ def compare(paths: list[Path]) -> None:
     for path, run in zip(paths, runs):
         curve = mean_curve(run["rows"])
         text = " ".join(f"{k:.2f}/{m:.4f}" for k, m, _ in curve)
+        lam = run.get("refresh_lambda", ADAPTIVE.refresh_lambda)  # the default unless a run says
         line = f"{path.name}: R={run['references']} horizon {run['held_horizon']} s " \
-               f"switch gain {run['switch_gain']}  {text}"
+               f"switch gain {run['switch_gain']} lambda {lam:g}  {text}"
         if path != paths[0]:
             line += f"  BD-rate MS-SSIM {bd(base, curve, 1):+.1f} %, PSNR {bd(base, curve, 2):+.1f} %"
             clips = sorted({r["clip"] for r in run["rows"]})
