@@ -22,8 +22,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from imfcodec import encoder, refresh  # noqa: E402
@@ -33,16 +31,14 @@ from imfcodec.codec import Codec  # noqa: E402
 from imfcodec.options import ADAPTIVE  # noqa: E402
 
 
-def mean_curve(rows: list[dict]) -> list[tuple[float, float, float]]:
-    """(kbps, MS-SSIM, PSNR) per level, averaged over the clips."""
-    levels = sorted({r["param"] for r in rows})
-    return [tuple(float(np.mean([r[k] for r in rows if r["param"] == q]))
-                  for k in ("kbps", "msssim", "psnr")) for q in levels]
+def mean_curve(rows: list[dict]) -> list[dict]:
+    """A run's rows (dicts) -> its mean curve over the clips, as the bench makes it."""
+    return rd.mean_curves([rd.Row(**r) for r in rows])["imf-adaptive"]
 
 
-def bd(anchor: list, test: list, metric: int) -> float | None:
-    return bd_rate([p[0] for p in anchor], [p[metric] for p in anchor],
-                   [p[0] for p in test], [p[metric] for p in test]).bd_rate
+def bd(anchor: list[dict], test: list[dict], metric: str) -> float | None:
+    return bd_rate([p["kbps"] for p in anchor], [p[metric] for p in anchor],
+                   [p["kbps"] for p in test], [p[metric] for p in test]).bd_rate
 
 
 def compare(paths: list[Path]) -> None:
@@ -51,18 +47,18 @@ def compare(paths: list[Path]) -> None:
     base = mean_curve(anchor)
     for path, run in zip(paths, runs):
         curve = mean_curve(run["rows"])
-        text = " ".join(f"{k:.2f}/{m:.4f}" for k, m, _ in curve)
+        text = " ".join(f"{p['kbps']:.2f}/{p['msssim']:.4f}" for p in curve)
         lam = run.get("refresh_lambda", ADAPTIVE.refresh_lambda)  # the default unless a run says
         line = f"{path.name}: R={run['references']} horizon {run['held_horizon']} s " \
                f"switch gain {run['switch_gain']} lambda {lam:g}  {text}"
         if path != paths[0]:
-            line += f"  BD-rate MS-SSIM {bd(base, curve, 1):+.1f} %, PSNR {bd(base, curve, 2):+.1f} %"
+            line += f"  BD-rate MS-SSIM {bd(base, curve, 'msssim'):+.1f} %, PSNR {bd(base, curve, 'psnr'):+.1f} %"
             clips = sorted({r["clip"] for r in run["rows"]})
             per = []
             for clip in clips:
                 a = mean_curve([r for r in anchor if r["clip"] == clip])
                 t = mean_curve([r for r in run["rows"] if r["clip"] == clip])
-                value = bd(a, t, 1)
+                value = bd(a, t, "msssim")
                 per.append(f"{clip[:16]} {value:+.1f}" if value is not None else f"{clip[:16]} n/a")
             line += "\n    per clip (MS-SSIM): " + ", ".join(per)
         print(line)
