@@ -1,7 +1,7 @@
 """The decoder's loop: an .imf stream's records back to frames, streaming (and its sound's
 packets, read on their own: sound_packets).
 
-Records are read and checked by bitstream.py, key frames decoded by intra.py, token chunks
+Records are read and checked by bitstream/, key frames decoded by intra.py, token chunks
 turned into levels by tokens.py; the motion model rebuilds each frame from the decoded key
 frame and its dequantised token. Memory stays bounded by one token chunk and fr.BATCH
 frames, whatever the clip's length.

@@ -336,7 +336,7 @@ def _varint(data, i):
 
 
 def test_sound_matches_docs_format_md_layout(codec, clips):
-    """Parses the sound's records by docs/format.md, independently of bitstream.py."""
+    """Parses the sound's records by docs/format.md, independently of imfcodec/bitstream/."""
     stream = codec.encode(clips["mkv"], quality=3)
     data = stream.data
     assert data[4:6] == bytes([4, 0])

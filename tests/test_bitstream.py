@@ -71,7 +71,7 @@ def test_newer_major_version_is_refused_with_a_clear_message():
 
 
 def test_file_matches_docs_format_md_layout():
-    """Parses a file by the byte layout written in docs/format.md, independently of bitstream.py."""
+    """Parses a file by the byte layout written in docs/format.md, independently of imfcodec/bitstream/."""
     data = sample_file()
     assert data[:4] == b"\x89IMF" and data[4:6] == bytes([1, 0])
     pos, records = 6, []

@@ -1,0 +1,155 @@
+"""The container's framing: the file start (MAGIC and version bytes), records framed as type,
+varint length, payload and CRC-32 (record_bytes, Writer, pack), and read_records, which reads
+them back with every check: framing, CRCs, versions and record order."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from typing import BinaryIO, Iterator
+
+from ..errors import FormatError
+from .audio import AudioChunk, AudioHeader
+from .order import AudioOrder, FrameOrder
+from .records import End, Header, KeyFrame, RecordType, TokenChunk
+from .varint import read_varint, write_varint
+from .versions import PLAIN_VERSION, refuse_unreadable, version_for
+
+MAGIC = b"\x89IMF"
+
+
+_RECORD_CLASSES = {
+    RecordType.HEADER: Header,
+    RecordType.KEYFRAME: KeyFrame,
+    RecordType.TOKENS: TokenChunk,
+    RecordType.END: End,
+    RecordType.AUDIO_HEADER: AudioHeader,
+    RecordType.AUDIO: AudioChunk,
+}
+_RECORD_TYPES = {cls: kind for kind, cls in _RECORD_CLASSES.items()}
+
+
+def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
+    return MAGIC + bytes(version)
+
+
+def record_bytes(record) -> bytes:
+    """One framed record: type, varint length, payload, CRC-32."""
+    kind = _RECORD_TYPES[type(record)]
+    payload = record.to_bytes()
+    framed = bytes([kind]) + write_varint(len(payload)) + payload
+    return framed + struct.pack("<I", zlib.crc32(framed))
+
+
+class Writer:
+    """Writes a .imf stream; returns the number of bytes each call wrote."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.bytes_written = 0
+
+    def _write(self, data: bytes) -> int:
+        self.stream.write(data)
+        self.bytes_written += len(data)
+        return len(data)
+
+    def start(self, version: tuple[int, int] = PLAIN_VERSION) -> int:
+        return self._write(file_start(version))
+
+    def write(self, record) -> int:
+        return self._write(record_bytes(record))
+
+
+def pack(header: Header, records: list) -> bytes:
+    """A whole .imf file: the start (in the lowest version that holds ``records``), the
+    header, the records in order, and the end record."""
+    buffer = io.BytesIO()
+    writer = Writer(buffer)
+    writer.start(version_for(records))
+    writer.write(header)
+    for record in records:
+        writer.write(record)
+    writer.write(End(header.frame_count))
+    return buffer.getvalue()
+
+
+def _stream_size(stream: BinaryIO) -> int | None:
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        if isinstance(stream, io.BytesIO):
+            return len(stream.getbuffer())
+        return None
+
+
+def file_version(stream: BinaryIO) -> tuple[int, int]:
+    """The (major, minor) version of a stream, read from its first 6 bytes."""
+    start = stream.read(6)
+    if len(start) < 4 or start[:4] != MAGIC:
+        raise FormatError("not an .imf file (bad magic bytes)")
+    if len(start) < 6:
+        raise FormatError("file ends inside the version")
+    return start[4], start[5]
+
+
+def _read_framed(stream: BinaryIO, position: int, size: int | None) -> tuple[int, RecordType, bytes]:
+    """One framed record at byte ``position``: (its size in bytes, type, payload), with its
+    length checked against the bytes left and its CRC checked."""
+    kind_byte = stream.read(1)
+    if not kind_byte:
+        raise FormatError("file is truncated (no end record)")
+    length_bytes = bytearray()
+
+    def take(n: int) -> bytes:
+        b = stream.read(n)
+        length_bytes.extend(b)
+        return b
+
+    length = read_varint(take, "record")
+    framed_len = 1 + len(length_bytes) + length + 4
+    if size is not None and position + framed_len > size:
+        raise FormatError("file is truncated (a record runs past the end)")
+    if length > 1 << 30:
+        raise FormatError(f"record of {length} bytes is too large")
+    payload = stream.read(length)
+    crc = stream.read(4)
+    if len(payload) != length or len(crc) != 4:
+        raise FormatError("file is truncated (a record runs past the end)")
+    if zlib.crc32(kind_byte + bytes(length_bytes) + payload) != struct.unpack("<I", crc)[0]:
+        raise FormatError(f"checksum mismatch in the record at byte {position}")
+    try:
+        kind = RecordType(kind_byte[0])
+    except ValueError:
+        raise FormatError(f"unknown record type {kind_byte[0]} at byte {position + framed_len}") from None
+    return framed_len, kind, payload
+
+
+def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
+    """Yields (record size in bytes, parsed record), checking framing, CRCs and frame order
+    as it goes (order.FrameOrder, order.AudioOrder).
+
+    The first record is always a Header; iteration stops after End. A payload length is
+    checked against the bytes left before anything is allocated for it.
+    """
+    size = _stream_size(stream)
+    major, minor = file_version(stream)
+    refuse_unreadable(major, minor)
+    position, order, sound, count = 6, None, AudioOrder((major, minor)), 0
+    while True:
+        framed_len, kind, payload = _read_framed(stream, position, size)
+        position += framed_len
+        record = _RECORD_CLASSES[kind].from_bytes(payload)
+        if order is None:
+            if kind is not RecordType.HEADER:
+                raise FormatError("the first record is not a header")
+            order = FrameOrder(record, (major, minor))
+        elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
+            sound.check(kind, record, first=count == 1)
+        else:
+            order.check(kind, record, stream)
+        count += 1
+        yield framed_len, record
+        if kind is RecordType.END:
+            return

@@ -1,0 +1,78 @@
+"""The format versions: which version a set of records needs (version_for, for writers), and
+how a reader refuses what its version cannot hold (refuse_unreadable: a major version this
+imfcodec does not read; refuse_unheld: a record that came in a later version than its file's).
+docs/format.md lists what each version added."""
+
+from __future__ import annotations
+
+from ..errors import FormatError
+from .audio import AudioChunk, AudioHeader
+from .records import KeyFrame, RecordType, TokenChunk
+
+# Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
+# that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
+# key frames (key-frame codec 3), 4.0 one with sound (audio records), 5.0 one whose token
+# frames are rebuilt from an earlier key frame than their run's (TOKENS reference index), 6.0
+# one whose token frames blend a second key frame in (TOKENS partner index and shares).
+PLAIN_VERSION = (1, 0)
+LEADING_VERSION = (2, 0)
+PREDICTED_VERSION = (3, 0)
+AUDIO_VERSION = (4, 0)
+REFERENCES_VERSION = (5, 0)
+BLEND_VERSION = (6, 0)
+PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
+READ_MAJORS = (1, 2, 3, 4, 5, 6)
+
+
+def version_for(records) -> tuple[int, int]:
+    """The lowest format version that holds these records: 4.0 with sound, 3.0 if a key frame
+    is predicted, 2.0 if a key frame is sent ahead of frames before it, else 1.0."""
+    records = list(records)
+    if any(isinstance(r, TokenChunk) and r.partner is not None for r in records):
+        return BLEND_VERSION
+    if any(isinstance(r, TokenChunk) and r.reference for r in records):
+        return REFERENCES_VERSION
+    if any(isinstance(r, (AudioHeader, AudioChunk)) for r in records):
+        return AUDIO_VERSION
+    covered, version = 0, PLAIN_VERSION
+    for record in records:
+        if isinstance(record, KeyFrame):
+            if record.codec == PREDICTED_KEY_CODEC:
+                return PREDICTED_VERSION
+            if record.frame_index > covered:
+                version = LEADING_VERSION
+            covered = record.frame_index + 1
+        elif isinstance(record, TokenChunk):
+            covered = record.first_frame + record.frame_count
+    return version
+
+
+def refuse_unreadable(major: int, minor: int) -> None:
+    """FormatError for a file whose major version this imfcodec does not read."""
+    if major not in READ_MAJORS:
+        names = [f"{m}.x" for m in READ_MAJORS]
+        readable = ", ".join(names[:-1]) + " and " + names[-1]
+        raise FormatError(
+            f"format version {major}.{minor} is not supported (this imfcodec reads {readable})"
+        )
+
+
+def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
+    """FormatError for a record that a file of ``version`` cannot hold: a predicted key frame
+    below 3.0, sound below 4.0, a token chunk's reference index below 5.0 and its blended key
+    frame below 6.0. (Leading frames, 2.0, are a matter of record order: order.FrameOrder.)"""
+    major = version[0]
+    if kind is RecordType.KEYFRAME:
+        if record.codec == PREDICTED_KEY_CODEC and version < PREDICTED_VERSION:
+            raise FormatError(f"a predicted key frame in a version {major}."
+                              f"{version[1]} file (they came in 3.0)")
+    elif kind is RecordType.TOKENS:
+        if record.reference and version < REFERENCES_VERSION:
+            raise FormatError(f"a token chunk with a reference index in a version "
+                              f"{major}.{version[1]} file (they came in 5.0)")
+        if record.partner is not None and version < BLEND_VERSION:
+            raise FormatError(f"a blended token chunk in a version {major}."
+                              f"{version[1]} file (they came in 6.0)")
+    elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO) and version < AUDIO_VERSION:
+        raise FormatError(f"an audio record in a version {version[0]}.{version[1]} "
+                          f"file (they came in 4.0)")
