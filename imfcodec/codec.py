@@ -10,7 +10,7 @@ validation all go through it.
         ...
 
 The data flow (docs/api.md): source.py (frames) -> encoder.py (the loop) -> motion/ (tokens)
--> entropy/ and tokens.py (integers, bytes) -> bitstream.py (the container); and back through
+-> entropy/ and tokens.py (integers, bytes) -> bitstream/ (the container); and back through
 decoder.py.
 """
 
@@ -226,58 +226,72 @@ class Codec:
         """An input for this codec's model, probed once (its size, frame rate, frame count)."""
         return Source.of(source, self.model.image_size, fit)
 
-    def encode(self, source: str | Path | Source, *, options: EncodeOptions | None = None,
-               bitrate: str | float | None = None, video_bitrate: str | float | None = None,
+    def encode(self, source: str | Path | Source, settings: EncodeSettings | None = None, *,
+               options: EncodeOptions | None = None, bitrate: str | float | None = None,
+               video_bitrate: str | float | None = None,
                audio: AudioSettings | None = AudioSettings(), progress: Progress | None = None,
                notify: Notify | None = None, token_cache: dict | None = None,
-               **settings) -> Stream:
+               **keywords) -> Stream:
         """Encodes a video file (or a Source) into a Stream.
 
-        ``settings`` are the command line's encode options by name (options.EncodeSettings:
+        The encode options are the command line's, by name, as keywords (options.EncodeSettings:
         quality, adaptive, keyframe_interval, fit, intra, refresh_threshold, refresh_lambda,
-        max_keyframe_interval, scene_cut, refine, key_placement); ``options`` gives the
-        encoder's options directly instead. ``bitrate`` ("8k", "8000", "1.5M") asks rate
+        max_keyframe_interval, scene_cut, refine, key_placement, references, and tuning, the
+        encoder's measured constants) or as one ``settings`` object; ``options`` gives the
+        encoder's own options instead (options.EncodeOptions: what the bench and studies
+        vary). ``bitrate`` ("8k", "8000", "1.5M", or a number of bits per second) asks rate
         control for an average rate of the whole file, sound included; ``video_bitrate`` for
         one of the video alone. ``audio``: how the input's first audio stream is coded (None:
         dropped; a Source of frames in memory has none). ``progress(n)`` is called as frames
         are done, ``notify`` with rate control's messages; ``token_cache`` lets repeated
         encodes of one source share the motion model's analysis.
         """
-        chosen = EncodeSettings(**settings)
-        given = options is not None
-        if given and settings:
-            raise ValueError("give either options or encode settings, not both")
+        if sum(x is not None for x in (settings, options)) + bool(keywords) > 1:
+            raise ValueError("give encode settings (an object or keywords) or options, not several")
         if bitrate is not None and video_bitrate is not None:
             raise InputError("give --bitrate or --video-bitrate, not both")
-        src = self.open(source, options.fit if given else chosen.fit)
-        options = options if given else chosen.options(src.fps)
+        chosen = settings or EncodeSettings(**keywords)
+        src = self.open(source, options.fit if options is not None else chosen.fit)
+        rule_given = _has_rule(options) if options is not None else chosen.refresh_given()
+        options = options if options is not None else chosen.options(src.fps)
         try:
             track = None
             if audio is not None and src.path is not None:
                 track = encode_audio(src.path, src.info.start, audio, options.chunk_seconds)
             if bitrate is not None or video_bitrate is not None:
                 stream = self._to_bitrate(src, options, bitrate, video_bitrate, track,
-                                          not (_has_rule(options) if given else chosen.refresh_given()),
-                                          notify or (lambda message: None))
+                                          not rule_given, notify or (lambda message: None))
             else:
-                data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
-                stream = Stream(data, header, stats, source=src.info)
+                stream = self._encode_pass(src, options, progress, token_cache)
             return stream.with_sound(track) if track is not None else stream
         except IMFError as exc:
             if str(exc).startswith(src.name):
                 raise
             raise type(exc)(f"{src.name}: {exc}") from None
 
+    def _encode_pass(self, src: Source, options: EncodeOptions, progress: Progress | None = None,
+                     token_cache: dict | None = None) -> Stream:
+        """One whole encode of the video at ``options`` (no sound)."""
+        data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
+        return Stream(data, header, stats, source=src.info)
+
     def _to_bitrate(self, src: Source, options: EncodeOptions, bitrate, video_bitrate,
                     track: AudioTrack | None, choose_refresh: bool, notify: Notify) -> Stream:
-        """Rate control over the video; a target for the whole file is first lowered by the
-        sound's rate (over the video's announced duration, else the sound's own)."""
+        """Rate control over the video (its passes share the motion model's analysis); a
+        target for the whole file is first lowered by the sound's rate (over the video's
+        announced duration, else the sound's own)."""
+        cache: dict = {}
+
+        def encode(at: EncodeOptions) -> Stream:
+            return self._encode_pass(src, at, token_cache=cache)
+
         if video_bitrate is not None:
-            return encode_to_bitrate(self, src, options, parse_bitrate(str(video_bitrate), "--video-bitrate"),
+            return encode_to_bitrate(encode, options, src.fps,
+                                     parse_bitrate(video_bitrate, "--video-bitrate"),
                                      choose_refresh, notify)
-        kbps = parse_bitrate(str(bitrate))
+        kbps = parse_bitrate(bitrate)
         if track is None:
-            return encode_to_bitrate(self, src, options, kbps, choose_refresh, notify)
+            return encode_to_bitrate(encode, options, src.fps, kbps, choose_refresh, notify)
         frames = _expected_frames(src.info) if src.info.frames else None
         seconds = frames / float(src.fps) if frames else track.seconds
         sound = track.bytes * 8 / 1000 / max(seconds, 1e-3)
@@ -286,7 +300,7 @@ class Codec:
                              f"the sound's {sound:.2f}; raise it, lower --audio-bitrate, or give "
                              f"--video-bitrate")
         notify(f"the sound takes {sound:.2f} kbps: the video aims at {kbps - sound:.2f} kbps")
-        stream = encode_to_bitrate(self, src, options, kbps - sound, choose_refresh, notify)
+        stream = encode_to_bitrate(encode, options, src.fps, kbps - sound, choose_refresh, notify)
         return replace(stream, rate_control=replace(stream.rate_control, target_kbps=kbps,
                                                     counts="video and audio"))
 

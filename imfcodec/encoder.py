@@ -22,12 +22,13 @@ import numpy as np
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
-from .entropy import quantize as quant
-from .errors import IMFError, InputError, ModelError
+from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
 from .motion.base import MotionModel
 from .options import EncodeOptions
+from .prediction import Predictor
+from .references import Held, HeldKey, blend, choose, partner_of
 from .refresh import RefreshRule, forced_reason
 from .source import Source
 from .tokens import TokenChunker
@@ -38,25 +39,9 @@ from .tokens import TokenChunker
 PREDICTED_REASONS = frozenset({bs.KeyReason.QUALITY})
 
 
-# A predicted key frame's size as a share of an intra one's at the same QP: the R-D refresh's
-# estimate of a refresh's cost until the encode has coded one (then: the last one's size).
-# Measured on train/ clips, key frames 1 s apart: 0.37 at QP 27, 0.28 at 35, 0.22 at 43.
-PREDICTED_SHARE = 0.3
-
-
 def predicts(reason: bs.KeyReason) -> bool:
     """Whether a key frame placed for ``reason`` is coded from the key frame before it."""
     return reason in PREDICTED_REASONS
-
-
-# Several references: a batch moves to another held key frame when that rebuilds it with this
-# share less squared error than the current one (a switch codes the next token whole).
-SWITCH_GAIN = 0.1
-
-
-# Refinement's price of a token bit, in reconstruction error per estimated bit, per unit of
-# token step (so finer levels weigh the rate less); measured in docs/refine.md.
-REFINE_RATE_WEIGHT = 1e-3
 
 
 @dataclass
@@ -118,14 +103,6 @@ class EncodeStats:
                 "key_frame_reasons": {str(k): v for k, v in self.key_reasons.items()}}
 
 
-def _finite(tokens: np.ndarray, motion: MotionModel) -> np.ndarray:
-    """Tokens about to be quantised (analysed or refined): NaN or infinity would become
-    arbitrary integers, so they are a model error instead."""
-    if not np.isfinite(tokens).all():
-        raise ModelError(f"model {motion.name} gave tokens that are not finite numbers")
-    return tokens
-
-
 def _token_sink(stats: EncodeStats, sink: Callable[[Any], None]) -> Callable[[bs.TokenChunk], None]:
     """Counts a TOKENS record's bytes and passes it on."""
     def emit(record: bs.TokenChunk) -> None:
@@ -142,35 +119,56 @@ class _Fixed:
     motion: MotionModel
     header: bs.Header
     options: EncodeOptions
-    grid: np.ndarray  # the quantiser's unit per token dimension
     rule: RefreshRule | None  # the closed-loop decision (None: no frame is rebuilt to decide)
     sink: Callable[[Any], None]
     progress: fr.Progress | None
 
 
-@dataclass
-class _Key:
-    """What the last key frame left the encoder."""
+class KeyCoder:
+    """Codes the key frames in order and decodes each as the decoder will (predicted key
+    frames need every key frame before them decoded, so each is); remembers why each is one
+    and what a refresh is expected to cost."""
 
-    index: int = 0
-    reference: Any = None  # the motion model's prepared decoded key frame (when needed)
-    fresh_mse: float = 0.0  # error of the key frame rebuilt from its own token (R-D refresh)
-    bits: int = 0  # what a refresh is expected to cost, in bits (R-D refresh)
-    digest: bytes = b""  # of its decoded picture: what tokens analysed against it depend on
+    def __init__(self, header: bs.Header, options: EncodeOptions) -> None:
+        self.encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
+        self.decoder = intra.KeyDecoder()
+        self.intra_codec = header.intra_codec
+        self.predicted_share = options.tuning.predicted_key_share
+        self.reasons: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
+        self.predicted_bits: int | None = None  # size of the last predicted key frame
+
+    def code(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
+             qp: int, coded: tuple[int, bytes] | None = None) -> tuple[bs.KeyFrame, np.ndarray]:
+        """Frame ``index``'s KEYFRAME record (``coded``: its codec byte and picture, already
+        coded in this order) and its decoded picture."""
+        codec, data = coded if coded is not None else self.encoder.code(frame, predicts(reason))
+        self.reasons[index] = reason
+        return bs.KeyFrame(index, codec, qp, reason, data), self.decoder.decode(data, codec)
+
+    def refresh_bits(self, bits: int, codec: int) -> int:
+        """The expected size of the next refresh, given the key frame just coded: the last
+        predicted key frame's size, once there is one; before that an intra key frame's size,
+        times Tuning.predicted_key_share where refreshes are predicted (HEVC)."""
+        if codec == intra.PREDICTED_HEVC:
+            self.predicted_bits = bits
+        if self.predicted_bits is not None:
+            return self.predicted_bits
+        if self.intra_codec == intra.IntraCodec.HEVC:
+            return round(bits * self.predicted_share)
+        return bits
 
 
 class FrameLoop:
     """One pass over the frames. Frames wait in a batch of up to fr.BATCH for the motion
-    model; a refresh decided inside a batch splits it."""
+    model; a refresh decided inside a batch splits it. The held key frames and the choice
+    among them are references.py's; tokens and rebuilt frames prediction.py's."""
 
     def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions, sink,
                  progress: fr.Progress | None = None, token_cache: dict | None = None,
                  decide: bool = True) -> None:
         rule = RefreshRule.of(options, header.fps, header.intra_codec, header.intra_qp) if decide else None
-        self.fixed = _Fixed(motion, header, options, quant.unit(header.token_step, motion.token_scale),
-                            rule, sink, progress)
-        # token_cache: frame index -> token, shared by passes over the same frames (None: none)
-        self.cache = token_cache
+        self.fixed = _Fixed(motion, header, options, rule, sink, progress)
+        self.predict = Predictor(motion, header, options, token_cache)
         self.stats = EncodeStats(motion.name, 0, 0, 0, 0, 0, header.fps, header.width,
                                  header.height, token_step=header.token_step,
                                  intra_qp=header.intra_qp)
@@ -179,15 +177,10 @@ class FrameLoop:
         # control's passes would pile them up)
         self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink))
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
-        self.key = _Key()
-        self.held: list[_Key] = []  # the last key frames a decoder holds (the last one last)
-        self.ref = self.key  # the held key frame the frames being coded are rebuilt from
+        self.held = Held(options.references)  # the key frames a decoder holds
+        self.keys = KeyCoder(header, options)
         # refined minus analysed token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
-        self.keys: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
-        self.key_encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
-        self.key_decoder = intra.KeyDecoder()
-        self.predicted_bits: int | None = None  # size of the last predicted key frame
 
     def _needs_reference(self) -> bool:
         f = self.fixed
@@ -199,165 +192,81 @@ class FrameLoop:
         """Sends frame ``index`` as a key frame (``coded``: its record's codec byte and
         picture, already coded in this order). With ``run_start`` below ``index`` the key
         frame leads its run: the run's token frames start at run_start and step over ``index``."""
-        f, h = self.fixed, self.fixed.header
+        f = self.fixed
         if run_start is None or run_start == index:
             self.chunker.key_frame(index + 1)
         else:
             self.chunker.key_frame(run_start, skip=index)
         self.correction = None
-        codec, data = coded if coded is not None else self.key_encoder.code(frame, predicts(reason))
-        record = bs.KeyFrame(index, codec, h.intra_qp, reason, data)
+        record, picture = self.keys.code(index, frame, reason, f.header.intra_qp, coded)
         self.stats.key_frames += 1
         self.stats.bytes_key_frames += len(bs.record_bytes(record))
-        self.keys[index] = reason
         f.sink(record)
-        # the reference is the decoded picture, as the decoder's (predicted key frames need
-        # every key frame before them decoded, so each is)
-        picture = self.key_decoder.decode(data, codec)
-        self.key = _Key(index, digest=hashlib.sha1(picture.tobytes()).digest())
-        self.held = (self.held + [self.key])[-f.options.references:]
-        self.ref = self.key
+        # the reference is the decoded picture, as the decoder's
+        key = HeldKey(index, digest=hashlib.sha1(picture.tobytes()).digest())
+        self.held.push(key)
         if self._needs_reference():
-            self.key.reference = f.motion.reference(picture)
+            key.reference = f.motion.reference(picture)
             if f.rule is not None and f.rule.lam is not None:
                 # What a refresh buys: the key frame rebuilt from its own token and itself.
-                self.key.bits = self._refresh_bits(8 * len(bs.record_bytes(record)), codec)
-                levels, _ = self._levels([(index, frame)])
-                self.key.fresh_mse = mse(frame, self._rebuild(levels)[0])
+                key.bits = self.keys.refresh_bits(8 * len(bs.record_bytes(record)), record.codec)
+                levels, _ = self._levels(key, [(index, frame)])
+                key.fresh_mse = mse(frame, self.predict.rebuild(key, levels)[0])
         if f.progress:
             f.progress(1)
 
-    def _refresh_bits(self, bits: int, codec: int) -> int:
-        """The expected size of the next refresh, given the key frame just coded: the last
-        predicted key frame's size, once there is one; before that an intra key frame's size,
-        times PREDICTED_SHARE where refreshes are predicted (HEVC)."""
-        if codec == intra.PREDICTED_HEVC:
-            self.predicted_bits = bits
-        if self.predicted_bits is not None:
-            return self.predicted_bits
-        if self.fixed.header.intra_codec == intra.IntraCodec.HEVC:
-            return round(bits * PREDICTED_SHARE)
-        return bits
+    def _levels(self, key: HeldKey, batch: list[tuple[int, np.ndarray]]
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The quantised tokens of a batch of frames against ``key``, refined first when
+        asked to; with refinement also its corrections (refined minus analysed)."""
+        if not self.fixed.options.refine_steps:
+            return self.predict.quantised(key, batch, self.chunker.last), None
+        return self.predict.refined(key, batch, self.chunker.last, self.correction)
 
-    def _tokens(self, batch: list[tuple[int, np.ndarray]]) -> np.ndarray:
-        """The motion model's tokens of a batch of frames (from the cache where it has them)."""
-        motion = self.fixed.motion
-        cache = {} if self.cache is None else self.cache
-        # a token that depends on the reference is cached under the reference's identity (the
-        # digest of the decoded key frame: passes at other QPs, or with other key frames before
-        # a predicted one, decode other pictures)
-        keys = [(self.ref.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
-        missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
-        if missing:
-            tokens = motion.analyse([f for _, f in missing], self.ref.reference)
-            cache.update(zip([k for k, _ in missing], tokens))
-        return np.stack([cache[k] for k in keys])
-
-    def _levels(self, batch: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The quantised tokens of a batch of frames, refined against the reference first
-        when asked to; with refinement also its corrections (refined minus analysed)."""
-        f = self.fixed
-        last = self.chunker.last
-        if not f.options.refine_steps:
-            return self._quantised(batch, last), None
-        tokens = self._tokens(batch)
-        previous = None if last is None else quant.dequantize(last, f.grid)
-        # Warm start: the correction refinement made to the last frame sent (since the key
-        # frame) is applied to the analysed tokens first; nearby frames need similar ones.
-        start = tokens if self.correction is None else tokens + self.correction
-        refined = f.motion.refine(self.ref.reference, [frame for _, frame in batch], start,
-                                  f.options.refine_steps, f.grid, previous,
-                                  REFINE_RATE_WEIGHT * f.header.token_step)
-        return quant.quantize_held(_finite(refined, f.motion), f.grid, last, f.options.hold), refined - tokens
-
-    def _rebuild(self, levels: np.ndarray) -> np.ndarray:
-        """Frames as the decoder will show them, from quantised tokens and the reference."""
-        return self.fixed.motion.synthesise(self.ref.reference, quant.dequantize(levels, self.fixed.grid))
-
-    def _first_refresh(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
+    def _first_refresh(self, key: HeldKey, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
                        rebuilt: np.ndarray | None = None) -> int | None:
         """The position in the batch of the first frame the refresh rule turns into a key
         frame (None: none). Frames too near the last key frame are not even rebuilt;
-        ``rebuilt``: the batch as the decoder will show it, when already known."""
-        rule = self.fixed.rule
+        ``rebuilt``: the batch as the decoder will show it (from ``key``), when already known."""
+        rule, last = self.fixed.rule, self.held.last
         if rule is None:
             return None
-        eligible = [j for j, (index, _) in enumerate(batch) if rule.eligible(index, self.key.index)]
+        eligible = [j for j, (index, _) in enumerate(batch) if rule.eligible(index, last.index)]
         if not eligible:
             return None
-        pictures = self._rebuild(levels[eligible]) if rebuilt is None else rebuilt[eligible]
+        pictures = self.predict.rebuild(key, levels[eligible]) if rebuilt is None else rebuilt[eligible]
         for j, picture in zip(eligible, pictures):
-            if rule.wants_key(batch[j][1], picture, self.key.fresh_mse, self.key.bits):
+            if rule.wants_key(batch[j][1], picture, last.fresh_mse, last.bits):
                 return j
         return None
 
-    def _quantised(self, batch: list[tuple[int, np.ndarray]], last: np.ndarray | None) -> np.ndarray:
-        """The batch's tokens against ``self.ref``, quantised after ``last`` (unrefined)."""
-        f = self.fixed
-        return quant.quantize_held(_finite(self._tokens(batch), f.motion), f.grid, last,
-                                   f.options.hold)
-
-    def _choose(self, batch: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """Several references (--references): picks the held key frame the batch is rebuilt
-        from, and returns the batch's levels and rebuilt frames from it (unrefined).
-
-        The current reference rebuilds the whole batch; every other held key frame only the
-        batch's worst-rebuilt frame (a probe, a quarter of the work). The best probe, when it
-        beats the current reference on that frame by SWITCH_GAIN, rebuilds the whole batch,
-        and the batch moves to it if it does so by SWITCH_GAIN too (a switch starts a chunk
-        whose first token is coded whole)."""
-        current = self.chunker.reference
-        self.ref = self.held[-1 - current]
-        levels = self._quantised(batch, self.chunker.last)
-        rebuilt = self._rebuild(levels)
-        errors = [mse(frame, r) for (_, frame), r in zip(batch, rebuilt)]
-        probe = [batch[int(np.argmax(errors))]]
-        tried = []
-        for back, key in enumerate(reversed(self.held)):  # 0: the last key frame
-            if back != current:
-                self.ref = key
-                tried.append((mse(probe[0][1], self._rebuild(self._quantised(probe, None))[0]), back))
-        best_probe, best = min(tried)
-        if best_probe < (1 - SWITCH_GAIN) * max(errors):
-            self.ref = self.held[-1 - best]
-            other = self._quantised(batch, None)
-            other_rebuilt = self._rebuild(other)
-            other_error = np.mean([mse(frame, r) for (_, frame), r in zip(batch, other_rebuilt)])
-            if other_error < (1 - SWITCH_GAIN) * np.mean(errors):
-                self.chunker.switch(best)
-                return other, other_rebuilt
-        self.ref = self.held[-1 - current]
-        return levels, rebuilt
-
-    def _blend(self, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
-               rebuilt: np.ndarray | None) -> tuple[list[int], np.ndarray | None]:
-        """Several references with a model that blends: the key frame held before the batch's
-        reference is blended into each frame at the share (entropy.coder.SHARES) that rebuilds
-        it with the least squared error (the model's ``best_shares``). Returns the share indices (0: none) and the batch as
-        the decoder will show it (``rebuilt`` unchanged when nothing can be blended)."""
-        f = self.fixed
-        partner = self.chunker.reference + 1
-        if not (f.motion.blends and f.options.references > 1 and partner < len(self.held)):
-            self.chunker.switch(self.chunker.reference, None)
-            return [0] * len(batch), rebuilt
-        self.chunker.switch(self.chunker.reference, partner)
-        own, theirs = f.motion.blend_pictures(self.ref.reference, self.held[-1 - partner].reference,
-                                              quant.dequantize(levels, f.grid))
-        shares = f.motion.best_shares(own, theirs, [frame for _, frame in batch])
-        return shares.tolist(), f.motion.mix(own, theirs, shares)
+    def _code(self, batch: list[tuple[int, np.ndarray]]
+              ) -> tuple[HeldKey, np.ndarray, np.ndarray | None, list[int], np.ndarray | None]:
+        """The batch's reference, levels, corrections (refinement), share indices and rebuilt
+        frames (None where not yet known). Several references: the held key frame it is
+        rebuilt from is chosen first (references.choose); with refinement the levels are then
+        refined against it (the choice's rebuild no longer holds)."""
+        options, chunker, corrections, rebuilt = self.fixed.options, self.chunker, None, None
+        if len(self.held) > 1:
+            back, levels, rebuilt = choose(self.predict, self.held, chunker.reference, batch,
+                                           chunker.last, options.tuning.switch_gain)
+            if back != chunker.reference:
+                chunker.switch(back)
+        key = self.held.back(chunker.reference)
+        if rebuilt is None or options.refine_steps:
+            (levels, corrections), rebuilt = self._levels(key, batch), None
+        partner = partner_of(self.held, chunker.reference, self.fixed.motion.blends)
+        chunker.switch(chunker.reference, partner)
+        shares = [0] * len(batch)
+        if partner is not None:
+            shares, rebuilt = blend(self.predict, self.held, chunker.reference, partner, batch, levels)
+        return key, levels, corrections, shares, rebuilt
 
     def run_batch(self) -> None:
         while self.pending:
             batch, self.pending = self.pending, []
-            # (several references: the choice has quantised and rebuilt the batch already,
-            # which refinement would change)
-            chosen = self._choose(batch) if len(self.held) > 1 else None
-            if chosen is None or self.fixed.options.refine_steps:
-                (levels, corrections), rebuilt = self._levels(batch), None
-            else:
-                (levels, rebuilt), corrections = chosen, None
-            shares, rebuilt = self._blend(batch, levels, rebuilt)
-            split = self._first_refresh(batch, levels, rebuilt)
+            key, levels, corrections, shares, rebuilt = self._code(batch)
+            split = self._first_refresh(key, batch, levels, rebuilt)
             accepted = batch if split is None else batch[:split]
             for row, share in zip(levels[: len(accepted)], shares):
                 self.chunker.add(row, share)
@@ -381,18 +290,19 @@ class FrameLoop:
         self.run_batch()
         self.chunker.flush()
         self.stats.frames = frames
-        self.stats.key_reasons = {index: reason.name.lower() for index, reason in self.keys.items()}
+        self.stats.key_reasons = {index: reason.name.lower()
+                                  for index, reason in self.keys.reasons.items()}
         return self.stats
 
     def encode(self, frames: Iterator[np.ndarray]) -> EncodeStats:
         """Frames in order, each key frame first in its run (the decisions made as it goes)."""
         options, count, previous = self.fixed.options, 0, None
         for index, frame in enumerate(frames):
-            reason = forced_reason(options, index, self.key.index, frame, previous)
+            reason = forced_reason(options, index, self.held.last.index, frame, previous)
             if reason is not None:
                 self.run_batch()
                 # a refresh decided in that batch may have moved the last key frame: ask again
-                reason = forced_reason(options, index, self.key.index, frame, previous)
+                reason = forced_reason(options, index, self.held.last.index, frame, previous)
             if reason is not None:
                 self.key_frame(index, frame, reason)
             else:
@@ -435,7 +345,7 @@ def _planned_runs(source: Source, motion: MotionModel, header: bs.Header, option
     plan = replace(options, refine_steps=0, key_placement="start")
     planner = FrameLoop(motion, header, plan, lambda record: None, progress, token_cache)
     planner.encode(tapped())
-    runs = plan_runs(planner.keys, descriptors)
+    runs = plan_runs(planner.keys.reasons, descriptors)
     wanted = {run.key: run for run in runs}
     coder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
     for index, frame in enumerate(source.frames()):

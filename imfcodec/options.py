@@ -9,14 +9,20 @@ changes its options as it goes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from .bitstream import MAX_REFERENCES
 from .intra import IntraCodec
 from .levels import DEFAULT_QUALITY, LEVELS, level
+from .optionspec import check, setting
 
+# Each choice and bound once: the settings below, the encoder's options and the bench read these.
 KEY_PLACEMENTS = ("centre", "start")
 FITS = ("crop", "pad")
+INTRA_CODECS = tuple(c.name.lower() for c in IntraCodec)
+QUALITY_RANGE = (0, len(LEVELS) - 1)
+MAX_REFINE_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,33 @@ ADAPTIVE = AdaptiveDefaults()
 
 
 DEFAULT_HOLD = 0.25  # measured on val with imf-flow (docs/flow.md)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The encoder's measured constants: what benchmarks and tests vary (through the options,
+    never by patching a module). The defaults are what ships."""
+
+    # Seconds a refresh is judged over by the R-D test. 2 s measured better on train/ clips
+    # with several references but worse on val/ in MS-SSIM (docs/references.md "The refresh
+    # horizon"), so it is 1 s for every reference count.
+    refresh_horizon: float = 1.0
+    # Several references: a batch moves to another held key frame when that rebuilds it with
+    # this share less squared error than the current one (a switch codes the next token whole).
+    switch_gain: float = 0.1
+    # A predicted key frame's size as a share of an intra one's at the same QP: the R-D
+    # refresh's estimate of a refresh's cost until the encode has coded one (then: the last
+    # one's size). Measured on train/ clips, key frames 1 s apart: 0.37 at QP 27, 0.28 at 35,
+    # 0.22 at 43.
+    predicted_key_share: float = 0.3
+    # Refinement's price of a token bit, in reconstruction error per estimated bit, per unit
+    # of token step (so finer levels weigh the rate less); measured in docs/refine.md.
+    refine_rate_weight: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \
+                self.predicted_key_share <= 0 or self.refine_rate_weight < 0:
+            raise ValueError(f"tuning out of range: {self}")
 
 
 @dataclass(frozen=True)
@@ -71,10 +104,11 @@ class EncodeOptions:
     # Key frames the frames may be rebuilt from: the last R the decoder holds (1: the run's own
     # key frame only; at most bitstream.MAX_REFERENCES).
     references: int = 1
+    tuning: Tuning = field(default_factory=Tuning)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.references <= 4:
-            raise ValueError(f"references must be 1..4, got {self.references}")
+        if not 1 <= self.references <= MAX_REFERENCES:
+            raise ValueError(f"references must be 1..{MAX_REFERENCES}, got {self.references}")
         if self.key_placement not in KEY_PLACEMENTS:
             raise ValueError(f"key placement must be one of {KEY_PLACEMENTS}, got {self.key_placement!r}")
         if self.fit not in FITS:
@@ -111,28 +145,44 @@ def with_adaptive(options: EncodeOptions, fps: Fraction | float,
 @dataclass(frozen=True)
 class EncodeSettings:
     """Every encode option of the command line, by the same names (``Codec.encode``'s keyword
-    arguments). None means "not given": a refresh rule given replaces `--adaptive`'s."""
+    arguments), each declared once with its bounds, default and help (optionspec.py: the
+    command line and docs/options.md are made from these). None means "not given": a refresh
+    rule given replaces `--adaptive`'s."""
 
-    quality: int = DEFAULT_QUALITY
-    adaptive: bool = False
-    keyframe_interval: int = 0
-    fit: str = "crop"
-    intra: str = "hevc"  # or "av1"
-    refresh_threshold: float | None = None
-    refresh_lambda: float | None = None
-    max_keyframe_interval: int | None = None
-    scene_cut: float | None = None
-    refine: int = 0
-    key_placement: str = "centre"
-    references: int = 1
+    quality: int = setting(DEFAULT_QUALITY, "0 = lowest rate .. 7 = best quality.", short="-q",
+                           low=QUALITY_RANGE[0], high=QUALITY_RANGE[1])
+    adaptive: bool = setting(False, "Closed-loop key frames with the measured defaults "
+                                    "(docs/adaptive.md).")
+    keyframe_interval: int = setting(0, "Also code every N-th frame as a key frame (0: only the "
+                                        "first).", low=0)
+    fit: str = setting("crop", "Centre square crop, or pad to square keeping the whole picture.",
+                       choices=FITS)
+    intra: str = setting("hevc", "Codec of the key frames.", choices=INTRA_CODECS)
+    refresh_threshold: float | None = setting(None, "New key frame when a rebuilt frame's PSNR "
+                                                    "falls below this many dB.")
+    refresh_lambda: float | None = setting(
+        None, "New key frame when the error it saves over a second outweighs its bits times "
+              "this (scaled by the key frame's QP; docs/adaptive.md).", low=0)
+    max_keyframe_interval: int | None = setting(None, "Frames at most between key frames (0: no "
+                                                      "limit).", low=0)
+    scene_cut: float | None = setting(None, "New key frame when the mean grey change between "
+                                            "frames exceeds this.", low=0, high=1)
+    refine: int = setting(0, "Encoder effort: fit each token to its frame through the decoder "
+                             "with N gradient steps (slower encodes, better pictures; decoding "
+                             "is unchanged; docs/refine.md).", low=0, high=MAX_REFINE_STEPS)
+    key_placement: str = setting(
+        "centre", "Which frame of each run between key frames is the key frame: the one nearest "
+                  "the run's mean picture (two passes; better pictures at the same rate) or the "
+                  "run's first (one pass, frames in order; docs/keyplace.md).",
+        choices=KEY_PLACEMENTS)
+    references: int = setting(1, "Key frames each frame may be rebuilt from: the last R sent "
+                                 "(the decoder holds them); 1 keeps each run on its own key "
+                                 "frame (docs/references.md).", low=1, high=MAX_REFERENCES)
+    tuning: Tuning = setting(Tuning(), "The encoder's measured constants (options.Tuning).",
+                             cli=False)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.quality < len(LEVELS):
-            raise ValueError(f"quality must be 0..{len(LEVELS) - 1}, got {self.quality}")
-        if self.intra.upper() not in IntraCodec.__members__:
-            raise ValueError(f"intra must be 'hevc' or 'av1', got {self.intra!r}")
-        if self.refine < 0 or self.keyframe_interval < 0:
-            raise ValueError("refine and keyframe_interval must not be negative")
+        check(self)
 
     def refresh_given(self) -> bool:
         """Whether any key-frame rule was asked for (rate control then keeps it as given)."""
@@ -145,7 +195,7 @@ class EncodeSettings:
         options = EncodeOptions(quality=self.quality, keyframe_interval=self.keyframe_interval,
                                 fit=self.fit, intra_codec=IntraCodec[self.intra.upper()],
                                 refine_steps=self.refine, key_placement=self.key_placement,
-                                references=self.references)
+                                references=self.references, tuning=self.tuning)
         if self.adaptive:
             options = with_adaptive(options, fps)
         if self.refresh_threshold is not None or self.refresh_lambda is not None:

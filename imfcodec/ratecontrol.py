@@ -8,9 +8,10 @@ bits and long ones fewer. The QP of the rate-distortion refresh test is extrapol
 unclamped, so below level 0 adaptive refresh gets rarer. The encoder
 runs whole passes over the clip, searching x by false position on the logarithm of the rate
 (bracketed, so it cannot diverge), until the file's average rate is within ``tolerance`` of
-the target. Tokens depend only on their frames, so every pass after the
-first reuses them (token_cache) and costs little more than quantising and entropy coding;
-with closed-loop refresh the rebuilt frames depend on x and each pass runs the decoder too.
+the target. The encode it repeats is given to it as a callable (options -> Stream: one whole
+pass); the caller (Codec.encode) lets every pass after the first reuse the tokens (a token
+cache), so a pass costs little more than quantising and entropy coding; with closed-loop
+refresh the rebuilt frames depend on x and each pass runs the decoder too.
 """
 
 from __future__ import annotations
@@ -18,28 +19,32 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from fractions import Fraction
+from typing import Any, Callable
 
 from .errors import InputError
 from .intra import QP_RANGE
 from .levels import LEVELS
 from .options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
-from .source import Source
-
-if TYPE_CHECKING:
-    from .codec import Codec, Stream
 
 Notify = Callable[[str], None]
+# One whole encode at the given options: a codec.Stream (its ``stats.kbps`` is what rate
+# control reads; it returns the Stream it chose with ``rate_control`` set).
+Encode = Callable[[EncodeOptions], Any]
 
 
-def parse_bitrate(text: str, option: str = "--bitrate") -> float:
-    """'8k', '8 kbps', '8000', '1.5M' -> kilobits per second (``option``: named in errors)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
-    if not match:
-        raise InputError(f"{option}: cannot read {text!r} (try 8k, 8000 or 1.5M)")
-    value = float(match.group(1))
-    unit = match.group(2).lower()
-    kbps = value if unit == "k" else value * 1000 if unit == "m" else value / 1000
+def parse_bitrate(text: str | float, option: str = "--bitrate") -> float:
+    """'8k', '8 kbps', '8000', '1.5M', or a number of bits per second -> kilobits per second
+    (``option``: named in errors)."""
+    if isinstance(text, (int, float)):
+        kbps = float(text) / 1000
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
+        if not match:
+            raise InputError(f"{option}: cannot read {text!r} (try 8k, 8000 or 1.5M)")
+        value = float(match.group(1))
+        unit = match.group(2).lower()
+        kbps = value if unit == "k" else value * 1000 if unit == "m" else value / 1000
     if not 0.1 <= kbps <= 100000:
         raise InputError(f"{option}: {kbps:g} kbps is out of range (0.1k .. 100M)")
     return kbps
@@ -83,21 +88,20 @@ class RateControl:
                 "refresh_policy": self.policy, "target_counts": self.counts}
 
 
-def encode_at_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
+def encode_at_bitrate(encode: Encode, options: EncodeOptions, kbps: float,
                       tolerance: float = 0.05, max_passes: int = 14,
-                      notify: Notify = lambda m: None) -> Stream:
-    """Searches x for ``options`` (their refresh rule as given) until the file lands within
-    ``tolerance`` of ``kbps``; the Stream closest to it, with its ``rate_control``."""
-    cache: dict = {}
-    tried: dict[float, Stream] = {}
+                      notify: Notify = lambda m: None) -> Any:
+    """Searches x for ``options`` (their refresh rule as given), encoding with ``encode``,
+    until the file lands within ``tolerance`` of ``kbps``; the Stream closest to it, with its
+    ``rate_control``."""
+    tried: dict[float, Any] = {}
 
     def rate(x: float) -> float:
         if x not in tried:
-            tried[x] = codec.encode(source, options=parameters_at(x, options), token_cache=cache,
-                                    audio=None)
+            tried[x] = encode(parameters_at(x, options))
         return tried[x].stats.kbps
 
-    def done(x: float, reached: bool) -> Stream:
+    def done(x: float, reached: bool) -> Any:
         return replace(tried[x], rate_control=RateControl(kbps, x, len(tried), reached))
 
     if rate(X_MIN) >= kbps * (1 - tolerance):
@@ -146,9 +150,9 @@ def _search(rate: Callable[[float], float], kbps: float, tolerance: float, max_p
     return None
 
 
-def encode_at_bitrate_auto(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
-                           tolerance: float = 0.05, notify: Notify = lambda m: None,
-                           adaptive_defaults: AdaptiveDefaults = ADAPTIVE) -> Stream:
+def encode_at_bitrate_auto(encode: Encode, options: EncodeOptions, fps: Fraction | float,
+                           kbps: float, tolerance: float = 0.05, notify: Notify = lambda m: None,
+                           adaptive_defaults: AdaptiveDefaults = ADAPTIVE) -> Any:
     """Rate control that also chooses the refresh policy.
 
     Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
@@ -158,13 +162,13 @@ def encode_at_bitrate_auto(codec: Codec, source: Source, options: EncodeOptions,
     key frame for the clip instead, if that lands (otherwise whichever lands closer).
     ``options`` must carry no refresh settings of its own.
     """
-    adaptive = encode_at_bitrate(codec, source, with_adaptive(options, source.fps, adaptive_defaults),
-                                 kbps, tolerance, notify=notify)
+    adaptive = encode_at_bitrate(encode, with_adaptive(options, fps, adaptive_defaults), kbps,
+                                 tolerance, notify=notify)
     if adaptive.rate_control.reached:
         return replace(adaptive, rate_control=replace(adaptive.rate_control, policy="adaptive"))
     notify(f"adaptive refresh came to {adaptive.stats.kbps:.2f} kbps at best; "
            f"trying one key frame for the clip")
-    single = encode_at_bitrate(codec, source, options, kbps, tolerance, notify=notify)
+    single = encode_at_bitrate(encode, options, kbps, tolerance, notify=notify)
     passes = adaptive.rate_control.passes + single.rate_control.passes
     best = min((adaptive, single), key=lambda stream: abs(stream.stats.kbps - kbps))
     if single.rate_control.reached:
@@ -173,10 +177,10 @@ def encode_at_bitrate_auto(codec: Codec, source: Source, options: EncodeOptions,
     return replace(best, rate_control=replace(best.rate_control, passes=passes, policy=policy))
 
 
-def encode_to_bitrate(codec: Codec, source: Source, options: EncodeOptions, kbps: float,
-                      choose_refresh: bool, notify: Notify = lambda m: None) -> Stream:
+def encode_to_bitrate(encode: Encode, options: EncodeOptions, fps: Fraction | float, kbps: float,
+                      choose_refresh: bool, notify: Notify = lambda m: None) -> Any:
     """The policy: with no key-frame rule given (``choose_refresh``), rate control chooses
     the refresh policy too; otherwise it keeps the rule given and searches the rest."""
     if choose_refresh:
-        return encode_at_bitrate_auto(codec, source, options, kbps, notify=notify)
-    return encode_at_bitrate(codec, source, options, kbps, notify=notify)
+        return encode_at_bitrate_auto(encode, options, fps, kbps, notify=notify)
+    return encode_at_bitrate(encode, options, kbps, notify=notify)

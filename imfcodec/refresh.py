@@ -18,13 +18,6 @@ from .intra import IntraCodec
 from .metrics import mse, psnr
 from .options import EncodeOptions
 
-# Seconds a refresh is judged over: the second after it with one reference, and with several
-# (where a key frame stays held after the next refresh) HELD_HORIZON_SECONDS. 2 s measured
-# better on train/ clips but worse on val/ in MS-SSIM (benchmarks/reference_horizon.py,
-# docs/references.md "The refresh horizon"), so it stays at 1 s.
-HORIZON_SECONDS = 1.0
-HELD_HORIZON_SECONDS = 1.0
-
 
 def refresh_lambda_at(scale: float, qp: float, codec: IntraCodec) -> float:
     """Squared error (in 8-bit units, summed over samples) that one bit of key frame must save.
@@ -92,11 +85,9 @@ class RefreshRule:
                 lam = refresh_lambda_at(options.refresh_lambda, options.rd_qp, IntraCodec.HEVC)
             else:
                 lam = refresh_lambda_at(options.refresh_lambda, intra_qp, IntraCodec(intra_codec))
-        # A refresh is judged over the second after it (the minimum gap's order), or longer
-        # where it stays held as one of several references.
-        seconds = HORIZON_SECONDS if options.references == 1 else HELD_HORIZON_SECONDS
-        return cls(options.refresh_threshold, lam, max(1, round(seconds * float(fps))),
-                   max(1, options.min_refresh_gap))
+        # A refresh is judged over the time after it (options.Tuning.refresh_horizon).
+        horizon = max(1, round(options.tuning.refresh_horizon * float(fps)))
+        return cls(options.refresh_threshold, lam, horizon, max(1, options.min_refresh_gap))
 
     def eligible(self, index: int, last_key: int) -> bool:
         """Only frames far enough from the last key frame are rebuilt and judged."""

@@ -124,15 +124,22 @@ def test_parameters_are_monotone_in_quality():
     assert all(a > b for a, b in zip(steps, steps[1:])) and all(a >= b for a, b in zip(qps, qps[1:]))
 
 
+def _passes(codec, clip):
+    """Rate control's encode: one whole pass at the options it asks for, sharing the analysis."""
+    cache = {}
+    return lambda options: codec.encode(clip, options=options, audio=None, token_cache=cache)
+
+
 @pytest.mark.slow
 def test_rate_control_lands_within_10_percent(tmp_path, tiny_model):
     codec = Codec(tiny_model)
     clip = codec.open(write_clip(tmp_path / "long.mp4", synthetic_frames(60, 64, 64, seed=5)))
-    low = encode_at_bitrate(codec, clip, EncodeOptions(), 0.001).stats.kbps
-    high = encode_at_bitrate(codec, clip, EncodeOptions(), 10000).stats.kbps
+    encode = _passes(codec, clip)
+    low = encode_at_bitrate(encode, EncodeOptions(), 0.001).stats.kbps
+    high = encode_at_bitrate(encode, EncodeOptions(), 10000).stats.kbps
     assert high > 2 * low  # a range of rates to aim inside
     for target in np.geomspace(low * 1.3, high * 0.7, 3):
-        stream = encode_at_bitrate(codec, clip, EncodeOptions(), float(target))
+        stream = encode_at_bitrate(encode, EncodeOptions(), float(target))
         rc = stream.rate_control
         assert rc.reached and abs(stream.stats.kbps - target) <= 0.10 * target, (target, stream.stats.kbps)
         assert len(stream.data) == stream.stats.bytes_total
@@ -147,15 +154,17 @@ def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame
     # A rule the untrained tiny model always triggers, so that adaptive refresh has a floor.
     rule = AdaptiveDefaults(refresh_threshold=99.0, refresh_lambda=None)
     adaptive = with_adaptive(EncodeOptions(), Fraction(10), rule)
-    floor = encode_at_bitrate(codec, clip, adaptive, 0.001).stats
+    encode = _passes(codec, clip)
+    floor = encode_at_bitrate(encode, adaptive, 0.001).stats
     assert floor.key_frames > 1
-    stream = encode_at_bitrate_auto(codec, clip, EncodeOptions(), 2 * floor.kbps,
+    stream = encode_at_bitrate_auto(encode, EncodeOptions(), clip.fps, 2 * floor.kbps,
                                     adaptive_defaults=rule)
     rc = stream.rate_control
     assert rc.policy == "adaptive" and rc.reached and stream.stats.key_frames > 1
     assert abs(stream.stats.kbps - 2 * floor.kbps) <= 0.10 * 2 * floor.kbps
     below = 0.5 * floor.kbps
-    stream = encode_at_bitrate_auto(codec, clip, EncodeOptions(), below, adaptive_defaults=rule)
+    stream = encode_at_bitrate_auto(encode, EncodeOptions(), clip.fps, below,
+                                    adaptive_defaults=rule)
     rc = stream.rate_control
     assert rc.policy == "single key frame" and stream.stats.key_frames == 1
     assert rc.reached and abs(stream.stats.kbps - below) <= 0.10 * below
@@ -168,13 +177,12 @@ def test_rate_control_chooses_adaptive_refresh_above_its_floor_and_one_key_frame
     (8.5, 12.5, "adaptive"),          # neither lands: the closer miss is kept
     (12.2, 8.1, "single key frame"),
 ])
-def test_rate_control_policy_after_an_adaptive_miss(monkeypatch, clip, adaptive_kbps,
-                                                    single_kbps, policy):
-    """Each policy's search stands in for the real one, with the rate it would come to."""
-    from imfcodec import ratecontrol
+def test_rate_control_policy_after_an_adaptive_miss(adaptive_kbps, single_kbps, policy):
+    """An encode that stands in for the real one comes to the same rate at every quality
+    under each policy: rate control's search then ends at once, and the policy is chosen."""
     tried = []
 
-    def search(codec, source, options, kbps, tolerance, notify):
+    def encode(options):
         adaptive = options.refresh_lambda is not None or options.refresh_threshold is not None
         tried.append("adaptive" if adaptive else "single")
         rate = adaptive_kbps if adaptive else single_kbps
@@ -183,18 +191,15 @@ def test_rate_control_policy_after_an_adaptive_miss(monkeypatch, clip, adaptive_
                             bytes_total=round(rate * 150), bytes_key_frames=0, bytes_tokens=0,
                             fps=Fraction(10), width=80, height=64)
         assert stats.kbps == pytest.approx(rate)
-        return Stream(b"", None, stats,
-                      RateControl(kbps, 0.0, 4, abs(rate - kbps) <= tolerance * kbps))
+        return Stream(b"", None, stats)
 
-    monkeypatch.setattr(ratecontrol, "encode_at_bitrate", search)
-    source = Source.from_frames(synthetic_frames(12, 64, 64), Fraction(10))
-    stream = encode_at_bitrate_auto(None, source, EncodeOptions(), 10.0, tolerance=0.05)
+    stream = encode_at_bitrate_auto(encode, EncodeOptions(), Fraction(10), 10.0, tolerance=0.05)
     rc = stream.rate_control
     assert rc.policy == policy
     assert stream.stats.kbps == pytest.approx(adaptive_kbps if policy == "adaptive" else single_kbps)
     assert rc.reached == (abs(stream.stats.kbps - 10.0) <= 0.5)
-    assert tried == (["adaptive"] if abs(adaptive_kbps - 10) <= 0.5 else ["adaptive", "single"])
-    assert rc.passes == 4 * len(tried)
+    assert sorted(set(tried)) == (["adaptive"] if abs(adaptive_kbps - 10) <= 0.5 else ["adaptive", "single"])
+    assert rc.passes == len(tried)
 
 
 def test_cli_bitrate_says_what_it_chose(tmp_path, clip, tiny_model_path):

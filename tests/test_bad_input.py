@@ -156,9 +156,9 @@ def test_not_an_imf_file(tmp_path, clip, tiny_model_path):
 
 
 def test_ctrl_c_during_encode_leaves_nothing(tmp_path, clip, tiny_model_path, monkeypatch):
-    from imfcodec import encoder
+    from imfcodec import prediction
 
-    real = encoder.quant.quantize_held
+    real = prediction.quant.quantize_held
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -167,7 +167,7 @@ def test_ctrl_c_during_encode_leaves_nothing(tmp_path, clip, tiny_model_path, mo
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(encoder.quant, "quantize_held", interrupted)
+    monkeypatch.setattr(prediction.quant, "quantize_held", interrupted)
     r = run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path)
     one_line_error(r, 130, "interrupted; no output was written")
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import pytest
 from imfcodec.bitstream import KeyReason
 from imfcodec.intra import IntraCodec
 from imfcodec.options import ADAPTIVE, EncodeOptions, EncodeSettings, with_adaptive
-from imfcodec.refresh import (HELD_HORIZON_SECONDS, RefreshRule, forced_reason, refresh_lambda_at,
+from imfcodec.refresh import (RefreshRule, forced_reason, refresh_lambda_at,
                               scene_change)
 
 GREY = np.full((16, 16, 3), 100, np.uint8)
@@ -56,24 +56,25 @@ def test_rule_decides_on_the_rebuilt_frame():
     assert not rd.wants_key(GREY, off_by_8, 4.0, 460800)
 
 
-def test_the_refresh_horizon_of_several_references_is_its_own_setting(monkeypatch):
+def test_the_refresh_horizon_is_a_tuning_option():
     from dataclasses import replace
 
-    from imfcodec import refresh
+    from imfcodec.options import Tuning
     one = with_adaptive(EncodeOptions(), Fraction(25))
     single = RefreshRule.of(one, Fraction(25), int(IntraCodec.HEVC), 39)
-    default = RefreshRule.of(replace(one, references=4), Fraction(25), int(IntraCodec.HEVC), 39)
-    assert single.horizon == default.horizon == round(HELD_HORIZON_SECONDS * 25) == 25
-    monkeypatch.setattr(refresh, "HELD_HORIZON_SECONDS", 2.0)  # what the benchmark tunes
-    held = RefreshRule.of(replace(one, references=4), Fraction(25), int(IntraCodec.HEVC), 39)
+    four = RefreshRule.of(replace(one, references=4), Fraction(25), int(IntraCodec.HEVC), 39)
+    assert single.horizon == four.horizon == round(Tuning().refresh_horizon * 25) == 25
+    longer = replace(one, references=4, tuning=Tuning(refresh_horizon=2.0))  # what a study tunes
+    held = RefreshRule.of(longer, Fraction(25), int(IntraCodec.HEVC), 39)
     assert held.horizon == 50 and held.lam == single.lam and held.gap == single.gap
-    assert RefreshRule.of(one, Fraction(25), int(IntraCodec.HEVC), 39).horizon == 25
     # the same drift pays for a key frame over the longer horizon only
     source = np.zeros((64, 64, 3), np.uint8)
     drifted = np.full_like(source, 20)  # MSE 400
     bits = round((400 - 50) * source.size * 30 / single.lam)  # pays over 30 frames, not 25
     assert held.wants_key(source, drifted, 50.0, bits)
     assert not single.wants_key(source, drifted, 50.0, bits)
+    with pytest.raises(ValueError):
+        Tuning(switch_gain=1.0)
 
 
 def test_settings_map_to_options_as_the_command_line_does():

@@ -1,0 +1,91 @@
+"""The motion model as the encoder uses it: a batch of frames against one held key frame.
+
+Tokens (analysed, or refined through the decoder), quantised as the decoder will read them,
+and the frames rebuilt from them as the decoder will show them. The key frame is always an
+argument (a references.HeldKey): nothing here remembers which one the encoder is using.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import bitstream as bs
+from .entropy import quantize as quant
+from .errors import ModelError
+from .motion.base import MotionModel
+from .options import EncodeOptions
+
+Batch = list[tuple[int, np.ndarray]]  # (frame index, frame)
+
+
+class HeldKey(Protocol):
+    """A decoded key frame as the predictor needs it (references.HeldKey is one)."""
+
+    reference: Any  # the motion model's prepared decoded key frame
+    digest: bytes  # of the decoded picture: what tokens analysed against it depend on
+
+
+def finite(tokens: np.ndarray, motion: MotionModel) -> np.ndarray:
+    """Tokens about to be quantised (analysed or refined): NaN or infinity would become
+    arbitrary integers, so they are a model error instead."""
+    if not np.isfinite(tokens).all():
+        raise ModelError(f"model {motion.name} gave tokens that are not finite numbers")
+    return tokens
+
+
+class Predictor:
+    """Tokens, levels and rebuilt frames of a batch from a given held key frame."""
+
+    def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions,
+                 cache: dict | None) -> None:
+        self.motion = motion
+        self.options = options
+        self.grid = quant.unit(header.token_step, motion.token_scale)  # the quantiser's unit
+        # refinement's price of a token bit at this token step (options.Tuning)
+        self.rate_weight = options.tuning.refine_rate_weight * header.token_step
+        # frame index -> token, shared by passes over the same frames (None: nothing cached)
+        self.cache = cache
+
+    def tokens(self, key: HeldKey, batch: Batch) -> np.ndarray:
+        """The motion model's tokens of a batch of frames (from the cache where it has them)."""
+        motion = self.motion
+        cache = {} if self.cache is None else self.cache
+        # a token that depends on the reference is cached under the reference's identity (the
+        # digest of the decoded key frame: passes at other QPs, or with other key frames before
+        # a predicted one, decode other pictures)
+        keys = [(key.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
+        missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
+        if missing:
+            tokens = motion.analyse([f for _, f in missing], key.reference)
+            cache.update(zip([k for k, _ in missing], tokens))
+        return np.stack([cache[k] for k in keys])
+
+    def quantised(self, key: HeldKey, batch: Batch, last: np.ndarray | None) -> np.ndarray:
+        """The batch's tokens against ``key``, quantised after ``last`` (unrefined)."""
+        return quant.quantize_held(finite(self.tokens(key, batch), self.motion), self.grid, last,
+                                   self.options.hold)
+
+    def refined(self, key: HeldKey, batch: Batch, last: np.ndarray | None,
+                correction: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's tokens fitted to its frames through the decoder, quantised after
+        ``last``, and their corrections (refined minus analysed). Warm start: ``correction``,
+        the one refinement made to the last frame sent since the key frame, is applied to the
+        analysed tokens first; nearby frames need similar ones."""
+        tokens = self.tokens(key, batch)
+        previous = None if last is None else quant.dequantize(last, self.grid)
+        start = tokens if correction is None else tokens + correction
+        refined = self.motion.refine(key.reference, [frame for _, frame in batch], start,
+                                     self.options.refine_steps, self.grid, previous,
+                                     self.rate_weight)
+        levels = quant.quantize_held(finite(refined, self.motion), self.grid, last, self.options.hold)
+        return levels, refined - tokens
+
+    def dequantize(self, levels: np.ndarray) -> np.ndarray:
+        """The tokens the decoder reads from ``levels``."""
+        return quant.dequantize(levels, self.grid)
+
+    def rebuild(self, key: HeldKey, levels: np.ndarray) -> np.ndarray:
+        """Frames as the decoder will show them, from quantised tokens and ``key``."""
+        return self.motion.synthesise(key.reference, self.dequantize(levels))
