@@ -18,7 +18,7 @@ os.environ.setdefault("SVT_LOG", "1")
 
 _EXPORTS = {
     "Codec": "codec", "Stream": "codec", "Decoded": "codec", "Source": "source",
-    "EncodeOptions": "options", "EncodeSettings": "options", "EncodeStats": "encoder",
+    "EncodeOptions": "options", "EncodeSettings": "options", "Tuning": "options", "EncodeStats": "encoder",
     "AudioSettings": "audio",
     "MotionModel": "motion.base", "IMFError": "errors", "InputError": "errors",
     "OutputError": "errors", "FormatError": "errors", "ModelError": "errors",

@@ -29,6 +29,7 @@ from .io.audio import RATE, AudioInfo, layout, probe_audio, read_audio
 # 10k, 0.974 at 12k, 0.980 at 16k and 0.990 at 24k; past 12k a kbps buys under 0.002 of it.
 DEFAULT_BITRATE = 12000
 BITRATE_RANGE = (6000, 256000)  # libopus's useful range for one or two channels
+CHANNELS = (1, 2)
 FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
 OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "vbr": "on"}
 
@@ -46,7 +47,7 @@ class AudioSettings:
         if not lo <= self.bitrate <= hi:
             raise InputError(f"--audio-bitrate: {self.bitrate / 1000:g} kbps is out of range "
                              f"({lo // 1000}k .. {hi // 1000}k)")
-        if self.channels not in (1, 2):
+        if self.channels not in CHANNELS:
             raise InputError(f"--audio-channels must be 1 or 2, got {self.channels}")
 
 

@@ -86,6 +86,45 @@ def _emit_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=None, sort_keys=True))
 
 
+def options_of(cls: type, *names: str):
+    """The click options of a settings class's fields (all with a command-line form, or
+    ``names``), each with the bounds, choices, default and help declared on the field
+    (optionspec.py); the command receives them under the fields' names."""
+    from dataclasses import MISSING
+
+    from .optionspec import base_type, flag_name, specs
+
+    def one(name: str, spec, default, hint):
+        kind = base_type(hint)
+        decls = [flag_name(name, spec)] + ([spec.short] if spec.short else []) + [name]
+        extra: dict = {"help": spec.help, "metavar": spec.metavar}
+        if kind is bool:
+            return click.option(*decls, is_flag=True, default=bool(default), **extra)
+        if spec.choices:
+            kind = click.Choice(spec.choices)
+        elif spec.path:
+            kind = click.Path(exists=spec.exists)
+        elif kind in (int, float):
+            ranged = click.IntRange if kind is int else click.FloatRange
+            if spec.low is not None or spec.high is not None:
+                kind = ranged(spec.low, spec.high, min_open=spec.low_open, max_open=spec.high_open)
+        if default is MISSING:
+            return click.option(*decls, type=kind, required=True, **extra)
+        return click.option(*decls, type=kind, default=default, show_default=default is not None,
+                            **extra)
+
+    chosen = [(n, *v) for n, v in specs(cls).items() if v[0].cli and (not names or n in names)]
+    if names and len(chosen) != len(names):
+        raise KeyError(f"{cls.__name__} declares no command-line option among {names}")
+
+    def apply(command):
+        for item in reversed(chosen):
+            command = one(*item)(command)
+        return command
+
+    return apply
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imfcodec")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
@@ -93,69 +132,53 @@ def main(debug: bool) -> None:
     """Neural talking-head video codec (Implicit Motion Function)."""
 
 
-quality_option = click.option(
-    "--quality", "-q", type=click.IntRange(0, 7), default=3, show_default=True,
-    help="0 = lowest rate .. 7 = best quality.")
-refine_option = click.option(
-    "--refine", "refine_steps", type=click.IntRange(0, 1000), default=0, show_default=True,
-    help="Encoder effort: fit each token to its frame through the decoder with N gradient "
-         "steps (slower encodes, better pictures; decoding is unchanged; docs/refine.md).")
-key_placement_option = click.option(
-    "--key-placement", type=click.Choice(["centre", "start"]), default="centre", show_default=True,
-    help="Which frame of each run between key frames is the key frame: the one nearest the "
-         "run's mean picture (two passes; better pictures at the same rate) or the run's first "
-         "(one pass, frames in order; docs/keyplace.md).")
-device_option = click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-    help="Where the model runs (cuda without a CUDA device: exit 2).")
+def device_option(command):
+    """--device, as train declares it (train/options.py)."""
+    from .train.options import TrainOptions
+
+    return options_of(TrainOptions, "device")(command)
+
+
+def audio_options(command):
+    """--audio-bitrate and --audio-channels, by audio.AudioSettings' default and bounds."""
+    from .audio import BITRATE_RANGE, CHANNELS, DEFAULT_BITRATE
+
+    lo, hi = (f"{bits // 1000}k" for bits in BITRATE_RANGE)
+    command = click.option(
+        "--audio-channels", type=click.IntRange(*CHANNELS), default=CHANNELS[0], show_default=True,
+        help="1 mixes the sound down to mono; 2 keeps a stereo input stereo.")(command)
+    return click.option(
+        "--audio-bitrate", default=f"{DEFAULT_BITRATE // 1000}k", show_default=True,
+        help=f"Opus rate of the sound ({lo}..{hi}); the default keeps speech wideband "
+             f"(docs/cli.md).")(command)
+
+
+def encode_options(*names: str):
+    """Encode options (options.EncodeSettings), all or ``names``."""
+    from .options import EncodeSettings
+
+    return options_of(EncodeSettings, *names)
 
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("target", type=click.Path(path_type=Path))
-@quality_option
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
-@click.option("--keyframe-interval", type=click.IntRange(0), default=0,
-              help="Also code every N-th frame as a key frame (0: only the first).")
-@click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
-              help="Centre square crop, or pad to square keeping the whole picture.")
-@click.option("--intra", "intra_name", type=click.Choice(["hevc", "av1"]), default="hevc",
-              show_default=True, help="Codec of the key frames.")
+@encode_options()
 @click.option("--bitrate", default=None,
               help="Target average rate, e.g. 8k: chooses quality, token step, key-frame QP and, "
                    "unless given, the refresh policy (adaptive, or one key frame below its "
                    "floor rate).")
 @click.option("--video-bitrate", default=None,
               help="As --bitrate, for the video alone (the sound comes on top).")
-@click.option("--audio-bitrate", default="12k", show_default=True,
-              help="Opus rate of the sound (6k..256k); 12k keeps speech wideband (README).")
-@click.option("--audio-channels", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="1 mixes the sound down to mono; 2 keeps a stereo input stereo.")
+@audio_options
 @click.option("--no-audio", is_flag=True, help="Drop the input's sound on purpose.")
-@click.option("--references", type=click.IntRange(1, 4), default=1, show_default=True,
-              help="Key frames each frame may be rebuilt from: the last R sent (the decoder "
-                   "holds them); 1 keeps each run on its own key frame (README).")
-@click.option("--adaptive", is_flag=True,
-              help="Closed-loop key frames with the measured defaults (docs/adaptive.md).")
-@click.option("--refresh-threshold", type=float, default=None,
-              help="New key frame when a rebuilt frame's PSNR falls below this many dB.")
-@click.option("--refresh-lambda", type=click.FloatRange(0), default=None,
-              help="New key frame when the error it saves over a second outweighs its bits "
-                   "times this (scaled by the key frame's QP; docs/adaptive.md).")
-@click.option("--max-keyframe-interval", type=click.IntRange(0), default=None,
-              help="Frames at most between key frames (0: no limit).")
-@click.option("--scene-cut", type=click.FloatRange(0, 1), default=None,
-              help="New key frame when the mean grey change between frames exceeds this.")
-@refine_option
-@key_placement_option
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def encode(source, target, quality, model_name, keyframe_interval, fit, intra_name, bitrate,
-           video_bitrate, audio_bitrate, audio_channels, no_audio, references, adaptive, refresh_threshold,
-           refresh_lambda, max_keyframe_interval, scene_cut, refine_steps, key_placement, device,
-           force, quiet, as_json):
+def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, audio_channels,
+           no_audio, device, force, quiet, as_json, **chosen):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET, with its
     first audio stream coded with Opus (unless --no-audio)."""
     from .audio import AudioSettings
@@ -167,37 +190,37 @@ def encode(source, target, quality, model_name, keyframe_interval, fit, intra_na
     _check_encode_paths(source, target, force, as_json)
     if bitrate and video_bitrate:
         raise click.UsageError("give --bitrate or --video-bitrate, not both")
-    target_kbps = parse_bitrate(bitrate or video_bitrate) if bitrate or video_bitrate else None
+    # (the target is read once, here, and given to the codec as a number of bits a second)
+    target_kbps = parse_bitrate(bitrate or video_bitrate, "--bitrate" if bitrate else
+                                "--video-bitrate") if bitrate or video_bitrate else None
     audio = None if no_audio else AudioSettings(round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
                                                 audio_channels)
-    settings = dict(quality=quality, adaptive=adaptive, keyframe_interval=keyframe_interval,
-                    fit=fit, intra=intra_name, refresh_threshold=refresh_threshold,
-                    refresh_lambda=refresh_lambda, max_keyframe_interval=max_keyframe_interval,
-                    scene_cut=scene_cut, refine=refine_steps, key_placement=key_placement,
-                    references=references)
+    settings = EncodeSettings(**chosen)
     codec = Codec.load(model_name, device)
-    clip = codec.open(source, fit)
+    clip = codec.open(source, settings.fit)
     talk = not (quiet or as_json)
     if talk:
-        console.print(_input_line(clip, codec, fit, f"target {target_kbps:g} kbps" if target_kbps
-                                  else f"quality {quality}"), markup=False)
+        console.print(_input_line(clip, codec, settings.fit, f"target {target_kbps:g} kbps"
+                                  if target_kbps else f"quality {settings.quality}"), markup=False)
     if not quiet:
-        for note in _input_notes(clip.info, fit):
+        for note in _input_notes(clip.info, settings.fit):
             console.print(note, markup=False)
     if target_kbps:
-        stream = codec.encode(clip, bitrate=bitrate, video_bitrate=video_bitrate, audio=audio,
-                              notify=console.print if talk else None, **settings)
+        rate = {"bitrate" if bitrate else "video_bitrate": target_kbps * 1000}
+        stream = codec.encode(clip, settings, audio=audio, notify=console.print if talk else None,
+                              **rate)
     else:
-        passes = EncodeSettings(**settings).options(clip.fps).passes()  # the bar counts each pass
+        passes = settings.options(clip.fps).passes()  # the bar counts each pass
         with progress_bar("encode", clip.info.frames * passes if clip.info.frames else None,
                           talk) as advance:
-            stream = codec.encode(clip, progress=advance, audio=audio, **settings)
+            stream = codec.encode(clip, settings, progress=advance, audio=audio)
     if str(target) == STDIO:
         _stdout_bytes(stream.data)
     else:
         stream.save(target, force)
     summary = {"input": str(source), "output": str(target), **stream.summary(),
-               "quality": quality, "refine_steps": refine_steps, "key_placement": key_placement}
+               "quality": settings.quality, "refine_steps": settings.refine,
+               "key_placement": settings.key_placement}
     summary["audio_action"] = _audio_action(clip, stream, no_audio)
     if as_json:
         _emit_json(summary)
@@ -361,8 +384,7 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
 @click.option("--relative/--absolute", default=True, show_default=True,
               help="Apply the driving video's motion from its first frame to the source "
                    "(relative), or the driving tokens as they are (absolute).")
-@click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
-              help="Centre square crop, or pad to square keeping the whole picture.")
+@encode_options("fit")
 @click.option("--align/--no-align", default=True, show_default=True,
               help="Fit the source's head to the driving video's first frame (scale and "
                    "shift from their optical flow) before setting it in motion.")
@@ -444,8 +466,7 @@ def info(source, as_json):
 @click.option("--model", "model_name", default=None,
               help="Shipped model name or .safetensors path; several, comma-separated, are "
                    "measured side by side (rows named by model: imf-flow, imf-flow-adaptive).")
-@refine_option
-@key_placement_option
+@encode_options("refine", "key_placement")
 @click.option("--references", "references", default="1", show_default=True,
               help="As encode's --references, for the imf-adaptive rows; several, comma-"
                    "separated (1,4), are measured side by side (rows imf-adaptive, "
@@ -453,7 +474,7 @@ def info(source, as_json):
 @device_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, key_placement,
+def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_placement,
           references, device, force, as_json):
     """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
     from .bench import rd, results
@@ -472,13 +493,13 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
     wanted = [m.strip() for m in (model_name or "").split(",") if m.strip()] or [None]
     models = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
     say = (lambda m: None) if as_json else console.print
-    rows = rd.run(sources, names, models, settings, frames, say, refine_steps, key_placement,
+    rows = rd.run(sources, names, models, settings, frames, say, refine, key_placement,
                   references)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
         measured = [{"name": c.model.name, "digest": c.model.digest.hex()} for c in models]
-        summary = results.write(rows, tmp, measured, refine_steps, key_placement,
+        summary = results.write(rows, tmp, measured, refine, key_placement,
                                 rd.our_labels(names, models, references), references)
     if as_json:
         _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
@@ -488,80 +509,24 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine_steps, k
                       f"rd_msssim.png, per_clip/")
 
 
+def train_options(command):
+    """Every command-line field of train/options.TrainOptions."""
+    from .train.options import TrainOptions
+
+    return options_of(TrainOptions)(command)
+
+
 @main.command()
-@click.option("--data", required=True, type=click.Path(exists=True, path_type=Path),
-              help="Folder (searched recursively) or file of training clips.")
-@click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Clips coded by the real codec every --eval-every steps.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Run folder: ckpt/, log.jsonl, best.safetensors.")
-@click.option("--preset", "preset_name", type=click.Choice(["small", "paper", "tiny"]),
-              default="small", show_default=True)
+@train_options
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt if it exists.")
-@click.option("--init", "init_from", default=None, metavar="MODEL",
-              help="Start a new run from these weights (a shipped model's name or a .safetensors "
-                   "file; their config replaces --preset). --resume takes OUT/ckpt first.")
-@click.option("--steps", type=click.IntRange(1), default=100000, show_default=True)
-@click.option("--batch", type=click.IntRange(1), default=8, show_default=True,
-              help="Pairs per step (per process under torchrun).")
-@click.option("--lr", type=float, default=2e-4, show_default=True)
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant",
-              show_default=True,
-              help="After the 100-step warm-up: --lr throughout, or a half cosine from --lr "
-                   "down to 0 at --steps.")
-@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.999, show_default=True,
-              help="Decay of the weights' moving average, which is validated, kept as best and "
-                   "exported (0: off).")
-@click.option("--rate-weight", type=float, default=0.05, show_default=True)
-@click.option("--rate-start", type=click.IntRange(0), default=2000, show_default=True)
-@click.option("--noise-start", type=click.IntRange(0), default=2000, show_default=True,
-              help="Steps without quantisation noise before it ramps in.")
-@click.option("--gan-weight", type=float, default=1.0, show_default=True)
-@click.option("--gan-start", type=click.IntRange(0), default=10000, show_default=True,
-              help="Steps of reconstruction-only warm-up before the GAN loss.")
-@click.option("--disc-width", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--vgg-weights", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="VGG-19 feature weights (safetensors) for the perceptual loss.")
-@click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True)
-@click.option("--val-frames", type=click.IntRange(2), default=50, show_default=True)
-@click.option("--save-every", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--max-frames", type=click.IntRange(2), default=None,
-              help="Frames read per training clip (bounds memory).")
-@click.option("--far-pairs", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of training pairs whose frames lie any distance apart in their clip "
-                   "(the rest: log-uniform distances up to 250 frames).")
-@click.option("--coarse-pixels", is_flag=True,
-              help="Add coarse pixels to the starting model (the 32x32 level moves pixels too; "
-                   "its blend starts at zero, so --init weights keep their function; "
-                   "docs/training.md).")
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
-@click.option("--workers", type=click.IntRange(0), default=0, show_default=True,
-              help="Processes that prepare training pairs (use several on a GPU).")
-@click.option("--max-minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop after this much wall time, with a checkpoint (--resume continues).")
-@device_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, lr_schedule, ema,
-          rate_weight, rate_start, noise_start, gan_weight, gan_start, disc_width, vgg_weights,
-          eval_every, val_frames, save_every, max_frames, far_pairs, coarse_pixels, threads, workers,
-          max_minutes, device, quiet):
+def train(resume, quiet, **chosen):
     """Train an IMF model (the same command on a CPU, a GPU, or torchrun's many GPUs)."""
     from .console import console, training_bar
-    from .train.loop import TrainOptions, train as run_training
+    from .train.loop import train as run_training
+    from .train.options import TrainOptions
 
-    options = TrainOptions(
-        data=str(data), val=str(val) if val else None, out=str(out_dir), preset=preset_name,
-        init=init_from,
-        steps=steps, batch=batch, lr=lr, lr_schedule=lr_schedule, ema=ema, rate_weight=rate_weight,
-        rate_start=rate_start,
-        noise_start=noise_start,
-        gan_weight=gan_weight, gan_start=gan_start, disc_width=disc_width,
-        vgg_weights=vgg_weights, eval_every=eval_every, val_frames=val_frames,
-        save_every=save_every, max_frames=max_frames, far_pairs=far_pairs,
-        coarse_pixels=coarse_pixels, threads=threads,
-        workers=workers,
-        max_minutes=max_minutes, device=device,
-        name=f"imf-{preset_name}")
+    options = TrainOptions(**chosen, name=f"imf-{chosen['preset']}")
 
     def log(entry) -> None:
         if isinstance(entry, dict):
@@ -569,7 +534,7 @@ def train(data, val, out_dir, preset_name, resume, init_from, steps, batch, lr, 
                               for k, v in entry.items())
         console.print(entry)
 
-    with training_bar(steps, enabled=not quiet) as on_step:
+    with training_bar(options.steps, enabled=not quiet) as on_step:
         run_training(options, resume=resume, log=log, on_step=on_step)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bitstream as bs
@@ -10,68 +11,88 @@ from .io.reader import existing_file
 from .intra import RECORD_CODECS, IntraCodec
 
 
+@dataclass
+class _Tally:
+    """What a pass over the records counts (the header and the end record are container)."""
+
+    header: bs.Header | None = None
+    key_frames: list = field(default_factory=list)
+    chunks: int = 0
+    older: int = 0  # token chunks rebuilt from an earlier key frame than their run's
+    blended: int = 0  # token chunks that blend in a second key frame
+    bytes_key: int = 0
+    bytes_tokens: int = 0
+    bytes_audio: int = 0
+    sound: bs.AudioHeader | None = None
+    sound_samples: int = 0
+
+    def add(self, size: int, record) -> None:
+        if isinstance(record, bs.Header):
+            self.header = record
+        elif isinstance(record, bs.KeyFrame):
+            self.key_frames.append({"frame": record.frame_index, "reason": record.reason.name.lower(),
+                                    "codec": RECORD_CODECS.get(record.codec, record.codec),
+                                    "qp": record.qp, "bytes": size})
+            self.bytes_key += size
+        elif isinstance(record, bs.TokenChunk):
+            self.chunks += 1
+            self.older += record.reference > 0
+            self.blended += record.partner is not None
+            self.bytes_tokens += size
+        elif isinstance(record, bs.AudioHeader):
+            self.sound = record
+            self.bytes_audio += size
+        elif isinstance(record, bs.AudioChunk):
+            self.sound_samples = record.end - self.sound.pre_skip  # the last one's is the length
+            self.bytes_audio += size
+
+
+def _header_fields(header: bs.Header) -> dict:
+    codec = header.intra_codec
+    return {
+        "model": header.model_name, "model_digest": header.model_digest.hex(),
+        "width": header.width, "height": header.height,
+        "source_width": header.source_width, "source_height": header.source_height,
+        "fit": header.fit.name.lower(),
+        "fps": f"{header.fps.numerator}/{header.fps.denominator}",
+        "frames": header.frame_count, "quality": header.quality, "token_step": header.token_step,
+        "intra_codec": IntraCodec(codec).name.lower() if codec in IntraCodec._value2member_map_ else codec,
+        "intra_qp": header.intra_qp,
+    }
+
+
 def describe(path: str | Path) -> dict:
+    """The header, the key frames, and where the bytes went, as JSON-ready numbers."""
     path = existing_file(path, "an .imf file")
-    key_frames, chunks, older, blended = [], 0, 0, 0
-    bytes_key = bytes_tokens = bytes_audio = bytes_other = 0
-    sound, sound_samples = None, 0
+    tally = _Tally()
     with open(path, "rb") as f:
         version = bs.file_version(f)
         f.seek(0)
-        header = None
         for size, record in bs.read_records(f):
-            if isinstance(record, bs.Header):
-                header = record
-                bytes_other += size
-            elif isinstance(record, bs.KeyFrame):
-                key_frames.append({"frame": record.frame_index, "reason": record.reason.name.lower(),
-                                   "codec": RECORD_CODECS.get(record.codec, record.codec),
-                                   "qp": record.qp, "bytes": size})
-                bytes_key += size
-            elif isinstance(record, bs.TokenChunk):
-                chunks += 1
-                older += record.reference > 0
-                blended += record.partner is not None
-                bytes_tokens += size
-            elif isinstance(record, bs.AudioHeader):
-                sound = record
-                bytes_audio += size
-            elif isinstance(record, bs.AudioChunk):
-                sound_samples = record.end - sound.pre_skip  # the last one's is the length
-                bytes_audio += size
-            else:
-                bytes_other += size
-    total = path.stat().st_size
+            tally.add(size, record)
+    header, total = tally.header, path.stat().st_size
     seconds = header.frame_count / float(header.fps)
 
     def kbps(size: int) -> float:
         return round(size * 8 / 1000 / seconds, 4) if seconds else 0.0
 
-    inter = header.frame_count - len(key_frames)
+    t = tally
+    inter = header.frame_count - len(t.key_frames)
+    video = total - t.bytes_audio
     return {
-        "file": str(path),
-        "format_version": f"{version[0]}.{version[1]}",
-        "model": header.model_name,
-        "model_digest": header.model_digest.hex(),
-        "width": header.width, "height": header.height,
-        "source_width": header.source_width, "source_height": header.source_height,
-        "fit": header.fit.name.lower(),
-        "fps": f"{header.fps.numerator}/{header.fps.denominator}",
-        "frames": header.frame_count, "seconds": round(seconds, 4),
-        "quality": header.quality, "token_step": header.token_step,
-        "intra_codec": IntraCodec(header.intra_codec).name.lower()
-        if header.intra_codec in IntraCodec._value2member_map_ else header.intra_codec,
-        "intra_qp": header.intra_qp,
-        "key_frames": key_frames, "token_chunks": chunks, "token_chunks_older_reference": older,
-        "token_chunks_blended": blended,
-        "audio": describe_sound(sound, max(0, sound_samples)) if sound is not None else None,
-        "bytes": total, "bytes_key_frames": bytes_key, "bytes_tokens": bytes_tokens,
-        "bytes_audio": bytes_audio,
-        "bytes_container": total - bytes_key - bytes_tokens - bytes_audio,
-        "kbps": kbps(total), "kbps_key_frames": kbps(bytes_key), "kbps_tokens": kbps(bytes_tokens),
-        "kbps_audio": kbps(bytes_audio), "kbps_video": kbps(total - bytes_audio),
-        "bits_per_token_frame": round(bytes_tokens * 8 / inter, 2) if inter else 0.0,
-        "bits_per_pixel": round((total - bytes_audio) * 8 / (header.frame_count * header.width * header.height), 6),
+        "file": str(path), "format_version": f"{version[0]}.{version[1]}",
+        **_header_fields(header), "seconds": round(seconds, 4),
+        "key_frames": t.key_frames, "token_chunks": t.chunks,
+        "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,
+        "audio": describe_sound(t.sound, max(0, t.sound_samples)) if t.sound is not None else None,
+        "bytes": total, "bytes_key_frames": t.bytes_key, "bytes_tokens": t.bytes_tokens,
+        "bytes_audio": t.bytes_audio,
+        "bytes_container": total - t.bytes_key - t.bytes_tokens - t.bytes_audio,
+        "kbps": kbps(total), "kbps_key_frames": kbps(t.bytes_key),
+        "kbps_tokens": kbps(t.bytes_tokens), "kbps_audio": kbps(t.bytes_audio),
+        "kbps_video": kbps(video),
+        "bits_per_token_frame": round(t.bytes_tokens * 8 / inter, 2) if inter else 0.0,
+        "bits_per_pixel": round(video * 8 / (header.frame_count * header.width * header.height), 6),
     }
 
 

@@ -1,7 +1,7 @@
 """Key placement: which frame of a run (the frames between two key frames) becomes its key frame.
 
 Every frame of a run is rebuilt from the run's key frame, and the further a frame is from
-its reference the worse it comes back (benchmarks/val/motion_reach.json). A key frame at the
+its reference the worse it comes back (benchmarks/studies/results/val/motion_reach.json). A key frame at the
 run's start leaves the run's last frames furthest away; the frame whose picture is nearest
 the run's mean picture keeps the whole run closer. The picture is compared as a small grey
 thumbnail: the nearest frame to the mean in squared distance is also the one with the least

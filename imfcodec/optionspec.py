@@ -21,9 +21,10 @@ class Spec:
     help: str
     flag: str | None = None  # the command-line name (default: --field-name)
     short: str | None = None  # a one-letter alias, e.g. "-q"
-    low: float | None = None  # bounds, inclusive unless low_open
+    low: float | None = None  # bounds, inclusive unless open
     high: float | None = None
     low_open: bool = False
+    high_open: bool = False
     choices: tuple[str, ...] | None = None
     path: bool = False  # a file or folder name
     exists: bool = False  # ... that must exist
@@ -35,7 +36,7 @@ class Spec:
         if self.choices:
             return ", ".join(self.choices)
         if self.low is not None and self.high is not None:
-            return f"{self.low:g}..{self.high:g}"
+            return f"{self.low:g}..{self.high:g}" + (" (below)" if self.high_open else "")
         if self.low is not None:
             return f"{'>' if self.low_open else '>='} {self.low:g}"
         return ""
@@ -75,7 +76,7 @@ def check(obj: Any) -> None:
             raise ValueError(f"{what} must be one of {', '.join(spec.choices)}, got {value!r}")
         if spec.low is not None and (value <= spec.low if spec.low_open else value < spec.low):
             raise ValueError(f"{what} must be {spec.bounds()}, got {value}")
-        if spec.high is not None and value > spec.high:
+        if spec.high is not None and (value >= spec.high if spec.high_open else value > spec.high):
             raise ValueError(f"{what} must be {spec.bounds()}, got {value}")
 
 

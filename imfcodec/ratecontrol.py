@@ -37,7 +37,7 @@ def parse_bitrate(text: str | float, option: str = "--bitrate") -> float:
     """'8k', '8 kbps', '8000', '1.5M', or a number of bits per second -> kilobits per second
     (``option``: named in errors)."""
     if isinstance(text, (int, float)):
-        kbps = float(text) / 1000
+        kbps = round(float(text) / 1000, 9)  # (8.1k read and given on as 8100.000000000001)
     else:
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)(?:bps|b/s)?\s*", text)
         if not match:

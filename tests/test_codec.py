@@ -136,8 +136,13 @@ def test_encode_takes_sources_and_frames_and_refuses_mixed_options(clip, tiny_co
     frames = source.read()
     in_memory = Source.from_frames(frames, source.fps, source_size=source.source_size)
     assert tiny_codec.encode(in_memory).data == tiny_codec.encode(clip).data
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="not several"):
         tiny_codec.encode(clip, options=imfcodec.EncodeOptions(), quality=3)
+    with pytest.raises(ValueError, match="not several"):
+        tiny_codec.encode(clip, imfcodec.EncodeSettings(), quality=3)
+    settings = imfcodec.EncodeSettings(quality=2, key_placement="start")
+    assert tiny_codec.encode(clip, settings).data == \
+        tiny_codec.encode(clip, quality=2, key_placement="start").data
     with pytest.raises(TypeError):
         tiny_codec.encode(clip, no_such_option=1)
     with pytest.raises(ValueError, match="quality"):

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from imfcodec.cli import main
 from imfcodec.models import IMF, preset, weights
-from imfcodec.train.loop import WeightAverage, lr_at
+from imfcodec.train.average import WeightAverage
+from imfcodec.train.loop import lr_at
 
 from .conftest import synthetic_frames, write_clip
 

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..levels import LEVELS
 from ..metrics import clip_quality, frame_to_frame_psnr
 from ..motion.static import StaticMotion
-from ..options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
+from ..options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, Tuning, with_adaptive
 from ..ratecontrol import parameters_at
 from ..source import Source
 from .anchors import ANCHORS, code
@@ -150,9 +150,10 @@ def encode_tokens(clip: Source, codec: Codec) -> tuple[dict | None, float]:
 def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf",
               adaptive: AdaptiveDefaults = ADAPTIVE,
               tokens: tuple[dict, float] | None = None, refine_steps: int = 0,
-              key_placement: str = "centre", references: int = 1) -> list[Row]:
+              key_placement: str = "centre", references: int = 1,
+              tuning: Tuning = Tuning()) -> list[Row]:
     """'imf' and 'static': one key frame for the clip; 'imf-adaptive': closed-loop refresh
-    (`--adaptive`).
+    (`--adaptive`); ``tuning``: the encoder's measured constants (what studies vary).
 
     Each setting runs the real encoder and decoder. The motion model's analysis runs once
     per clip (``tokens``, from encode_tokens) and its time is added to every row's encode
@@ -166,7 +167,7 @@ def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf
         if mode == "imf-adaptive":
             options = with_adaptive(options, clip.fps, adaptive)
         options = replace(options, refine_steps=refine_steps, key_placement=key_placement,
-                          references=references)
+                          references=references, tuning=tuning)
         t0 = time.perf_counter()
         stream = codec.encode(clip, options=options, token_cache=cache)
         encode_s = time.perf_counter() - t0 + token_s

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import torch
 from safetensors.torch import load_file, save_file
 
 from ..models import IMF
 from ..models import weights as wts
-
-if TYPE_CHECKING:
-    from .loop import TrainOptions, WeightAverage
+from .average import WeightAverage
+from .options import TrainOptions
 
 
 

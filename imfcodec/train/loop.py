@@ -6,7 +6,6 @@ torchrun (DistributedDataParallel; each rank draws its own batches of ``batch`` 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -25,50 +24,16 @@ from ..levels import LEVELS
 from ..models import IMF, preset
 from ..models import weights as wts
 from ..models.imf import extended
+from .average import WeightAverage
 from .checkpoint import export, load_checkpoint, restore_optimizer, save_checkpoint
 from .data import load_clips, pair_batches
 from .discriminator import MultiScaleDiscriminator, hinge_d_loss, hinge_g_loss
 from .evaluate import evaluate, load_val
 from .losses import perceptual_substitute, rate_proxy
+from .options import TrainOptions
 from .watch import TokenCollapseWatch
 
 __all__ = ["TrainOptions", "WeightAverage", "export", "lr_at", "ramp", "train"]
-
-
-@dataclass
-class TrainOptions:
-    data: str
-    out: str
-    val: str | None = None
-    preset: str = "small"
-    init: str | None = None  # start a fresh run from these weights (a shipped name or a file)
-    steps: int = 100000
-    batch: int = 8  # pairs per step on each rank
-    lr: float = 2e-4
-    lr_schedule: str = "constant"  # or "cosine": down to 0 at `steps` (for a run of known length)
-    ema: float = 0.999  # decay of the weights' moving average (0: off); validated and shipped
-    l1_weight: float = 10.0
-    perceptual_weight: float = 10.0
-    rate_weight: float = 0.05
-    rate_start: int = 2000  # the rate term ramps in over rate_start..2*rate_start steps
-    noise_start: int = 2000  # quantisation noise ramps in likewise, once the token is in use
-    gan_weight: float = 1.0
-    gan_start: int = 10000  # reconstruction-only warm-up before the hinge GAN starts
-    disc_width: int = 64
-    vgg_weights: str | None = None  # VGG-19 features as safetensors; else the substitute
-    eval_every: int = 500
-    save_every: int = 100
-    val_frames: int = 50  # frames of each val clip coded by the real codec at each evaluation
-    val_qualities: tuple[int, ...] = (0, 3)
-    max_frames: int | None = None  # per training clip, to bound memory
-    far_pairs: float = 0.0  # share of pairs at a uniform distance (else log-uniform, <= 250)
-    coarse_pixels: bool = False  # add the config's coarse_pixels to the initial model
-    threads: int | None = None
-    workers: int = 0  # data-loading processes (0: in the training process)
-    max_minutes: float | None = None  # stop (with a checkpoint) after this much wall time
-    device: str = "auto"
-    seed: int = 0
-    name: str = "imf-small"
 
 
 @dataclass
@@ -97,29 +62,6 @@ def ramp(step: int, start: int) -> float:
     if start <= 0:
         return 1.0
     return min(1.0, max(0.0, (step - start) / start))
-
-
-class WeightAverage:
-    """An exponential moving average of the model's weights (as in StyleGAN's generator).
-
-    Single steps swing the validation score by a few hundredths of MS-SSIM; the average
-    follows the trend instead, so it is what is validated, kept as best and exported. The
-    decay warms up as (1 + step) / (10 + step) so that a young average is not mostly its
-    random start.
-    """
-
-    def __init__(self, model: IMF, decay: float):
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        self.model.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: IMF, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        for avg, p in zip(self.model.parameters(), model.parameters()):
-            avg.lerp_(p.detach(), 1.0 - d)
-        for avg, b in zip(self.model.buffers(), model.buffers()):
-            avg.copy_(b)
 
 
 def setup_device(name: str) -> Distributed:
