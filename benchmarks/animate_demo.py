@@ -26,13 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec.codec import Codec  # noqa: E402
-from imfcodec.io.output import save_video  # noqa: E402
-from imfcodec.metrics import clip_quality, psnr  # noqa: E402
-from imfcodec.options import EncodeOptions  # noqa: E402
-from imfcodec.source import Source  # noqa: E402
+from imfcodec.codec import Codec
+from imfcodec.io.output import save_video
+from imfcodec.metrics import clip_quality, psnr
+from imfcodec.options import EncodeOptions
+from imfcodec.source import Source
 
 
 def motion_energy(frames: list[np.ndarray]) -> np.ndarray:

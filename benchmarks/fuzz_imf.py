@@ -32,11 +32,9 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec import bitstream as bs  # noqa: E402
-from imfcodec.audio import AudioSettings, encode_audio  # noqa: E402
-from imfcodec.errors import FormatError, ModelError  # noqa: E402
+from imfcodec import bitstream as bs
+from imfcodec.audio import AudioSettings, encode_audio
+from imfcodec.errors import FormatError, ModelError
 
 
 class Hang(Exception):

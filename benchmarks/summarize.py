@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell  # noqa: E402
+from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell
 
 
 def rd_table(summary: dict) -> list[str]:

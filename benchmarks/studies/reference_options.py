@@ -1,7 +1,7 @@
 """Issue 28's other options, measured before building them: blending two key frames (option b)
 and the previous decoded frame as a reference (a memory of appearance).
 
-    python benchmarks/reference_options.py ../shared/data/val --quality 5 --json
+    python benchmarks/studies/reference_options.py ../shared/data/val --quality 5 --json
 
 Each clip is encoded as `imfcodec encode --adaptive` does (the default flow model, R = 1,
 centred key frames) and its key frames are decoded as a decoder would. Every other frame is
@@ -40,17 +40,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from reference_oracle import held_keys  # noqa: E402
-
-from imfcodec.codec import Codec  # noqa: E402
-from imfcodec.entropy import quantize as quant  # noqa: E402
-from imfcodec.frames import to_images, to_tensor  # noqa: E402
-from imfcodec.metrics import msssim_frames, psnr  # noqa: E402
-from imfcodec.motion import flowfield  # noqa: E402
-from imfcodec.source import Source  # noqa: E402
+from imfcodec.bench.keyframes import held_keys
+from imfcodec.codec import Codec
+from imfcodec.entropy import quantize as quant
+from imfcodec.frames import to_images, to_tensor
+from imfcodec.metrics import msssim_frames, psnr
+from imfcodec.motion import flowfield
+from imfcodec.source import Source
 
 FRAME_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 REGION_GRID = 4
@@ -204,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             print(rows[-1], file=sys.stderr)
     mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0] if k != "clip"}
     report = {"quality": args.quality, "rows": rows, "mean": mean,
-              "command": f"python benchmarks/reference_options.py CLIPS --quality {args.quality}"}
+              "command": f"python benchmarks/studies/reference_options.py CLIPS --quality {args.quality}"}
     print(json.dumps(report, indent=1) if args.json else report)
     return 0
 

@@ -1,7 +1,7 @@
 """Encode and decode speed of adaptive refresh with one and with several references (issue 28),
 on real clips, one process, nothing else timed.
 
-    python benchmarks/reference_speed.py ../shared/data/val --references 1,4 --qualities 3,5,7 --json
+    python benchmarks/studies/reference_speed.py ../shared/data/val --references 1,4 --qualities 3,5,7 --json
 
 Each clip is read once; then for each quality and reference count the codec's own encode
 (`Codec.encode`, `--adaptive`, centred key frames: both passes) and decode (`Codec.decode` to
@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec.codec import Codec  # noqa: E402
-from imfcodec.source import Source  # noqa: E402
+from imfcodec.codec import Codec
+from imfcodec.source import Source
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 "slowest_decode_fps": min(r["decode_fps"] for r in picked),
                 "kbps": round(float(np.mean([r["kbps"] for r in picked])), 3)}
     report = {"rows": rows, "mean": mean,
-              "command": f"python benchmarks/reference_speed.py CLIPS --references {args.references} "
+              "command": f"python benchmarks/studies/reference_speed.py CLIPS --references {args.references} "
                          f"--qualities {args.qualities}"}
     print(json.dumps(report, indent=1) if args.json else report)
     return 0

@@ -6,27 +6,24 @@ warps the clip's first frame (coded by x265 intra at --qp) by the frame's projec
 Prints the mean MS-SSIM per K beside showing the key frame alone. No entropy coding: this is
 the ceiling of each K; `imfcodec bench` measures the real rate and quality.
 
-    python benchmarks/flow_directions.py ../shared/data/train ../shared/data/val --k 16,32,64
+    python benchmarks/studies/flow_directions.py ../shared/data/train ../shared/data/val --k 16,32,64
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec import intra  # noqa: E402
-from imfcodec.metrics import msssim_frames  # noqa: E402
-from imfcodec.motion import dictionary as md  # noqa: E402
-from imfcodec.motion.flow import FlowConfig, FlowMotion  # noqa: E402
-from imfcodec.source import Source  # noqa: E402
-from imfcodec.train.dictionary import clips_in  # noqa: E402
+from imfcodec import intra
+from imfcodec.metrics import msssim_frames
+from imfcodec.motion import dictionary as md
+from imfcodec.motion.flow import FlowConfig, FlowMotion
+from imfcodec.source import Source
+from imfcodec.train.dictionary import clips_in
 
 
 def main(argv: list[str] | None = None) -> None:

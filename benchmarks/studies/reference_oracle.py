@@ -1,6 +1,6 @@
 """How much several references could give (issue 28), before building them: an oracle.
 
-    python benchmarks/reference_oracle.py ../shared/data/val --quality 3 --references 1,2,4 --json
+    python benchmarks/studies/reference_oracle.py ../shared/data/val --quality 3 --references 1,2,4 --json
 
 Each clip is encoded as `imfcodec encode --adaptive` does (the default model, centred key
 frames, predicted refreshes), and its key frames are decoded exactly as a decoder would. Then
@@ -14,7 +14,7 @@ best of R, and the share of frames whose best reference is not their run's. The 
 and the rate stay as R = 1 chose them, so this measures what better references buy at the
 same rate, not what rarer refreshes would save.
 
-    python benchmarks/reference_oracle.py --bd benchmarks/val/reference_oracle_q*.json
+    python benchmarks/studies/reference_oracle.py --bd benchmarks/studies/results/val/reference_oracle_q*.json
 
 reads one report per level and gives the BD-rate of the best-of-R curve against R = 1's (the
 mean rate and quality over the clips at each level): what free per-frame choice could give,
@@ -24,44 +24,17 @@ at most, in the issue's measure, with the key frames (and so the rate) R = 1 cho
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from imfcodec import bitstream as bs  # noqa: E402
-from imfcodec import intra  # noqa: E402
-from imfcodec.codec import Codec  # noqa: E402
-from imfcodec.entropy import quantize as quant  # noqa: E402
-from imfcodec.metrics import msssim_frames, psnr  # noqa: E402
-from imfcodec.source import Source  # noqa: E402
-
-
-def held_keys(data: bytes) -> tuple[list[tuple[int, np.ndarray]], list[int]]:
-    """The key frames in the order they are sent (frame index, decoded picture), and for each
-    frame the position in that list of its run's key frame."""
-    keys, owner, decoder = [], [], intra.KeyDecoder()
-    for _, record in bs.read_records(io.BytesIO(data)):
-        if isinstance(record, bs.KeyFrame):
-            keys.append((record.frame_index, decoder.decode(record.data, record.codec)))
-    # a run: its key frame and the frames up to the next run's first frame; with centred key
-    # frames a run's first frame is the first frame after the previous run
-    starts, covered = [], 0
-    for _, record in bs.read_records(io.BytesIO(data)):
-        if isinstance(record, bs.KeyFrame):
-            starts.append(covered if record.frame_index >= covered else record.frame_index)
-            covered = max(covered, record.frame_index + 1) if record.frame_index == covered else covered
-        elif isinstance(record, bs.TokenChunk):
-            covered = record.first_frame + record.frame_count
-    total = covered
-    for run, start in enumerate(starts):
-        end = starts[run + 1] if run + 1 < len(starts) else total
-        owner += [run] * (end - start)
-    return keys, owner
+from imfcodec.bench.keyframes import held_keys
+from imfcodec.codec import Codec
+from imfcodec.entropy import quantize as quant
+from imfcodec.metrics import msssim_frames, psnr
+from imfcodec.source import Source
 
 
 def bd_bound(reports: list[Path]) -> dict:
@@ -135,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(row, file=sys.stderr)
     mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0] if k != "clip"}
     report = {"quality": args.quality, "rows": rows, "mean": mean,
-              "command": f"python benchmarks/reference_oracle.py CLIPS --quality {args.quality} "
+              "command": f"python benchmarks/studies/reference_oracle.py CLIPS --quality {args.quality} "
                          f"--references {args.references}"}
     print(json.dumps(report, indent=1) if args.json else report)
     return 0

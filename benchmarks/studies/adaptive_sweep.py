@@ -1,7 +1,7 @@
 """Choose the refresh rule of `--adaptive` and its constant by measurement.
 
-    python benchmarks/adaptive_sweep.py ../shared/data/val --frames 100 --qualities 0,3,6 \
-        --thresholds 20 --lambdas 30,300,3000 --out benchmarks/val/adaptive_sweep.json
+    python benchmarks/studies/adaptive_sweep.py ../shared/data/val --frames 100 --qualities 0,3,6 \
+        --thresholds 20 --lambdas 30,300,3000 --out benchmarks/studies/results/val/adaptive_sweep.json
 
 Every clip is coded at each quality with one key frame (the single-key-frame mode), and with
 closed-loop refresh under each rule: a PSNR threshold (dB) or the rate-distortion test with a

@@ -1,13 +1,13 @@
 """A quick probe of encoder-side refinement settings: quality and token bytes per setting.
 
-    python benchmarks/refine_probe.py ../shared/data/val --quality 0 --settings 0,10:0.2:1e-3
+    python benchmarks/studies/refine_probe.py ../shared/data/val --quality 0 --settings 0,10:0.2:1e-3
 
 For each clip the first --frames frames after frame 0 are rebuilt from frame 0, coded and
 decoded by x265 intra at the quality level's QP (one key frame, no refresh), from their
 tokens: E_T's, or refined with each setting STEPS:LR:PRICE (PRICE: error per estimated bit
-of token residual, per unit of token step; the encoder uses imfcodec.encoder's
-REFINE_RATE_WEIGHT), then quantised at the level's step. Token bytes are the real range
-coder's for the clip's whole chunk. Minutes on a 2-core CPU where the bench takes an hour,
+of token residual, per unit of token step; the encoder uses
+imfcodec.options.Tuning.refine_rate_weight), then quantised at the level's step. Token bytes
+are the real range coder's for the clip's whole chunk. Minutes on a 2-core CPU where the bench takes an hour,
 so settings can be compared before a bench confirms one (docs/refine.md).
 """
 

@@ -1,6 +1,6 @@
 """How far from its key frame a model still rebuilds a frame well: MS-SSIM against distance.
 
-    python benchmarks/motion_reach.py ../shared/data/val [--model NAME|PATH] [--json]
+    python benchmarks/studies/motion_reach.py ../shared/data/val [--model NAME|PATH] [--json]
 
 Every --stride frames of each clip is taken as a key frame, coded and decoded by x265 intra
 at --qp as the codec would send it; the frames --distances after it are rebuilt from that
