@@ -156,7 +156,7 @@ def encode_at_bitrate_auto(encode: Encode, options: EncodeOptions, fps: Fraction
     """Rate control that also chooses the refresh policy.
 
     Closed-loop adaptive refresh first: on the val clips it gave better quality than one key
-    frame at every rate both reach (benchmarks/README.md). Each refresh costs a key frame, so
+    frame at every rate both reach (benchmarks/CHANGELOG.md). Each refresh costs a key frame, so
     adaptive refresh has a floor rate, and its rate can jump past a target as a refresh
     switches on (a short clip's rate moves by a whole key frame); a target it misses gets one
     key frame for the clip instead, if that lands (otherwise whichever lands closer).

@@ -32,7 +32,7 @@ MODES = ("static",) + IMF_MODES
 # rate-distortion refresh rule adaptive refresh at level 0 already refreshes almost never, so
 # on the val clips x = -4..-1 came to 0.90..0.97 kbps, between one key frame's q0 (0.96) and
 # adaptive q0 (1.00) (benchmarks/val/results.json of 2026-12-01). Leaving them out keeps the
-# bench within its 30 minutes (benchmarks/README.md).
+# bench within its 30 minutes (benchmarks/CHANGELOG.md).
 DEFAULT_SETTINGS = tuple(range(len(LEVELS)))
 SETTING_RANGE = (-4, len(LEVELS) - 1)
 

@@ -22,7 +22,7 @@ REGISTRY: dict[str, type[MotionModel]] = {
     "static": StaticMotion,  # built in: shows the key frame; the floor every model must beat
 }
 # the codec's default: the flow model, which measures better on val than imf-small
-# (benchmarks/README.md)
+# (benchmarks/CHANGELOG.md)
 DEFAULT_MODEL = "imf-flow"
 KIND_KEY = weights.KIND_KEY  # weights metadata naming the model's kind ("imf" when absent)
 
