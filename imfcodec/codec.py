@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, replace
+from itertools import islice
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
+import cv2
 import numpy as np
 
 from . import bitstream as bs
@@ -35,13 +37,18 @@ from .frames import Progress
 from .io.atomic import write_bytes
 from .io.output import Sound, save_video, sound_path, write_video
 from .io.reader import VideoInfo, existing_file
+from .layout import Layout, choose_region, motion_map, plan
 from .motion.base import MotionModel
+from .motion.fullsize import FullSize
 from .options import EncodeOptions, EncodeSettings
 from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
 from .source import Source
 
 if TYPE_CHECKING:
     from .animate import Animation
+
+# Seconds of the input's start that place the motion region where it moves most.
+REGION_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -222,9 +229,34 @@ class Codec:
         check_model(header, model)
         return model
 
-    def open(self, source: str | Path | Source, fit: str = "crop") -> Source:
-        """An input for this codec's model, probed once (its size, frame rate, frame count)."""
-        return Source.of(source, self.model.image_size, fit)
+    def open(self, source: str | Path | Source, fit: str = "crop", size: str | None = None) -> Source:
+        """An input for this codec's model, probed once (its size, frame rate, frame count),
+        read at its own size (layout.plan: up to 1920x1080, or fitted into ``size``, 'WxH';
+        a square ``size`` or a tiny picture: a square, cropped or padded by ``fit``). A
+        Source read at a square size is read at the model's instead, as it always was."""
+        if isinstance(source, Source):
+            if size is None:  # as read already (a square: at the model's size)
+                return source if not isinstance(source.size, int) else \
+                    source.fitted(self.model.image_size, fit)
+            src = source
+        else:
+            src = Source.open(source, self.model.image_size, fit)  # probed here, once
+        planned = plan(src.info.width, src.info.height, self.model.image_size, size)
+        src = src.fitted(planned.read, fit)
+        src.notes = planned.notes
+        return src
+
+    def motion_for(self, src: Source) -> MotionModel:
+        """The model as it codes ``src``: itself for the model's square picture; at another
+        size through motion.fullsize, its region placed where the input moves most."""
+        if isinstance(src.size, int) and src.size == self.model.image_size:
+            return self.model
+        width, height = (src.size, src.size) if isinstance(src.size, int) else src.size
+        thumbs = [cv2.resize(frame, (max(2, width // 8), max(2, height // 8)),
+                             interpolation=cv2.INTER_AREA)
+                  for frame in islice(src.frames(), round(float(src.fps) * REGION_SECONDS))]
+        return FullSize(self.model, Layout(width, height, choose_region(width, height,
+                                                                      motion_map(thumbs))))
 
     def encode(self, source: str | Path | Source, settings: EncodeSettings | None = None, *,
                options: EncodeOptions | None = None, bitrate: str | float | None = None,
@@ -251,31 +283,33 @@ class Codec:
         if bitrate is not None and video_bitrate is not None:
             raise InputError("give --bitrate or --video-bitrate, not both")
         chosen = settings or EncodeSettings(**keywords)
-        src = self.open(source, options.fit if options is not None else chosen.fit)
+        src = self.open(source, options.fit if options is not None else chosen.fit,
+                        None if options is not None else chosen.size)
         rule_given = _has_rule(options) if options is not None else chosen.refresh_given()
         options = options if options is not None else chosen.options(src.fps)
         try:
-            track = None
+            motion, track = self.motion_for(src), None
             if audio is not None and src.path is not None:
                 track = encode_audio(src.path, src.info.start, audio, options.chunk_seconds)
             if bitrate is not None or video_bitrate is not None:
-                stream = self._to_bitrate(src, options, bitrate, video_bitrate, track,
+                stream = self._to_bitrate(src, motion, options, bitrate, video_bitrate, track,
                                           not rule_given, notify or (lambda message: None))
             else:
-                stream = self._encode_pass(src, options, progress, token_cache)
+                stream = self._encode_pass(src, motion, options, progress, token_cache)
             return stream.with_sound(track) if track is not None else stream
         except IMFError as exc:
             if str(exc).startswith(src.name):
                 raise
             raise type(exc)(f"{src.name}: {exc}") from None
 
-    def _encode_pass(self, src: Source, options: EncodeOptions, progress: Progress | None = None,
-                     token_cache: dict | None = None) -> Stream:
-        """One whole encode of the video at ``options`` (no sound)."""
-        data, header, stats = encode_stream(src, self.model, options, progress, token_cache)
+    def _encode_pass(self, src: Source, motion: MotionModel, options: EncodeOptions,
+                     progress: Progress | None = None, token_cache: dict | None = None) -> Stream:
+        """One whole encode of the video at ``options`` (no sound), with the model as it codes
+        ``src`` (motion_for)."""
+        data, header, stats = encode_stream(src, motion, options, progress, token_cache)
         return Stream(data, header, stats, source=src.info)
 
-    def _to_bitrate(self, src: Source, options: EncodeOptions, bitrate, video_bitrate,
+    def _to_bitrate(self, src: Source, motion: MotionModel, options: EncodeOptions, bitrate, video_bitrate,
                     track: AudioTrack | None, choose_refresh: bool, notify: Notify) -> Stream:
         """Rate control over the video (its passes share the motion model's analysis); a
         target for the whole file is first lowered by the sound's rate (over the video's
@@ -283,7 +317,7 @@ class Codec:
         cache: dict = {}
 
         def encode(at: EncodeOptions) -> Stream:
-            return self._encode_pass(src, at, token_cache=cache)
+            return self._encode_pass(src, motion, at, token_cache=cache)
 
         if video_bitrate is not None:
             return encode_to_bitrate(encode, options, src.fps,

@@ -20,7 +20,9 @@ from . import intra
 from .audio import timed_packets
 from .entropy import quantize as quant
 from .errors import FormatError, ModelError
+from .layout import Layout
 from .motion.base import MotionModel
+from .motion.fullsize import FullSize
 from .tokens import read_chunk
 
 ModelFor = Callable[[bs.Header], MotionModel]
@@ -43,6 +45,8 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     records = bs.read_records(stream)
     _, header = next(records)
     model = model_for(header)
+    if header.region is not None:  # a picture at its own size (7.0): the model in its region
+        model = FullSize(model, Layout(header.width, header.height, header.region))
     yield "header", header, model
     previous: np.ndarray | None = None
     reference: int | None = None  # the reference index of the last chunk since the key frame

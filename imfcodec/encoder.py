@@ -26,6 +26,7 @@ from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
 from .motion.base import MotionModel
+from .motion.fullsize import FullSize
 from .options import EncodeOptions
 from .prediction import Predictor
 from .references import Held, HeldKey, blend, choose, partner_of
@@ -378,12 +379,18 @@ def encode_frames(source: Source, motion: MotionModel, header: bs.Header, option
 
 def make_header(motion: MotionModel, options: EncodeOptions, fps: Fraction,
                 source_size: tuple[int, int]) -> bs.Header:
+    """The HEADER: a full-size picture (motion.fullsize) names its size and motion region."""
+    if isinstance(motion, FullSize):
+        width, height, region = motion.layout.width, motion.layout.height, motion.layout.region
+    else:
+        width = height = motion.image_size
+        region = None
     return bs.Header(
         model_name=motion.name,
         model_digest=motion.digest,
         token_dim=motion.token_dim,
-        width=motion.image_size,
-        height=motion.image_size,
+        width=width,
+        height=height,
         source_width=source_size[0],
         source_height=source_size[1],
         fps=fps,
@@ -395,6 +402,7 @@ def make_header(motion: MotionModel, options: EncodeOptions, fps: Fraction,
         fit=bs.Fit.CROP if options.fit == "crop" else bs.Fit.PAD,
         chunk_frames=max(1, round(float(fps) * options.chunk_seconds)),
         keyframe_interval=options.keyframe_interval,
+        region=region,
     )
 
 

@@ -155,8 +155,13 @@ class EncodeSettings:
                                     "(docs/adaptive.md).")
     keyframe_interval: int = setting(0, "Also code every N-th frame as a key frame (0: only the "
                                         "first).", low=0)
-    fit: str = setting("crop", "Centre square crop, or pad to square keeping the whole picture.",
-                       choices=FITS)
+    size: str | None = setting(
+        None, "The output picture: fitted inside WIDTHxHEIGHT, keeping the aspect ratio (a "
+              "square, e.g. 256x256: a square picture, by --fit). Default: the input's own "
+              "size, scaled down to fit 1920x1080.", metavar="WxH")
+    fit: str = setting("crop", "For a square picture (--size NxN, or an input under 64 pixels a "
+                               "side): centre square crop, or pad to square keeping the whole "
+                               "picture.", choices=FITS)
     intra: str = setting("hevc", "Codec of the key frames.", choices=INTRA_CODECS)
     refresh_threshold: float | None = setting(None, "New key frame when a rebuilt frame's PSNR "
                                                     "falls below this many dB.")

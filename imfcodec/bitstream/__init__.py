@@ -6,7 +6,9 @@ Record = type (u8) | payload length (varint) | payload | CRC-32 of type, length 
 come between them in frame order, except that from version 2.0 a key frame may be sent ahead
 of the frames before it that are rebuilt from it (its "leading frames", docs/format.md).
 From version 4.0 a file may carry sound: one AUDIO_HEADER right after the HEADER, and AUDIO
-records (Opus packets) interleaved with the video records by time.
+records (Opus packets) interleaved with the video records by time. From version 7.0 the
+picture may have the input's own size, the HEADER naming the square region the motion model
+sees.
 
 The modules, each importing only those listed before it:
   varint.py     varints, zigzag and Cursor: the fields payloads are made of
@@ -50,6 +52,7 @@ from .versions import (
     PREDICTED_VERSION,
     READ_MAJORS,
     REFERENCES_VERSION,
+    SIZE_VERSION,
     version_for,
 )
 
@@ -67,6 +70,7 @@ __all__ = [
     "PREDICTED_VERSION",
     "READ_MAJORS",
     "REFERENCES_VERSION",
+    "SIZE_VERSION",
     "AudioChunk",
     "AudioHeader",
     "End",

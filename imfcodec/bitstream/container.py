@@ -15,7 +15,7 @@ from .audio import AudioChunk, AudioHeader
 from .order import AudioOrder, FrameOrder
 from .records import End, Header, KeyFrame, RecordType, TokenChunk
 from .varint import read_varint, write_varint
-from .versions import PLAIN_VERSION, refuse_unreadable, version_for
+from .versions import PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
 
 MAGIC = b"\x89IMF"
 
@@ -67,7 +67,7 @@ def pack(header: Header, records: list) -> bytes:
     header, the records in order, and the end record."""
     buffer = io.BytesIO()
     writer = Writer(buffer)
-    writer.start(version_for(records))
+    writer.start(version_for(records, header))
     writer.write(header)
     for record in records:
         writer.write(record)
@@ -144,6 +144,7 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
         if order is None:
             if kind is not RecordType.HEADER:
                 raise FormatError("the first record is not a header")
+            refuse_unheld(kind, record, (major, minor))
             order = FrameOrder(record, (major, minor))
         elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
             sound.check(kind, record, first=count == 1)

@@ -47,7 +47,7 @@ class Header:
     model_name: str
     model_digest: bytes  # 16 bytes
     token_dim: int
-    width: int  # the model's frame size
+    width: int  # the coded picture's size (before 7.0: the model's square)
     height: int
     source_width: int
     source_height: int
@@ -60,6 +60,9 @@ class Header:
     fit: Fit = Fit.CROP
     chunk_frames: int = 25
     keyframe_interval: int = 0  # 0: none beyond the first
+    # (version 7.0) the square (x, y, side) of the picture the motion model sees at its own
+    # size; None: the picture is the model's square (every file before 7.0)
+    region: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         # The file stores float32: hold exactly the value a reader will get back.
@@ -86,6 +89,7 @@ class Header:
             bytes([self.intra_codec, self.intra_qp, int(self.fit)]),
             write_varint(self.chunk_frames),
             write_varint(self.keyframe_interval),
+            *(write_varint(v) for v in (self.region or ())),
         ]
         return b"".join(parts)
 
@@ -106,6 +110,13 @@ class Header:
         (step,) = struct.unpack("<f", c.take(4))
         intra_codec, intra_qp, fit = c.u8(), c.u8(), c.u8()
         chunk, interval = c.varint(), c.varint()
+        region = None
+        if c.pos != len(data):  # version 7.0: the motion region
+            region = (c.varint(), c.varint(), c.varint())
+            x, y, side = region
+            if not (0 < side and x + side <= width and y + side <= height):
+                raise FormatError(f"header: motion region {side}x{side} at ({x}, {y}) outside the "
+                                  f"{width}x{height} picture")
         if c.pos != len(data):
             raise FormatError("header: unexpected bytes after the last field")
         if not 0 <= token_dim <= MAX_TOKEN_DIM:  # 0: a model that sends no motion (static)
@@ -124,7 +135,7 @@ class Header:
         if not 0 < chunk <= 65536:
             raise FormatError(f"header: chunk size {chunk} out of range")
         return cls(name, digest, token_dim, width, height, sw, sh, Fraction(fps_num, fps_den),
-                   frames, quality, step, intra_codec, intra_qp, Fit(fit), chunk, interval)
+                   frames, quality, step, intra_codec, intra_qp, Fit(fit), chunk, interval, region)
 
 
 @dataclass

@@ -20,13 +20,18 @@ PREDICTED_VERSION = (3, 0)
 AUDIO_VERSION = (4, 0)
 REFERENCES_VERSION = (5, 0)
 BLEND_VERSION = (6, 0)
+SIZE_VERSION = (7, 0)  # the picture at the input's own size: a motion region in the header
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5, 6)
+READ_MAJORS = (1, 2, 3, 4, 5, 6, 7)
 
 
-def version_for(records) -> tuple[int, int]:
-    """The lowest format version that holds these records: 4.0 with sound, 3.0 if a key frame
-    is predicted, 2.0 if a key frame is sent ahead of frames before it, else 1.0."""
+def version_for(records, header=None) -> tuple[int, int]:
+    """The lowest format version that holds these records (and ``header``): 7.0 for a
+    picture with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
+    with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
+    before it, else 1.0."""
+    if header is not None and header.region is not None:
+        return SIZE_VERSION
     records = list(records)
     if any(isinstance(r, TokenChunk) and r.partner is not None for r in records):
         return BLEND_VERSION
@@ -62,7 +67,11 @@ def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
     below 3.0, sound below 4.0, a token chunk's reference index below 5.0 and its blended key
     frame below 6.0. (Leading frames, 2.0, are a matter of record order: order.FrameOrder.)"""
     major = version[0]
-    if kind is RecordType.KEYFRAME:
+    if kind is RecordType.HEADER:
+        if record.region is not None and version < SIZE_VERSION:
+            raise FormatError(f"a motion region in the header of a version {major}.{version[1]} "
+                              f"file (they came in 7.0)")
+    elif kind is RecordType.KEYFRAME:
         if record.codec == PREDICTED_KEY_CODEC and version < PREDICTED_VERSION:
             raise FormatError(f"a predicted key frame in a version {major}."
                               f"{version[1]} file (they came in 3.0)")

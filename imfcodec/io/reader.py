@@ -120,8 +120,14 @@ def upright(frame: av.VideoFrame, rotation: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
 
 
-def fit_frame(frame: av.VideoFrame, size: int, fit: str) -> np.ndarray:
-    """Centre square crop (``crop``) or letterbox (``pad``), then resize to size x size."""
+def fit_frame(frame: av.VideoFrame, size: int | tuple[int, int], fit: str) -> np.ndarray:
+    """At ``size`` (width, height): the whole picture resized (the caller keeps the aspect);
+    at a square ``size`` (one number): centre square crop (``crop``) or letterbox (``pad``),
+    then resized to size x size."""
+    if isinstance(size, tuple):
+        if (frame.width, frame.height) == size:
+            return frame.to_ndarray(format="rgb24")
+        return frame.reformat(size[0], size[1], "rgb24", interpolation="AREA").to_ndarray()
     w, h = frame.width, frame.height
     if fit == "crop":
         side = min(w, h)
@@ -140,9 +146,9 @@ def fit_frame(frame: av.VideoFrame, size: int, fit: str) -> np.ndarray:
     return out
 
 
-def read_frames(path: str | Path, size: int, fit: str = "crop",
+def read_frames(path: str | Path, size: int | tuple[int, int], fit: str = "crop",
                 info: VideoInfo | None = None) -> Iterator[np.ndarray]:
-    """Yields (size, size, 3) uint8 RGB frames in display order, upright, at a constant rate
+    """Yields RGB uint8 frames at ``size`` (fit_frame) in display order, upright, at a constant rate
     (``info``: the input's probe, for its rotation and resampling; probed here if None)."""
     info = info or probe(path)
     shows = info.resampled.shows if info.resampled is not None else ()

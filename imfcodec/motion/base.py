@@ -95,6 +95,14 @@ class MotionModel(ABC):
         own, theirs = self.blend_pictures(reference, partner, tokens)
         return self.mix(own, theirs, shares)
 
+    def working_layers(self, reference: Any, tokens: np.ndarray
+                       ) -> tuple[np.ndarray | None, np.ndarray]:
+        """What a full-size output (motion/fullsize.py) takes from the model at its working
+        size: the dense flow of each frame, (B, 2, S, S) float32 in pixels (None for a model
+        that moves no pixels explicitly), and what to add to the key frame warped by it,
+        (B, S, S, 3) float32 in 0..255 units (with no flow: the whole frame)."""
+        return None, self.synthesise(reference, tokens).astype(np.float32)
+
     def refine(self, reference: Any, frames: list[np.ndarray], tokens: np.ndarray, steps: int,
                grid: np.ndarray, previous: np.ndarray | None, rate_weight: float) -> np.ndarray:
         """Tokens fitted to ``frames`` through ``synthesise`` with ``steps`` steps, starting at

@@ -175,6 +175,15 @@ class FlowMotion(MotionModel):
         with torch.inference_mode():
             return to_images(self.render(reference, torch.from_numpy(tokens).to(self.device)))
 
+    def working_layers(self, reference: FlowReference, tokens: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The dense flow, and the correction network's change to the warped key frame."""
+        with torch.inference_mode():
+            dense, warped = self.warp(reference.picture, torch.from_numpy(tokens).to(self.device))
+            change = self._corrected(warped, reference.picture, dense) - warped
+            return (dense.cpu().numpy(),
+                    (change * 255).permute(0, 2, 3, 1).contiguous().cpu().numpy())
+
     def refine(self, reference: FlowReference, frames: list[np.ndarray], tokens: np.ndarray,
                steps: int, grid: np.ndarray, previous: np.ndarray | None,
                rate_weight: float) -> np.ndarray:

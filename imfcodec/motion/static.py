@@ -28,5 +28,11 @@ class StaticMotion(MotionModel):
     def analyse(self, frames: list[np.ndarray], reference) -> np.ndarray:
         return np.zeros((len(frames), 0), np.float32)
 
+    def working_layers(self, reference: np.ndarray, tokens: np.ndarray):
+        """No motion and no change: a full-size output shows its key frame."""
+        side = reference.shape[0]
+        return (np.zeros((len(tokens), 2, side, side), np.float32),
+                np.zeros((len(tokens), side, side, 3), np.float32))
+
     def synthesise(self, reference: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         return np.repeat(reference[None], len(tokens), axis=0)
