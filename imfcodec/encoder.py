@@ -133,18 +133,18 @@ class KeyCoder:
     def __init__(self, header: bs.Header, options: EncodeOptions) -> None:
         self.encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
         self.decoder = intra.KeyDecoder()
-        self.intra_codec = header.intra_codec
+        self.intra_codec, self.qp = header.intra_codec, header.intra_qp
         self.predicted_share = options.tuning.predicted_key_share
         self.reasons: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
         self.predicted_bits: int | None = None  # size of the last predicted key frame
 
     def code(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
-             qp: int, coded: tuple[int, bytes] | None = None) -> tuple[bs.KeyFrame, np.ndarray]:
+             coded: tuple[int, bytes] | None = None) -> tuple[bs.KeyFrame, np.ndarray]:
         """Frame ``index``'s KEYFRAME record (``coded``: its codec byte and picture, already
         coded in this order) and its decoded picture."""
         codec, data = coded if coded is not None else self.encoder.code(frame, predicts(reason))
         self.reasons[index] = reason
-        return bs.KeyFrame(index, codec, qp, reason, data), self.decoder.decode(data, codec)
+        return bs.KeyFrame(index, codec, self.qp, reason, data), self.decoder.decode(data, codec)
 
     def refresh_bits(self, bits: int, codec: int) -> int:
         """The expected size of the next refresh, given the key frame just coded: the last
@@ -199,7 +199,7 @@ class FrameLoop:
         else:
             self.chunker.key_frame(run_start, skip=index)
         self.correction = None
-        record, picture = self.keys.code(index, frame, reason, f.header.intra_qp, coded)
+        record, picture = self.keys.code(index, frame, reason, coded)
         self.stats.key_frames += 1
         self.stats.bytes_key_frames += len(bs.record_bytes(record))
         f.sink(record)
