@@ -197,13 +197,13 @@ def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, au
                                                 audio_channels)
     settings = EncodeSettings(**chosen)
     codec = Codec.load(model_name, device)
-    clip = codec.open(source, settings.fit)
+    clip = codec.open(source, settings.fit, settings.size)
     talk = not (quiet or as_json)
     if talk:
         console.print(_input_line(clip, codec, settings.fit, f"target {target_kbps:g} kbps"
                                   if target_kbps else f"quality {settings.quality}"), markup=False)
     if not quiet:
-        for note in _input_notes(clip.info, settings.fit):
+        for note in _input_notes(clip, settings.fit):
             console.print(note, markup=False)
     if target_kbps:
         rate = {"bitrate" if bitrate else "video_bitrate": target_kbps * 1000}
@@ -220,7 +220,7 @@ def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, au
         stream.save(target, force)
     summary = {"input": str(source), "output": str(target), **stream.summary(),
                "quality": settings.quality, "refine_steps": settings.refine,
-               "key_placement": settings.key_placement}
+               "key_placement": settings.key_placement, "picture_notes": list(clip.notes)}
     summary["audio_action"] = _audio_action(clip, stream, no_audio)
     if as_json:
         _emit_json(summary)
@@ -262,9 +262,9 @@ def _stdout_bytes(data: bytes) -> None:
     out.flush()
 
 
-def _input_notes(info, fit: str) -> list[str]:
+def _input_notes(clip, fit: str) -> list[str]:
     """What was done to the input beyond cropping and resizing, and what may surprise."""
-    notes = []
+    info, notes = clip.info, list(clip.notes)
     if info.rotation:
         notes.append(f"turned {info.rotation} degrees counter-clockwise, as the input's display "
                      f"rotation asks")
@@ -273,17 +273,20 @@ def _input_notes(info, fit: str) -> list[str]:
         notes.append(f"variable frame rate: resampled to {float(r.fps):g} fps ({r.repeated} "
                      f"frames repeated, {r.dropped} dropped) so that it keeps its "
                      f"{r.frames / float(r.fps):.2f} s")
-    if fit == "crop" and info.crop_share < 0.5:
+    if isinstance(clip.size, int) and fit == "crop" and info.crop_share < 0.5:
         notes.append(f"warning: the centre square crop keeps {100 * info.crop_share:.1f} % of the "
                      f"{info.width}x{info.height} picture; --fit pad keeps all of it")
     return notes
 
 
 def _input_line(clip, codec, fit: str, what: str) -> str:
-    how = "centre square crop" if fit == "crop" else "padded to a square"
-    size = codec.model.image_size
+    if isinstance(clip.size, int):
+        how = "centre square crop" if fit == "crop" else "padded to a square"
+        out = f"{clip.size}x{clip.size} ({how})"
+    else:
+        out = f"{clip.size[0]}x{clip.size[1]}"
     return (f"{clip.name}: {clip.info.width}x{clip.info.height} at {float(clip.fps):.3f} fps -> "
-            f"{size}x{size} ({how}), model {codec.model.name}, {what}")
+            f"{out}, model {codec.model.name}, {what}")
 
 
 def _audio_action(clip, stream, no_audio: bool) -> str:

@@ -87,6 +87,7 @@ class Stream:
     def summary(self) -> dict:
         """JSON-ready statistics (and rate control's choices)."""
         out = self.stats.to_dict()
+        out["motion_region"] = list(self.header.region) if self.header and self.header.region else None
         if self.rate_control is not None:
             out.update(self.rate_control.to_dict())
         if self.source is not None:
@@ -235,9 +236,9 @@ class Codec:
         a square ``size`` or a tiny picture: a square, cropped or padded by ``fit``). A
         Source read at a square size is read at the model's instead, as it always was."""
         if isinstance(source, Source):
-            if size is None:  # as read already (a square: at the model's size)
-                return source if not isinstance(source.size, int) else \
-                    source.fitted(self.model.image_size, fit)
+            if size is None:  # as read already (a file read as a square: at the model's size)
+                refit = isinstance(source.size, int) and source.path is not None
+                return source.fitted(self.model.image_size, fit) if refit else source
             src = source
         else:
             src = Source.open(source, self.model.image_size, fit)  # probed here, once

@@ -63,20 +63,21 @@ def test_decoded_frames_are_the_same_in_memory_and_in_a_lossless_file(tmp_path, 
     data = tiny_codec.encode(clip, quality=7, keyframe_interval=5).data
     (tmp_path / "a.imf").write_bytes(data)
     decoded = tiny_codec.decode(data)
-    assert (decoded.frame_count, decoded.fps, decoded.size) == (12, probe(clip).fps, (64, 64))
+    # the input's own 80x64 picture (the model sees its 64x64 region)
+    assert (decoded.frame_count, decoded.fps, decoded.size) == (12, probe(clip).fps, (80, 64))
     frames = list(decoded)
     assert np.array_equal(np.stack(frames), np.stack(list(decoded)))  # iterating again: the same
     r = CliRunner().invoke(main, ["decode", str(tmp_path / "a.imf"), str(tmp_path / "a.mkv"),
                                   "--model", str(tiny_model_path), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert np.array_equal(np.stack(list(read_frames(tmp_path / "a.mkv", 64))), np.stack(frames))
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "a.mkv", (80, 64)))), np.stack(frames))
     keys = [r for r in records(data) if isinstance(r, bs.KeyFrame)]
     # one key frame a run of 5 (each at its run's most typical frame: key placement)
     assert [k.frame_index // 5 for k in keys] == [0, 1, 2]
     for key in keys:
         assert np.array_equal(frames[key.frame_index], intra.decode(key.data, key.codec))
         # the key frame at quality 7 is close to its source
-        source = list(read_frames(clip, 64))[key.frame_index]
+        source = list(read_frames(clip, (80, 64)))[key.frame_index]
         assert np.abs(frames[key.frame_index].astype(int) - source).mean() < 6
 
 
@@ -89,8 +90,8 @@ def test_decoded_video_saves_and_says_its_rate(tmp_path, clip, tiny_codec):
     assert video.kbps == pytest.approx(stream.stats.kbps)
     video.save(tmp_path / "a.mp4")
     info = probe(tmp_path / "a.mp4")
-    assert (info.width, info.height, info.fps) == (64, 64, Fraction(10))
-    assert len(list(read_frames(tmp_path / "a.mp4", 64))) == 12
+    assert (info.width, info.height, info.fps) == (80, 64, Fraction(10))
+    assert len(list(read_frames(tmp_path / "a.mp4", (80, 64)))) == 12
     with pytest.raises(InputError, match="no such file"):
         tiny_codec.decode(tmp_path / "missing.imf")
     with pytest.raises(InputError, match="is a directory"):
@@ -107,7 +108,7 @@ def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), scope)
     assert (tmp_path / "out.imf").exists()
     video = imfcodec.Codec.load().decode("out.imf")
-    assert video.frame_count == 6 and video.size == (256, 256)
+    assert video.frame_count == 6 and video.size == (96, 80)  # the input's own size
 
 
 def test_static_model_shows_the_key_frame_through_api_and_cli(tmp_path, clip):
@@ -124,7 +125,7 @@ def test_static_model_shows_the_key_frame_through_api_and_cli(tmp_path, clip):
     # decoding needs no --model: the stream names the built-in model
     r = CliRunner().invoke(main, ["decode", str(out), str(tmp_path / "s.mkv"), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert np.array_equal(np.stack(list(read_frames(tmp_path / "s.mkv", 256))), np.stack(frames))
+    assert np.array_equal(np.stack(list(read_frames(tmp_path / "s.mkv", (80, 64)))), np.stack(frames))
     # a stream of another model is refused by a codec pinned to this one
     with pytest.raises(ModelError, match="made with model"):
         Codec.load("static").decode(Codec.load().encode(clip, quality=0).data)

@@ -273,7 +273,7 @@ def test_dash_is_standard_output_for_imf_and_y4m(tmp_path, clip, tiny_model_path
                                   "--quiet"])
     assert r.exit_code == 0 and r.stdout_bytes == imf.read_bytes(), r.output
     r = CliRunner().invoke(main, ["decode", str(imf), "-", "--model", str(tiny_model_path), "--quiet"])
-    assert r.exit_code == 0 and r.stdout_bytes.startswith(b"YUV4MPEG2 W64 H64 F10:1")
+    assert r.exit_code == 0 and r.stdout_bytes.startswith(b"YUV4MPEG2 W80 H64 F10:1")
     assert r.stdout_bytes.count(b"FRAME\n") == 12
     error_line(run("encode", "-", tmp_path / "b.imf", "--model", tiny_model_path), 2,
                "standard input is not supported")

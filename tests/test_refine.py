@@ -149,9 +149,9 @@ def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp
 
     monkeypatch.setattr(imf, "refine_tokens", recording)
     codec = Codec(tiny_model)
-    stream = codec.encode(clip, quality=3, refine=2, key_placement="start")
+    stream = codec.encode(clip, quality=3, refine=2, key_placement="start", size="64x64")
     assert stream.stats.key_frames == 1
-    frames = codec.open(clip).read()
+    frames = codec.open(clip, size="64x64").read()
     with torch.no_grad():
         e_t = tiny_model.network.encode_token(fr.to_tensor(frames, "cpu")).float()
     # one key frame (frame 0), then batches of 4: frames 1-4, 5-8, 9-11

@@ -13,6 +13,7 @@ from ..audio import AudioSettings, encode_audio
 from ..bitstream import MAX_REFERENCES
 from ..codec import Codec
 from ..errors import InputError
+from ..layout import plan
 from ..levels import LEVELS
 from ..metrics import clip_quality, frame_to_frame_psnr
 from ..motion.static import StaticMotion
@@ -106,9 +107,12 @@ class Row:
 
 
 def load_clip(path: Path | Source, size: int, max_frames: int | None) -> Source:
-    """A clip's first ``max_frames`` frames (all with None), held in memory for every sweep."""
+    """A clip's first ``max_frames`` frames (all with None), held in memory for every sweep,
+    at the picture size imfcodec codes it at by default (layout.plan: its own, up to
+    1920x1080), so that every codec is measured on the same frames at that size."""
     source = Source.of(path, size, "crop")
-    frames = source.read(max_frames)
+    planned = plan(source.info.width, source.info.height, size)
+    frames = source.fitted(planned.read, "crop").read(max_frames)
     return Source.from_frames(frames, source.fps, Path(source.name).name, source.source_size)
 
 

@@ -8,8 +8,8 @@ seen at its working size, and its motion is applied to the whole full-size key f
   correction network makes at the working size is scaled up and added on top (a low-pass
   correction cannot blur the sharp warp). Outside the region the key frame stays still;
   at the region's inner edges the motion fades out over a margin, so no seam shows. A model
-  without an explicit flow (imf-small) has its working-size frame scaled up into the region,
-  faded into the key frame at the same margins.
+  without an explicit flow (imf-small) adds its frame's difference from the key frame's
+  working view, scaled up, to the full-size key frame, faded at the same margins.
 
 Both the encoder and the decoder go through this class, so the encoder's rebuilt frames are
 the decoder's output bit for bit. Blending a second key frame is not offered at full size.
@@ -61,13 +61,16 @@ class FullSize(MotionModel):
         self.model, self.layout = model, layout
         self.analysis_uses_reference = model.analysis_uses_reference
         x, y, side = layout.region
-        fade = max(1, round(side * MARGIN))
-        # the fade, 1 in the region's interior, 0 at its inner edges: (side, side, 1)
-        rows = _ramp(side, fade, y > 0, y + side < layout.height)
-        cols = _ramp(side, fade, x > 0, x + side < layout.width)
+        size = model.image_size
+        # the fade at the working size, 1 in the region's interior, 0 at its inner edges
+        # (the layers are faded before they are scaled up: cheaper, and as smooth)
+        fade = max(1, round(size * MARGIN))
+        rows = _ramp(size, fade, y > 0, y + side < layout.height)
+        cols = _ramp(size, fade, x > 0, x + side < layout.width)
         self.window = (rows[:, None] * cols[None, :])[..., None]
-        self.grid = np.stack(np.meshgrid(np.arange(side, dtype=np.float32),
-                                         np.arange(side, dtype=np.float32)), axis=-1)  # (x, y)
+        # each region pixel's own position in the picture, (side, side, 2) as (x, y)
+        grid = np.meshgrid(np.arange(side, dtype=np.float32) + x, np.arange(side, dtype=np.float32) + y)
+        self.base = np.ascontiguousarray(np.stack(grid, axis=-1))
 
     def view(self, picture: np.ndarray) -> np.ndarray:
         """A full-size picture's region at the model's working size."""
@@ -108,16 +111,15 @@ class FullSize(MotionModel):
         working pixels) plus ``change`` ((S, S, 3), 0..255 units), faded at the inner edges."""
         x, y, side = self.layout.region
         out = picture.copy()
-        if flow is None:  # the model's whole picture, faded into the key frame
-            inner = self._up(change)
-            region = picture[y : y + side, x : x + side].astype(np.float32)
-            blended = region + self.window * (inner - region)
-        else:
-            scale = side / self.image_size
-            moved = self._up(np.ascontiguousarray(flow.transpose(1, 2, 0))) * (scale * self.window)
-            maps = self.grid + moved + np.array([x, y], np.float32)
-            warped = cv2.remap(picture, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
-            blended = warped.astype(np.float32) + self.window * self._up(change)
-        out[y : y + side, x : x + side] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+        region = out[y : y + side, x : x + side]
+        if flow is None:  # the model's picture: its difference from the key frame's view, added
+            difference = (change - self.view(picture).astype(np.float32)) * self.window
+            region[...] = cv2.add(region, self._up(difference), dtype=cv2.CV_8U)
+            return out
+        scale = side / self.image_size
+        moved = self._up(np.ascontiguousarray(flow.transpose(1, 2, 0)) * (self.window * scale))
+        warped = cv2.remap(picture, self.base + moved, None, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        # the key frame warped, plus the correction (rounded and saturated to 0..255)
+        region[...] = cv2.add(warped, self._up(change * self.window), dtype=cv2.CV_8U)
         return out

@@ -1,0 +1,135 @@
+"""Rate against quality at the clips' own picture size (issue 38): imfcodec (one key frame and
+--adaptive) beside x265 and SVT-AV1 coded at the same size, on the clips of
+../shared/data/native (1280x720, 720x1280, 480x908, 512x512).
+
+    python benchmarks/native.py ../shared/data/native --json > benchmarks/native/results.json
+
+Every point is a real encode and decode (imfcodec through its API, the anchors through
+PyAV's FFmpeg as `imfcodec bench` codes them), video only (sound excluded), measured at the
+clip's own size against the clip's own frames: PSNR and MS-SSIM over every ``--stride``-th
+frame of the first ``--frames``. Per clip it reports the BD-rate of each imfcodec mode
+against each anchor where the curves overlap, and the rate at which imfcodec (adaptive)
+reaches SVT-AV1's MS-SSIM at its lowest rate (crf 63), by interpolation on log-rate; plus
+imfcodec's encode and decode speed (frames a second, decoding to arrays) on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imfcodec.bench.anchors import ANCHORS, code
+from imfcodec.bench.bdrate import bd_rate
+from imfcodec.codec import Codec
+from imfcodec.metrics import clip_quality
+from imfcodec.source import Source
+
+ANCHOR_CRFS = {"x265": (51, 45, 39), "svtav1": (63, 57, 51)}
+
+
+def measure(frames: list[np.ndarray], decoded: list[np.ndarray], stride: int) -> dict:
+    picked = list(range(0, len(frames), stride))
+    quality = clip_quality([frames[i] for i in picked], [decoded[i] for i in picked])
+    return {k: round(float(v), 4) for k, v in quality.items()}
+
+
+def run_clip(path: Path, codec: Codec, qualities: list[int], frames_limit: int, stride: int,
+             say) -> dict:
+    clip = codec.open(path)
+    frames = clip.read(frames_limit)
+    source = Source.from_frames(frames, clip.fps, name=path.name, source_size=clip.source_size)
+    size = f"{frames[0].shape[1]}x{frames[0].shape[0]}"  # (a square stays at its own size)
+    seconds = len(frames) / float(clip.fps)
+    rows = []
+    for mode in ("imf", "imf-adaptive"):
+        for q in qualities:
+            t0 = time.perf_counter()
+            stream = codec.encode(source, quality=q, adaptive=mode == "imf-adaptive", size=size,
+                                  audio=None)
+            encode_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            decoded = list(codec.decode(stream))
+            decode_s = time.perf_counter() - t0
+            row = {"codec": mode, "setting": f"q{q}", "kbps": round(stream.stats.video_kbps, 3),
+                   "key_frames": stream.stats.key_frames,
+                   "encode_fps": round(len(frames) / encode_s, 1),
+                   "decode_fps": round(len(frames) / decode_s, 1), **measure(frames, decoded, stride)}
+            say(f"{path.name[:28]} {mode} q{q}: {row}")
+            rows.append(row)
+    for name, crfs in ANCHOR_CRFS.items():
+        for crf in crfs:
+            coded = code(ANCHORS[name], frames, clip.fps, crf)
+            row = {"codec": name, "setting": f"crf{crf}",
+                   "kbps": round(coded.bytes * 8 / 1000 / seconds, 3), **measure(frames, coded.frames, stride)}
+            say(f"{path.name[:28]} {name} crf{crf}: {row}")
+            rows.append(row)
+    return {"clip": path.name, "width": frames[0].shape[1], "height": frames[0].shape[0],
+            "frames": len(frames), "fps": float(clip.fps), "rows": rows,
+            "comparisons": compare(rows)}
+
+
+def curve(rows: list[dict], name: str) -> list[dict]:
+    return sorted((r for r in rows if r["codec"] == name), key=lambda r: r["kbps"])
+
+
+def rate_at(rows: list[dict], target: float) -> float | None:
+    """The rate at which a curve reaches MS-SSIM ``target`` (log-rate interpolation), None
+    when it never does within its points."""
+    points = sorted((r["kbps"], r["msssim"]) for r in rows)
+    for (r0, q0), (r1, q1) in zip(points, points[1:]):
+        if q0 < target <= q1 or (q0 >= target and r0 == points[0][0]):
+            if q0 >= target:
+                return r0
+            t = (target - q0) / (q1 - q0)
+            return float(np.exp(np.log(r0) + t * (np.log(r1) - np.log(r0))))
+    return points[0][0] if points and points[0][1] >= target else None
+
+
+def compare(rows: list[dict]) -> dict:
+    out = {}
+    for mode in ("imf", "imf-adaptive"):
+        ours = curve(rows, mode)
+        for name in ANCHOR_CRFS:
+            theirs = curve(rows, name)
+            for metric in ("msssim", "psnr"):
+                result = bd_rate([r["kbps"] for r in theirs], [r[metric] for r in theirs],
+                                 [r["kbps"] for r in ours], [r[metric] for r in ours])
+                out[f"{mode}_vs_{name}_{metric}"] = result.to_dict()
+    floor = next(r for r in rows if r["codec"] == "svtav1" and r["setting"] == "crf63")
+    reach = rate_at(curve(rows, "imf-adaptive"), floor["msssim"])
+    out["svtav1_crf63"] = {"kbps": floor["kbps"], "msssim": floor["msssim"],
+                           "imf_adaptive_kbps_at_same_msssim": None if reach is None else round(reach, 3),
+                           "share_of_svtav1_rate": None if reach is None else round(reach / floor["kbps"], 3)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--qualities", default="1,3,5,7")
+    parser.add_argument("--frames", type=int, default=150, help="first N frames of each clip")
+    parser.add_argument("--stride", type=int, default=3, help="measure every N-th frame")
+    parser.add_argument("--clips", default="", help="comma-separated name fragments to keep")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    codec = Codec.load()
+    paths = sorted(args.folder.glob("*.mp4"))
+    if args.clips:
+        paths = [p for p in paths if any(k in p.name for k in args.clips.split(","))]
+    say = (lambda m: print(m, file=sys.stderr, flush=True))
+    results = [run_clip(p, codec, [int(q) for q in args.qualities.split(",")], args.frames,
+                        args.stride, say) for p in paths]
+    report = {"model": codec.model.name, "frames": args.frames, "stride": args.stride,
+              "clips": results}
+    print(json.dumps(report, indent=1) if args.json else "\n".join(
+        f"{c['clip']}: {json.dumps(c['comparisons'])}" for c in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
