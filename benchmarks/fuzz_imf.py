@@ -42,8 +42,9 @@ class Hang(Exception):
 
 
 def make_sample(folder: Path):
-    """A tiny flow model file and a valid .imf made with it: intra and predicted key frames,
-    token chunks from an older key frame (5.0) and blended ones (6.0), and sound."""
+    """A tiny flow model file and two valid .imf files made with it: one of the model's square
+    with intra and predicted key frames, token chunks from an older key frame (5.0) and
+    blended ones (6.0), and sound; one of a wider picture (7.0: a motion region)."""
     import numpy as np
 
     from imfcodec import motion
@@ -70,7 +71,11 @@ def make_sample(folder: Path):
     stream = replace(stream, data=_with_reference(stream.data))
     # and sound: a tone starting 0.1 s in, its AUDIO records about 0.3 s each
     track = encode_audio(_tone(folder / "tone.wav", 1.1), -0.1, AudioSettings(), chunk_seconds=0.3)
-    return path, loaded, stream.with_sound(track).data
+    # a second sample at a picture of its own size (format 7.0: a motion region in the header)
+    wide = Source.from_frames([np.roll(np.concatenate([base, base[:, :32]], axis=1), i, axis=1)
+                               for i in range(12)], Fraction(10))
+    wide_data = Codec(loaded).encode(wide, options=options).data
+    return path, loaded, [stream.with_sound(track).data, wide_data]
 
 
 def _with_reference(data: bytes) -> bytes:
@@ -131,6 +136,7 @@ ABSURD = {
     "fps": [Fraction(0, 1), Fraction(1, 2**40), Fraction(2**40, 1)],
     "token_step": [0.0, -1.0, float("nan"), float("inf"), 1e30], "intra_codec": [0, 3, 255],
     "quality": [255], "keyframe_interval": [2**50],
+    "region": [(0, 0, 0), (0, 0, 1), (0, 0, 2**20), (2**40, 0, 64), (100, 100, 64), (1, 1, 63)],
 }
 
 
@@ -281,13 +287,14 @@ def run(cases: int, seed: int, cli_every: int, timeout: float, max_mib: float,
     decoded_kinds: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model_path, loaded, data = make_sample(tmp)
+        model_path, loaded, samples = make_sample(tmp)
         work = tmp / "cli"
         work.mkdir()
         t0 = time.time()
         for i in range(cases):
-            if i < len(data):
-                kind, case = "truncate", data[:i]
+            data = samples[i % len(samples)]  # the samples take turns
+            if i // len(samples) < len(data):
+                kind, case = "truncate", data[: i // len(samples)]
             else:
                 kind, case = mutate(data, rng)
             outcome = read_case(case, loaded, timeout, max_mib)

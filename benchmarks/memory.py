@@ -1,10 +1,12 @@
-"""Peak memory of `imfcodec encode` (plain and with --bitrate) against clip length.
+"""Peak memory of `imfcodec encode` (plain and with --bitrate) and `imfcodec decode` against
+clip length, at a picture size.
 
-    python benchmarks/memory.py                       # 100 and 1000 frames, 8k
+    python benchmarks/memory.py                       # 100 and 1000 frames, 8k, 256x256
     python benchmarks/memory.py --frames 100,1000 --bitrate 8k --json
+    python benchmarks/memory.py --size 1920x1080 --frames 100,500 --json
 
 Each encode runs in a fresh process (`python -m imfcodec.cli encode ...`) and its peak resident
-memory is the child's ru_maxrss. The clips are synthetic 256x256 talking-head stand-ins (a
+memory is the child's ru_maxrss. The clips are synthetic talking-head stand-ins (a
 moving, slowly changing pattern, written as H.264), so nobody's footage is needed. Memory
 should not grow with the clip's length: frames are streamed, rate control's passes keep only
 their bytes and tokens. The script exits non-zero when the longest clip's peak is more than
@@ -26,11 +28,13 @@ import av
 import numpy as np
 
 
-def write_clip(path: Path, frames: int, size: int = 256, fps: int = 25) -> Path:
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+def write_clip(path: Path, frames: int, size: tuple[int, int] = (256, 256), fps: int = 25) -> Path:
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy, xx = yy / height, xx / width
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width = stream.height = size
+        stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18"}
         for t in range(frames):
@@ -67,21 +71,27 @@ def main() -> None:
     parser.add_argument("--frames", default="100,1000")
     parser.add_argument("--bitrate", default="8k")
     parser.add_argument("--model", default=None)
+    parser.add_argument("--size", default="256x256", help="the synthetic clips' WIDTHxHEIGHT")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(f) for f in args.frames.split(",")]:
-            clip = write_clip(Path(tmp) / f"clip{n}.mp4", n)
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            clip = write_clip(Path(tmp) / f"clip{n}.mp4", n, size)
             common = ["--force", "--quiet"] + (["--model", args.model] if args.model else [])
             plain = peak_mib(["encode", str(clip), str(Path(tmp) / "a.imf"), *common])
             rate = peak_mib(["encode", str(clip), str(Path(tmp) / "b.imf"), "--bitrate",
                              args.bitrate, *common])
-            rows.append({"frames": n, "encode_peak_mib": plain[0], "encode_s": plain[1],
-                         "bitrate_peak_mib": rate[0], "bitrate_s": rate[1]})
+            back = peak_mib(["decode", str(Path(tmp) / "a.imf"), str(Path(tmp) / "a.mkv"),
+                             "--force", "--quiet"])
+            rows.append({"frames": n, "size": args.size, "encode_peak_mib": plain[0],
+                         "encode_s": plain[1], "bitrate_peak_mib": rate[0], "bitrate_s": rate[1],
+                         "decode_peak_mib": back[0], "decode_s": back[1]})
             if not args.json:
-                print(f"{n:6d} frames: encode {plain[0]:7.1f} MiB ({plain[1]} s), --bitrate "
-                      f"{args.bitrate} {rate[0]:7.1f} MiB ({rate[1]} s)", flush=True)
+                print(f"{n:6d} frames at {args.size}: encode {plain[0]:7.1f} MiB ({plain[1]} s), "
+                      f"--bitrate {args.bitrate} {rate[0]:7.1f} MiB ({rate[1]} s), decode "
+                      f"{back[0]:7.1f} MiB ({back[1]} s)", flush=True)
     growth = rows[-1]["bitrate_peak_mib"] / rows[0]["bitrate_peak_mib"] - 1
     if args.json:
         print(json.dumps({"bitrate": args.bitrate, "rows": rows, "bitrate_growth": round(growth, 4)},

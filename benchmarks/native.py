@@ -108,15 +108,51 @@ def compare(rows: list[dict]) -> dict:
     return out
 
 
+def table(report: dict) -> str:
+    """The markdown tables of benchmarks/README.md, from a --json report."""
+    def cell(rows, codec, setting):
+        row = next((r for r in rows if r["codec"] == codec and r["setting"] == setting), None)
+        return "" if row is None else f"{row['kbps']:.1f} / {row['msssim']:.4f}"
+
+    def bd(value):
+        return "no overlap" if value is None else f"{value:+.1f} %"
+
+    lines = ["| clip | size | imf q1 | imf q3 | adaptive q3 | adaptive q5 | x265 crf51 | SVT-AV1 crf63 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    bds = ["| clip | imf vs x265 | adaptive vs x265 | imf vs SVT-AV1 | adaptive vs SVT-AV1 | "
+           "adaptive kbps at SVT-AV1 crf63's MS-SSIM (share of its rate) |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for clip in report["clips"]:
+        rows, c = clip["rows"], clip["comparisons"]
+        name = clip["clip"].split("__")[-1].removesuffix(".mp4")
+        lines.append(f"| {name} | {clip['width']}x{clip['height']} | " + " | ".join(
+            cell(rows, codec, setting) for codec, setting in (
+                ("imf", "q1"), ("imf", "q3"), ("imf-adaptive", "q3"), ("imf-adaptive", "q5"),
+                ("x265", "crf51"), ("svtav1", "crf63"))) + " |")
+        floor = c["svtav1_crf63"]
+        reach = "not reached" if floor["imf_adaptive_kbps_at_same_msssim"] is None else \
+            f"{floor['imf_adaptive_kbps_at_same_msssim']:.1f} ({100 * floor['share_of_svtav1_rate']:.0f} %)"
+        bds.append(f"| {name} | " + " | ".join(
+            bd(c[f"{mode}_vs_{anchor}_msssim"]["bd_rate_percent"])
+            for anchor in ("x265", "svtav1") for mode in ("imf", "imf-adaptive")) + f" | {reach} |")
+    return "kbps / MS-SSIM, video only:\n\n" + "\n".join(lines) + \
+        "\n\nBD-rate in MS-SSIM where the curves overlap (negative: imfcodec needs fewer bits):\n\n" + \
+        "\n".join(bds) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?")
+    parser.add_argument("--table", type=Path, help="print the markdown tables of a --json report")
     parser.add_argument("--qualities", default="1,3,5,7")
     parser.add_argument("--frames", type=int, default=150, help="first N frames of each clip")
     parser.add_argument("--stride", type=int, default=3, help="measure every N-th frame")
     parser.add_argument("--clips", default="", help="comma-separated name fragments to keep")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())), end="")
+        return 0
     codec = Codec.load()
     paths = sorted(args.folder.glob("*.mp4"))
     if args.clips:

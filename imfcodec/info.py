@@ -58,6 +58,7 @@ def _header_fields(header: bs.Header) -> dict:
         "frames": header.frame_count, "quality": header.quality, "token_step": header.token_step,
         "intra_codec": IntraCodec(codec).name.lower() if codec in IntraCodec._value2member_map_ else codec,
         "intra_qp": header.intra_qp,
+        "motion_region": list(header.region) if header.region is not None else None,
     }
 
 
@@ -104,8 +105,10 @@ def render(data: dict) -> None:
     console.print(f"[bold]{data['file']}[/bold]  imf format {data['format_version']}")
     console.print(f"model {data['model']} (weights {data['model_digest']}), quality {data['quality']}, "
                   f"token step {data['token_step']:.4g}, key frames {data['intra_codec']} QP {data['intra_qp']}")
-    console.print(f"{data['frames']} frames, {data['width']}x{data['height']} "
-                  f"(source {data['source_width']}x{data['source_height']}, {data['fit']}), "
+    picture = f"source {data['source_width']}x{data['source_height']}, " + (
+        data["fit"] if data["motion_region"] is None else
+        "motion region {2}x{2} at ({0}, {1})".format(*data["motion_region"]))
+    console.print(f"{data['frames']} frames, {data['width']}x{data['height']} ({picture}), "
                   f"{data['fps']} fps, {data['seconds']} s")
     table = Table(title="where the bytes went")
     for col in ("part", "bytes", "kbps", "share"):

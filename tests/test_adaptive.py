@@ -14,7 +14,7 @@ from imfcodec.codec import Codec, Stream
 from imfcodec.encoder import EncodeStats
 from imfcodec.intra import IntraCodec
 from imfcodec.options import AdaptiveDefaults, EncodeOptions, with_adaptive
-from imfcodec.ratecontrol import (X_MAX, X_MIN, RateControl, encode_at_bitrate,
+from imfcodec.ratecontrol import (X_MAX, X_MIN, encode_at_bitrate,
                                   encode_at_bitrate_auto, parameters_at, parse_bitrate)
 from imfcodec.refresh import key_frame_pays, refresh_lambda_at
 from imfcodec.source import Source

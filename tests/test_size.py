@@ -159,3 +159,46 @@ def _odd_clip(path, frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode(None))
     return path
+
+
+def test_a_phone_clip_comes_back_upright_at_its_own_size(tmp_path, tiny_model_path):
+    import av
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.set_display_rotation(90)  # a portrait clip as phones store it
+        for frame in synthetic_frames(4, 96, 64):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        c.mux(s.encode(None))
+    r = CliRunner().invoke(main, ["encode", str(path), str(tmp_path / "p.imf"), "--model",
+                                  str(tiny_model_path), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads(r.stdout)
+    assert (summary["width"], summary["height"], summary["rotation"]) == (64, 96, 90)
+    assert summary["motion_region"][0] == 0 and summary["motion_region"][2] == 64
+
+
+@pytest.mark.slow
+def test_a_4k_input_is_scaled_down_to_1080p_and_said(tmp_path, tiny_model_path):
+    import av
+
+    path = tmp_path / "uhd.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 3840, 2160, "yuv420p"
+        s.options = {"preset": "ultrafast"}
+        for frame in synthetic_frames(2, 3840, 2160):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        c.mux(s.encode(None))
+    r = CliRunner().invoke(main, ["encode", str(path), str(tmp_path / "u.imf"), "--model",
+                                  str(tiny_model_path), "--json", "-q", "0"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads(r.stdout)
+    assert (summary["width"], summary["height"]) == (1920, 1080)
+    assert summary["picture_notes"] == ["scaled down from 3840x2160 to 1920x1080 to fit 1920x1080"]

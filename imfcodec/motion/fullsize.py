@@ -79,7 +79,8 @@ class FullSize(MotionModel):
         size = self.image_size
         if side == size:
             return np.ascontiguousarray(crop)
-        return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        shrink = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR  # (a small picture: enlarged)
+        return cv2.resize(crop, (size, size), interpolation=shrink)
 
     def reference(self, picture: np.ndarray) -> FullReference:
         return FullReference(picture, self.model.reference(self.view(picture)))
