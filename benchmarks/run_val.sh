@@ -47,5 +47,12 @@ python benchmarks/audio_rates.py --rates 6k,8k,10k,12k,16k,24k,32k --json > benc
 # imfcodec animate on the val clips (side-by-side mp4s in $OUT-animate, not for the repository).
 python benchmarks/animate_demo.py "$VAL" --out "$OUT-animate" --json > benchmarks/val/animate.json
 
+# The clips' own picture size: imfcodec beside x265 and SVT-AV1 at that size (../shared/data/native),
+# and peak memory at 720p and 1080p (synthetic clips).
+mkdir -p benchmarks/native
+python benchmarks/native.py "$(dirname "$VAL")/native" --json > benchmarks/native/results.json
+python benchmarks/memory.py --size 1280x720 --frames 60,240 --json > benchmarks/native/memory_720p.json
+python benchmarks/memory.py --size 1920x1080 --frames 60,240 --json > benchmarks/native/memory_1080p.json
+
 # The .imf reader against damaged files (prints its counts; exits 1 on any failure).
 python benchmarks/fuzz_imf.py --cases 10000 --cli-every 200
