@@ -35,14 +35,6 @@ class Layout:
         """The model's own square picture (the layout of every file before version 7.0)."""
         return cls(side, side, (0, 0, side))
 
-    def is_square_of(self, side: int) -> bool:
-        """Whether this is the model's own square picture (coded as before 7.0)."""
-        return self == Layout.square(side)
-
-    def describe(self) -> str:
-        x, y, side = self.region
-        return f"{self.width}x{self.height}, motion region {side}x{side} at ({x}, {y})"
-
 
 def parse_size(text: str) -> tuple[int, int]:
     """'1280x720' -> (1280, 720): the box the output is fitted into (InputError if not WxH)."""
