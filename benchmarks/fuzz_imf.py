@@ -44,14 +44,15 @@ class Hang(Exception):
 def make_sample(folder: Path):
     """A tiny flow model file and two valid .imf files made with it: one of the model's square
     with intra and predicted key frames, token chunks from an older key frame (5.0) and
-    blended ones (6.0), and sound; one of a wider picture (7.0: a motion region)."""
+    blended ones (6.0), and sound; two of a wider picture (7.0: a motion region; 8.0: with
+    the picture's global motion)."""
     import numpy as np
 
     from imfcodec import motion
     from imfcodec.codec import Codec
     from imfcodec.motion import dictionary as md
     from imfcodec.motion.flow import FlowConfig, serialize
-    from imfcodec.options import EncodeOptions
+    from imfcodec.options import EncodeOptions, Tuning
     from imfcodec.source import Source
 
     flows = np.random.default_rng(1).normal(0, 1.0, (50, 2, 8, 8)).astype(np.float32)
@@ -71,11 +72,14 @@ def make_sample(folder: Path):
     stream = replace(stream, data=_with_reference(stream.data))
     # and sound: a tone starting 0.1 s in, its AUDIO records about 0.3 s each
     track = encode_audio(_tone(folder / "tone.wav", 1.1), -0.1, AudioSettings(), chunk_seconds=0.3)
-    # a second sample at a picture of its own size (format 7.0: a motion region in the header)
+    # samples at a picture of its own size (format 7.0: a motion region in the header; 8.0:
+    # and the picture's global motion in every token)
     wide = Source.from_frames([np.roll(np.concatenate([base, base[:, :32]], axis=1), i, axis=1)
                                for i in range(12)], Fraction(10))
-    wide_data = Codec(loaded).encode(wide, options=options).data
-    return path, loaded, [stream.with_sound(track).data, wide_data]
+    moving = Codec(loaded).encode(wide, options=options).data
+    still = Codec(loaded).encode(wide, options=replace(options, tuning=Tuning(global_motion=False))).data
+    assert moving[4] == 8 and still[4] == 7
+    return path, loaded, [stream.with_sound(track).data, still, moving]
 
 
 def _with_reference(data: bytes) -> bytes:
@@ -137,6 +141,7 @@ ABSURD = {
     "token_step": [0.0, -1.0, float("nan"), float("inf"), 1e30], "intra_codec": [0, 3, 255],
     "quality": [255], "keyframe_interval": [2**50],
     "region": [(0, 0, 0), (0, 0, 1), (0, 0, 2**20), (2**40, 0, 64), (100, 100, 64), (1, 1, 63)],
+    "global_motion": [True, False],
 }
 
 

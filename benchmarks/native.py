@@ -39,7 +39,9 @@ def measure(frames: list[np.ndarray], decoded: list[np.ndarray], stride: int) ->
 
 
 def run_clip(path: Path, codec: Codec, qualities: list[int], frames_limit: int, stride: int,
-             say) -> dict:
+             say, anchors: dict | None = None) -> dict:
+    """``anchors``: an earlier report's rows of this clip, whose x265 and SVT-AV1 points are
+    taken as they are instead of coded again (the same frames and stride)."""
     clip = codec.open(path)
     frames = clip.read(frames_limit)
     source = Source.from_frames(frames, clip.fps, name=path.name, source_size=clip.source_size)
@@ -63,6 +65,11 @@ def run_clip(path: Path, codec: Codec, qualities: list[int], frames_limit: int, 
             rows.append(row)
     for name, crfs in ANCHOR_CRFS.items():
         for crf in crfs:
+            earlier = next((r for r in (anchors or {}).get("rows", [])
+                            if r["codec"] == name and r["setting"] == f"crf{crf}"), None)
+            if earlier is not None:
+                rows.append(earlier)
+                continue
             coded = code(ANCHORS[name], frames, clip.fps, crf)
             row = {"codec": name, "setting": f"crf{crf}",
                    "kbps": round(coded.bytes * 8 / 1000 / seconds, 3), **measure(frames, coded.frames, stride)}
@@ -149,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stride", type=int, default=3, help="measure every N-th frame")
     parser.add_argument("--clips", default="", help="comma-separated name fragments to keep")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--anchors-from", type=Path,
+                        help="take the x265 and SVT-AV1 points from this earlier --json report "
+                             "(made with the same --frames and --stride) instead of coding them")
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(args.table.read_text())), end="")
@@ -158,8 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.clips:
         paths = [p for p in paths if any(k in p.name for k in args.clips.split(","))]
     say = (lambda m: print(m, file=sys.stderr, flush=True))
+    earlier = {}
+    if args.anchors_from:
+        old = json.loads(args.anchors_from.read_text())
+        if (old["frames"], old["stride"]) != (args.frames, args.stride):
+            parser.error("--anchors-from: that report used other --frames or --stride")
+        earlier = {c["clip"]: c for c in old["clips"]}
     results = [run_clip(p, codec, [int(q) for q in args.qualities.split(",")], args.frames,
-                        args.stride, say) for p in paths]
+                        args.stride, say, earlier.get(p.name)) for p in paths]
     report = {"model": codec.model.name, "frames": args.frames, "stride": args.stride,
               "clips": results}
     print(json.dumps(report, indent=1) if args.json else "\n".join(

@@ -1,4 +1,5 @@
-"""Sound: the input's first audio stream coded with Opus, carried beside the video.
+"""Sound: one of the input's audio streams (the first, unless asked) coded with Opus, carried
+beside the video.
 
 Encoding reads the audio as it decodes (io/audio.py), at 48 kHz, codes it with libopus tuned
 for speech (application "voip", 20 ms frames, variable rate) and groups the packets into
@@ -9,6 +10,10 @@ coded once, never a second time on the way out.
 
 Times: sample n of the decoded sound (after the pre-skip) plays at start + n / 48000 seconds
 from the first video frame (AudioHeader.start, in 1/48000 s, may be negative).
+
+Length: the sound is kept whole, as FFmpeg keeps streams (no -shortest), even where it runs
+past the video's end; a player then shows the last picture while it plays. Rates count each
+part over its own length, and the file over the longer of the two (``file_seconds``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from .io.audio import RATE, AudioInfo, layout, probe_audio, read_audio
 # 10k, 0.974 at 12k, 0.980 at 16k and 0.990 at 24k; past 12k a kbps buys under 0.002 of it.
 DEFAULT_BITRATE = 12000
 BITRATE_RANGE = (6000, 256000)  # libopus's useful range for one or two channels
+# Sound running past the video by up to this much (before its first frame and after its last
+# together: an AAC encoder's priming, the last audio frame, a short lead-in) counts within the
+# video's length; longer, the file lasts as long as the sound, and encode says so.
+LONGER = 0.5
 CHANNELS = (1, 2)
 FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
 OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "vbr": "on"}
@@ -36,19 +45,30 @@ OPUS_OPTIONS = {"application": "voip", "frame_duration": "20", "vbr": "on"}
 
 @dataclass(frozen=True)
 class AudioSettings:
-    """How the sound is coded: ``bitrate`` in bits per second, ``channels`` 1 (mono, the
-    default: a stereo input is mixed down) or 2 (kept stereo where the input is)."""
+    """How the sound is coded: ``bitrate`` in bits per second (None: DEFAULT_BITRATE, which
+    rate control for a whole file, ``--bitrate``, may lower toward the lowest to leave the
+    video its share; a rate given is kept), ``channels`` 1 (mono, the default: a stereo input
+    is mixed down) or 2 (kept stereo where the input is), ``stream`` which of the input's
+    audio streams (0: the first)."""
 
-    bitrate: int = DEFAULT_BITRATE
+    bitrate: int | None = None
     channels: int = 1
+    stream: int = 0
 
     def __post_init__(self) -> None:
         lo, hi = BITRATE_RANGE
-        if not lo <= self.bitrate <= hi:
-            raise InputError(f"--audio-bitrate: {self.bitrate / 1000:g} kbps is out of range "
+        if not lo <= self.rate <= hi:
+            raise InputError(f"--audio-bitrate: {self.rate / 1000:g} kbps is out of range "
                              f"({lo // 1000}k .. {hi // 1000}k)")
         if self.channels not in CHANNELS:
             raise InputError(f"--audio-channels must be 1 or 2, got {self.channels}")
+        if not isinstance(self.stream, int) or self.stream < 0:
+            raise InputError(f"--audio-stream must be 0 or more, got {self.stream}")
+
+    @property
+    def rate(self) -> int:
+        """The Opus rate, bits per second: as given, or the default."""
+        return DEFAULT_BITRATE if self.bitrate is None else self.bitrate
 
 
 @dataclass
@@ -70,8 +90,14 @@ class AudioTrack:
         """Its share of the file: every audio record, framing and checksums included."""
         return len(bs.record_bytes(self.header)) + sum(len(bs.record_bytes(c)) for _, c in self.chunks)
 
+    @property
+    def kbps(self) -> float:
+        """Its rate over its own length."""
+        return self.bytes * 8 / 1000 / self.seconds if self.seconds else 0.0
+
     def describe(self) -> dict:
-        return {**describe(self.header, self.samples), "source_codec": self.source.codec}
+        return {**describe(self.header, self.samples), "source_codec": self.source.codec,
+                "source_stream": self.source.index, "source_streams": self.source.streams}
 
 
 def describe(header: bs.AudioHeader, samples: int) -> dict:
@@ -81,12 +107,28 @@ def describe(header: bs.AudioHeader, samples: int) -> dict:
             "start_seconds": round(header.start / RATE, 4), "target_bitrate": header.bitrate}
 
 
+def beyond(video_seconds: float, start: float, seconds: float) -> float:
+    """Seconds of a sound (``start`` seconds from the first frame, ``seconds`` long) outside
+    the video's 0..``video_seconds``: before its first frame and after its end together."""
+    return max(0.0, -start) + max(0.0, start + seconds - video_seconds)
+
+
+def file_seconds(video_seconds: float, start: float | None = None,
+                 seconds: float | None = None) -> float:
+    """How long a file lasts: the video's length, or the span of video and sound where the
+    sound runs more than LONGER past it (no sound: ``start``/``seconds`` None)."""
+    if start is None or seconds is None:
+        return video_seconds
+    extra = beyond(video_seconds, start, seconds)
+    return video_seconds + extra if extra > LONGER else video_seconds
+
+
 def _encoder(settings: AudioSettings, channels: int) -> av.CodecContext:
     ctx = av.CodecContext.create("libopus", "w")
     ctx.sample_rate = RATE
     ctx.layout = layout(channels)
     ctx.format = "s16"
-    ctx.bit_rate = settings.bitrate
+    ctx.bit_rate = settings.rate
     ctx.time_base = Fraction(1, RATE)
     ctx.options = dict(OPUS_OPTIONS)
     ctx.open()
@@ -101,9 +143,11 @@ def opus_head(channels: int, pre_skip: int, source_rate: int) -> bytes:
 
 def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
                  chunk_seconds: float = 1.0) -> AudioTrack | None:
-    """The first audio stream of ``path`` coded with Opus; None when there is none, or it
-    holds no samples. ``video_start``: the first video frame's time on the container's clock."""
-    info = probe_audio(path)
+    """The audio stream ``settings.stream`` (0: the first) of ``path`` coded with Opus; None
+    when the input has no audio stream, or it holds no samples (InputError when it has some,
+    but not that one). ``video_start``: the first video frame's time on the container's
+    clock."""
+    info = probe_audio(path, settings.stream)
     if info is None:
         return None
     channels = min(settings.channels, max(1, info.channels))
@@ -125,7 +169,7 @@ def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
             decoded += bs.opus_samples(data)
 
     try:
-        for time, frame in read_audio(path, channels, FRAME):
+        for time, frame in read_audio(path, channels, FRAME, info.index):
             if start is None and time is not None:
                 start = time
             frame.pts = fed
@@ -138,7 +182,7 @@ def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
         return None
     pre_skip = -first_pts if first_pts is not None and first_pts < 0 else 0
     offset = round(((start if start is not None else video_start) - video_start) * RATE)
-    header = bs.AudioHeader(bs.OPUS, channels, info.rate or RATE, pre_skip, offset, settings.bitrate)
+    header = bs.AudioHeader(bs.OPUS, channels, info.rate or RATE, pre_skip, offset, settings.rate)
     records: list[tuple[float, bs.AudioChunk]] = []
     throughs = [before for before, _ in chunks[1:]] + [decoded]  # decoded through each chunk
     for (before, data), through in zip(chunks, throughs):

@@ -14,6 +14,7 @@ from . import __version__
 from .errors import IMFError, InputError, OutputError
 
 EXIT_INTERNAL = 70
+EXIT_PIPE = 141  # 128 + SIGPIPE (13): the reader of standard output went away (`| head`)
 STDIO = "-"  # the output name for standard output
 
 
@@ -55,6 +56,8 @@ class Group(click.Group):
                 return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            _pipe_closed()
         except IMFError as exc:
             if debug:
                 raise
@@ -71,6 +74,25 @@ class Group(click.Group):
                 raise
             _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                   EXIT_INTERNAL)
+
+
+def _pipe_closed() -> None:
+    """A pipe we write to was closed by its reader (`imfcodec decode a.imf - | head -c 100`):
+    normal use of a pipe, not an error. Ends at once with no message and the status the shell
+    gives coreutils' programs, which SIGPIPE ends: 128 + 13 = 141 (docs/cli.md). Standard
+    output is pointed at /dev/null first, so the interpreter's last flush of what is still
+    buffered for the closed pipe does not report the same error again."""
+    import os
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        fd = None
+    if fd is not None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    sys.exit(EXIT_PIPE)
 
 
 def _fail(message: str, code: int) -> None:
@@ -140,17 +162,24 @@ def device_option(command):
 
 
 def audio_options(command):
-    """--audio-bitrate and --audio-channels, by audio.AudioSettings' default and bounds."""
+    """--audio-bitrate, --audio-channels and --audio-stream, by audio.AudioSettings' default
+    and bounds."""
     from .audio import BITRATE_RANGE, CHANNELS, DEFAULT_BITRATE
+    from .ratecontrol import VIDEO_MIN_KBPS
 
     lo, hi = (f"{bits // 1000}k" for bits in BITRATE_RANGE)
+    command = click.option(
+        "--audio-stream", type=click.IntRange(0), default=0, show_default=True,
+        help="Which of the input's audio streams to keep, counted from 0 among its audio "
+             "streams (encode says when it has several).")(command)
     command = click.option(
         "--audio-channels", type=click.IntRange(*CHANNELS), default=CHANNELS[0], show_default=True,
         help="1 mixes the sound down to mono; 2 keeps a stereo input stereo.")(command)
     return click.option(
-        "--audio-bitrate", default=f"{DEFAULT_BITRATE // 1000}k", show_default=True,
-        help=f"Opus rate of the sound ({lo}..{hi}); the default keeps speech wideband "
-             f"(docs/cli.md).")(command)
+        "--audio-bitrate", default=None,
+        help=f"Opus rate of the sound ({lo}..{hi}). Default {DEFAULT_BITRATE // 1000}k, which "
+             f"keeps speech wideband (docs/cli.md), lowered toward {lo} where --bitrate would "
+             f"leave the video under {VIDEO_MIN_KBPS:g} kbps; a rate given is kept.")(command)
 
 
 def encode_options(*names: str):
@@ -166,9 +195,9 @@ def encode_options(*names: str):
 @click.option("--model", "model_name", default=None, help="Shipped model name or .safetensors path.")
 @encode_options()
 @click.option("--bitrate", default=None,
-              help="Target average rate, e.g. 8k: chooses quality, token step, key-frame QP and, "
-                   "unless given, the refresh policy (adaptive, or one key frame below its "
-                   "floor rate).")
+              help="Target average rate of the file, sound included, e.g. 8k: chooses quality, "
+                   "token step, key-frame QP, unless given the refresh policy (adaptive, or one "
+                   "key frame below its floor rate) and the sound's rate (docs/cli.md).")
 @click.option("--video-bitrate", default=None,
               help="As --bitrate, for the video alone (the sound comes on top).")
 @audio_options
@@ -178,9 +207,9 @@ def encode_options(*names: str):
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, audio_channels,
-           no_audio, device, force, quiet, as_json, **chosen):
+           audio_stream, no_audio, device, force, quiet, as_json, **chosen):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET, with its
-    first audio stream coded with Opus (unless --no-audio)."""
+    first audio stream (or --audio-stream's) coded with Opus (unless --no-audio)."""
     from .audio import AudioSettings
     from .codec import Codec
     from .console import console, progress_bar
@@ -193,8 +222,9 @@ def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, au
     # (the target is read once, here, and given to the codec as a number of bits a second)
     target_kbps = parse_bitrate(bitrate or video_bitrate, "--bitrate" if bitrate else
                                 "--video-bitrate") if bitrate or video_bitrate else None
-    audio = None if no_audio else AudioSettings(round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
-                                                audio_channels)
+    audio = None if no_audio else AudioSettings(
+        None if audio_bitrate is None else round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
+        audio_channels, audio_stream)
     settings = EncodeSettings(**chosen)
     codec = Codec.load(model_name, device)
     clip = codec.open(source, settings.fit, settings.size)
@@ -222,10 +252,13 @@ def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, au
                "quality": settings.quality, "refine_steps": settings.refine,
                "key_placement": settings.key_placement, "picture_notes": list(clip.notes)}
     summary["audio_action"] = _audio_action(clip, stream, no_audio)
+    summary["audio_notes"] = _audio_notes(stream)
     if as_json:
         _emit_json(summary)
     elif not quiet:
         console.print(summary["audio_action"], markup=False)
+        for note in summary["audio_notes"]:
+            console.print(note, markup=False)
         _say_encoded(stream, target)
     if not stream.complete and not quiet:
         console.print(f"warning: read {stream.stats.frames} of the {summary['frames_announced']} "
@@ -238,7 +271,9 @@ def _check_encode_paths(source: Path, target: Path, force: bool, as_json: bool) 
     input, that exists without --force, or standard output that is a terminal or taken."""
     from .io.atomic import check_target, special
 
-    if str(source) == STDIO:
+    from .io.reader import standard_input
+
+    if standard_input(source):  # - or /dev/stdin: the input is read more than once
         raise InputError("reading video from standard input is not supported; give a file")
     if str(target) == STDIO:
         _check_stdout(as_json)
@@ -254,6 +289,17 @@ def _check_stdout(as_json: bool) -> None:
         raise InputError("--json and an output of - would both write to standard output")
     if sys.stdout.buffer.isatty():
         raise OutputError("standard output is a terminal; redirect it, or give a file name")
+
+
+def _stdin_bytes() -> bytes:
+    """All of standard input (an .imf piped in: `cat a.imf | imfcodec decode - a.mkv`)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("standard input is a terminal; pipe an .imf file into it "
+                         "(cat a.imf | imfcodec decode - a.mkv), or give a file name")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError("standard input is empty; pipe an .imf file into it")
+    return data
 
 
 def _stdout_bytes(data: bytes) -> None:
@@ -295,7 +341,8 @@ def _audio_action(clip, stream, no_audio: bool) -> str:
 
     sound = stream.stats.audio
     if sound is not None:
-        return (f"audio: {sound['source_codec']} -> Opus {sound['channels']} channel(s) at "
+        which = f"stream {sound['source_stream']} " if sound.get("source_streams", 1) > 1 else ""
+        return (f"audio: {which}{sound['source_codec']} -> Opus {sound['channels']} channel(s) at "
                 f"{sound['target_bitrate'] / 1000:g}k, {sound['seconds']:.2f} s, "
                 f"{stream.stats.bytes_audio} B ({stream.stats.audio_kbps:.2f} kbps)")
     info = probe_audio(clip.path) if clip.path is not None else None
@@ -306,18 +353,53 @@ def _audio_action(clip, stream, no_audio: bool) -> str:
     return f"audio: the {info.codec} stream holds no samples; nothing to keep"
 
 
+def _audio_notes(stream) -> list[str]:
+    """What may surprise about the sound: other audio streams left out, sound that runs well
+    past the video, a sound rate --bitrate lowered."""
+    from .audio import DEFAULT_BITRATE, LONGER, beyond
+
+    stats, notes = stream.stats, []
+    sound = stats.audio
+    if sound is None:
+        return notes
+    streams = sound.get("source_streams", 1)
+    if streams > 1:
+        others = ", ".join(str(i) for i in range(streams) if i != sound["source_stream"])
+        notes.append(f"note: the input has {streams} audio streams; only stream "
+                     f"{sound['source_stream']} is kept (--audio-stream picks another: {others})")
+    extra = beyond(stats.seconds, sound["start_seconds"], sound["seconds"])
+    if extra > LONGER:
+        notes.append(f"note: the sound ({sound['seconds']:.2f} s) is longer than the video "
+                     f"({stats.seconds:.2f} s): all of it is kept, so players show the last "
+                     f"picture for {extra:.2f} s; rates count the file over "
+                     f"{stats.file_seconds:.2f} s")
+    split = stream.rate_control.split if stream.rate_control is not None else None
+    if split is not None and split.choice == "lowered":
+        notes.append(f"note: the sound's rate was lowered from {DEFAULT_BITRATE / 1000:g}k to "
+                     f"{split.audio_bitrate / 1000:g}k so that the {stream.rate_control.target_kbps:g}"
+                     f" kbps target leaves the video {split.video_kbps:.2f} kbps "
+                     f"(--audio-bitrate sets it, --video-bitrate targets the video alone)")
+    return notes
+
+
 def _say_encoded(stream, target) -> None:
     from .console import console
 
     stats, rc = stream.stats, stream.rate_control
     if rc is not None:
-        verdict = "within 10% of" if rc.reached else "could not reach"
-        policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
         kbps = stats.kbps if rc.counts != "video" else stats.video_kbps
-        console.print(f"rate control: {rc.passes} passes, chose {policy}quality {rc.quality:.2f} "
-                      f"(token step {stats.token_step:.4g}, key-frame QP {stats.intra_qp}); "
-                      f"{kbps:.2f} kbps of {rc.counts}, {verdict} the {rc.target_kbps:g} kbps "
-                      f"target", markup=False)
+        off = 100 * (kbps - rc.target_kbps) / rc.target_kbps
+        how = f"{kbps:.2f} kbps of {rc.counts} for the {rc.target_kbps:g} kbps target ({off:+.1f} %)"
+        policy = "" if rc.policy == "as given" else f"refresh {rc.policy}, "
+        settings = f"token step {stats.token_step:.4g}, key-frame QP {stats.intra_qp}"
+        if rc.reached:
+            console.print(f"rate control: {how}; {rc.passes} passes chose {policy}quality "
+                          f"{rc.quality:.2f} ({settings})", markup=False)
+        else:  # what was reached, and why no closer: not the search's internal numbers
+            where = {"lowest": "the lowest rate this clip reaches (its coarsest settings)",
+                     "highest": "the highest rate this clip reaches (its finest settings)"}.get(
+                rc.end, f"the closest of {rc.passes} passes")
+            console.print(f"rate control: {how}: {where}; chose {policy}{settings}", markup=False)
     sound = f", {stats.bytes_audio} B audio" if stats.audio else ""
     console.print(f"wrote {target}: {stats.bytes_total} bytes, {stats.frames} frames, "
                   f"{stats.kbps:.2f} kbps ({stats.bytes_key_frames} B key frames, "
@@ -335,12 +417,14 @@ def _say_encoded(stream, target) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
-    """Decode the .imf file SOURCE to TARGET: .mp4 (H.264), .mkv (FFV1 lossless), .y4m,
-    a folder of PNG frames, or - for y4m on standard output. The sound goes inside an .mp4
-    or .mkv, and beside a .y4m or PNG folder as an Ogg Opus file (out.opus)."""
+    """Decode the .imf file SOURCE (- reads it from standard input) to TARGET: .mp4 (H.264),
+    .mkv (FFV1 lossless), .y4m, a folder of PNG frames, or - for y4m on standard output. The
+    sound goes inside an .mp4 or .mkv, and beside a .y4m or PNG folder as an Ogg Opus file
+    (out.opus)."""
     from .codec import Codec
     from .console import console, progress_bar
     from .io.atomic import check_target
+    from .io.reader import standard_input
     from .io.writer import output_kind
 
     to_stdout = str(target) == STDIO
@@ -349,7 +433,11 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
     else:
         output_kind(target)
         check_target(target, force, inputs=[source])
-    video = Codec.load(model_name, device).decode(source)
+    if standard_input(source):  # - (or /dev/stdin on a pipe): the .imf's bytes, all read now
+        source = STDIO
+        video = Codec.load(model_name, device).decode(_stdin_bytes())
+    else:
+        video = Codec.load(model_name, device).decode(source)
     beside = None if to_stdout else video.sound_path(target, not no_audio)
     if beside is not None:
         check_target(beside, force, inputs=[source])
@@ -629,7 +717,7 @@ def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every,
         paths = clips_in(folder)
         with progress_bar(f"examples {folder.name}", len(paths), unit="clips") as bar:
             sets.append(refiner.examples(model, paths, keys, options.frames_per_key, options.seed, bar))
-    result = refiner.train(model, sets[0], sets[1], target, options, console.print)
+    result = refiner.train(model, sets[0], sets[1], target, options, console.print, force=force)
     if result["best"] > result["warp"]:
         console.print(f"wrote {target}: validation MS-SSIM {result['best']:.4f} "
                       f"(the warp alone: {result['warp']:.4f}) after {result['steps']} steps")

@@ -29,7 +29,7 @@ import numpy as np
 from . import bitstream as bs
 from . import device as devices
 from . import motion as motions
-from .audio import AudioSettings, AudioTrack, encode_audio, extradata
+from .audio import RATE, AudioSettings, AudioTrack, encode_audio, extradata, file_seconds
 from .decoder import check_model, decode_frames, read_start, sound_packets
 from .encoder import EncodeStats, encode_stream
 from .errors import IMFError, InputError
@@ -39,9 +39,10 @@ from .io.output import Sound, save_video, sound_path, write_video
 from .io.reader import VideoInfo, existing_file
 from .layout import Layout, choose_region, motion_map, plan
 from .motion.base import MotionModel
+from .motion import camera
 from .motion.fullsize import FullSize
 from .options import EncodeOptions, EncodeSettings
-from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate
+from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate, share_with_sound
 from .source import Source
 
 if TYPE_CHECKING:
@@ -105,6 +106,14 @@ def _expected_frames(info: VideoInfo) -> int:
     return info.resampled.frames if info.resampled is not None else info.frames
 
 
+def _video_frames(info: VideoInfo) -> int | None:
+    """Frames an input should give, as far as its probe knows before they are read: as
+    announced (resampled), else as resampled, else its packets; None when it cannot say."""
+    if info.frames:
+        return _expected_frames(info)
+    return info.resampled.frames if info.resampled is not None else info.packets
+
+
 class Decoded:
     """A decoded video: ``fps``, ``size``, ``frame_count``; iterate it for (H, W, 3) uint8
     frames (each iteration decodes again, streaming), or ``save`` it to a file."""
@@ -139,8 +148,24 @@ class Decoded:
         return len(self._data) if self._data is not None else self._path.stat().st_size
 
     @property
+    def seconds(self) -> float:
+        """How long the file lasts: the video's length, or the span of video and sound where
+        the sound runs well past it (audio.file_seconds; its length read from its records)."""
+        video = self.frame_count / float(self.fps)
+        if self.sound is None:
+            return video
+        end = 0
+        with self._open() as stream:
+            for _, record in bs.read_records(stream):
+                if isinstance(record, bs.AudioChunk):
+                    end = record.end
+        samples = max(0, end - self.sound.pre_skip)
+        return file_seconds(video, self.sound.start / RATE, samples / RATE)
+
+    @property
     def kbps(self) -> float:
-        return self.bytes * 8 / 1000 / (self.frame_count / float(self.fps))
+        """The whole file's rate over its length (``seconds``)."""
+        return self.bytes * 8 / 1000 / self.seconds
 
     def __iter__(self) -> Iterator[np.ndarray]:
         with self._open() as stream:
@@ -247,17 +272,21 @@ class Codec:
         src.notes = planned.notes
         return src
 
-    def motion_for(self, src: Source) -> MotionModel:
+    def motion_for(self, src: Source, global_motion: bool = True) -> MotionModel:
         """The model as it codes ``src``: itself for the model's square picture; at another
-        size through motion.fullsize, its region placed where the input moves most."""
+        size through motion.fullsize, its region placed where the input moves most, with the
+        picture's global motion (motion/camera.py) where enough lies outside the region and
+        ``global_motion`` allows it."""
         if isinstance(src.size, int) and src.size == self.model.image_size:
             return self.model
         width, height = (src.size, src.size) if isinstance(src.size, int) else src.size
         thumbs = [cv2.resize(frame, (max(2, width // 8), max(2, height // 8)),
                              interpolation=cv2.INTER_AREA)
                   for frame in islice(src.frames(), round(float(src.fps) * REGION_SECONDS))]
-        return FullSize(self.model, Layout(width, height, choose_region(width, height,
-                                                                      motion_map(thumbs))))
+        layout = Layout(width, height, choose_region(width, height, motion_map(thumbs)))
+        # (a model that sends no motion, static, shows its key frame as it is)
+        moves = global_motion and self.model.token_dim > 0
+        return FullSize(self.model, layout, moves and camera.useful(width, height, layout.region))
 
     def encode(self, source: str | Path | Source, settings: EncodeSettings | None = None, *,
                options: EncodeOptions | None = None, bitrate: str | float | None = None,
@@ -273,9 +302,11 @@ class Codec:
         encoder's measured constants) or as one ``settings`` object; ``options`` gives the
         encoder's own options instead (options.EncodeOptions: what the bench and studies
         vary). ``bitrate`` ("8k", "8000", "1.5M", or a number of bits per second) asks rate
-        control for an average rate of the whole file, sound included; ``video_bitrate`` for
-        one of the video alone. ``audio``: how the input's first audio stream is coded (None:
-        dropped; a Source of frames in memory has none). ``progress(n)`` is called as frames
+        control for an average rate of the whole file, sound included (the sound's default
+        rate is lowered, down to 6k, where it would leave the video under 2 kbps; a rate
+        given in ``audio`` is kept); ``video_bitrate`` for one of the video alone. ``audio``:
+        which of the input's audio streams is kept and how it is coded (None: dropped; a
+        Source of frames in memory has none). ``progress(n)`` is called as frames
         are done, ``notify`` with rate control's messages; ``token_cache`` lets repeated
         encodes of one source share the motion model's analysis.
         """
@@ -289,12 +320,13 @@ class Codec:
         rule_given = _has_rule(options) if options is not None else chosen.refresh_given()
         options = options if options is not None else chosen.options(src.fps)
         try:
-            motion, track = self.motion_for(src), None
+            motion, track = self.motion_for(src, options.tuning.global_motion), None
             if audio is not None and src.path is not None:
                 track = encode_audio(src.path, src.info.start, audio, options.chunk_seconds)
             if bitrate is not None or video_bitrate is not None:
-                stream = self._to_bitrate(src, motion, options, bitrate, video_bitrate, track,
-                                          not rule_given, notify or (lambda message: None))
+                stream, track = self._to_bitrate(src, motion, options, bitrate, video_bitrate,
+                                                 track, audio, not rule_given,
+                                                 notify or (lambda message: None))
             else:
                 stream = self._encode_pass(src, motion, options, progress, token_cache)
             return stream.with_sound(track) if track is not None else stream
@@ -310,11 +342,13 @@ class Codec:
         data, header, stats = encode_stream(src, motion, options, progress, token_cache)
         return Stream(data, header, stats, source=src.info)
 
-    def _to_bitrate(self, src: Source, motion: MotionModel, options: EncodeOptions, bitrate, video_bitrate,
-                    track: AudioTrack | None, choose_refresh: bool, notify: Notify) -> Stream:
-        """Rate control over the video (its passes share the motion model's analysis); a
-        target for the whole file is first lowered by the sound's rate (over the video's
-        announced duration, else the sound's own)."""
+    def _to_bitrate(self, src: Source, motion: MotionModel, options: EncodeOptions, bitrate,
+                    video_bitrate, track: AudioTrack | None, audio: AudioSettings | None,
+                    choose_refresh: bool, notify: Notify) -> tuple[Stream, AudioTrack | None]:
+        """Rate control over the video (its passes share the motion model's analysis), and the
+        sound to go with it: a target for the whole file is shared with the sound first
+        (ratecontrol.share_with_sound: the sound's default rate lowered where it would leave
+        the video too little)."""
         cache: dict = {}
 
         def encode(at: EncodeOptions) -> Stream:
@@ -323,21 +357,19 @@ class Codec:
         if video_bitrate is not None:
             return encode_to_bitrate(encode, options, src.fps,
                                      parse_bitrate(video_bitrate, "--video-bitrate"),
-                                     choose_refresh, notify)
+                                     choose_refresh, notify), track
         kbps = parse_bitrate(bitrate)
         if track is None:
-            return encode_to_bitrate(encode, options, src.fps, kbps, choose_refresh, notify)
-        frames = _expected_frames(src.info) if src.info.frames else None
+            return encode_to_bitrate(encode, options, src.fps, kbps, choose_refresh, notify), None
+        frames = _video_frames(src.info)
         seconds = frames / float(src.fps) if frames else track.seconds
-        sound = track.bytes * 8 / 1000 / max(seconds, 1e-3)
-        if kbps - sound < 0.1 * kbps:
-            raise InputError(f"--bitrate {kbps:g}k leaves the video {kbps - sound:.2f} kbps beside "
-                             f"the sound's {sound:.2f}; raise it, lower --audio-bitrate, or give "
-                             f"--video-bitrate")
-        notify(f"the sound takes {sound:.2f} kbps: the video aims at {kbps - sound:.2f} kbps")
-        stream = encode_to_bitrate(encode, options, src.fps, kbps - sound, choose_refresh, notify)
+        track, split = share_with_sound(
+            kbps, track, audio or AudioSettings(), seconds,
+            lambda at: encode_audio(src.path, src.info.start, at, options.chunk_seconds), notify)
+        stream = encode_to_bitrate(encode, options, src.fps, split.video_kbps, choose_refresh,
+                                   notify)
         return replace(stream, rate_control=replace(stream.rate_control, target_kbps=kbps,
-                                                    counts="video and audio"))
+                                                    counts="video and audio", split=split)), track
 
     def animate(self, source: str | Path | np.ndarray, driving: str | Path | Source, *,
                 relative: bool = True, fit: str = "crop", sound: bool = True,

@@ -9,8 +9,16 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages, progress, errors
-stdout = Console(highlight=False, soft_wrap=True)  # what a command reports (`imfcodec info`)
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A closed pipe is left to the command line (cli.py ends quietly, status 141),
+        instead of rich's own exit with status 1."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = _Console(stderr=True, highlight=False, soft_wrap=True)  # messages, progress, errors
+stdout = _Console(highlight=False, soft_wrap=True)  # what a command reports (`imfcodec info`)
 
 
 class Bar:

@@ -46,7 +46,8 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     _, header = next(records)
     model = model_for(header)
     if header.region is not None:  # a picture at its own size (7.0): the model in its region
-        model = FullSize(model, Layout(header.width, header.height, header.region))
+        model = FullSize(model, Layout(header.width, header.height, header.region),
+                         header.global_motion)  # (8.0) and the whole picture's motion
     yield "header", header, model
     previous: np.ndarray | None = None
     reference: int | None = None  # the reference index of the last chunk since the key frame
@@ -66,7 +67,7 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
             if record.reference != reference:  # another reference: its first token is whole
                 previous = None
             reference = record.reference
-            levels, shares = read_chunk(record, header.token_dim, previous)
+            levels, shares = read_chunk(record, model.token_dim, previous)
             previous = levels[-1]
             if shares is not None:
                 yield "shares", record, shares
@@ -96,7 +97,7 @@ def decode_frames(stream: BinaryIO, model_for: ModelFor) -> Iterator[np.ndarray]
     """Every frame of the stream, in display order, as (H, W, 3) uint8."""
     events = iter_decoded(stream, model_for)
     _, header, model = next(events)
-    grid = quant.unit(header.token_step, model.token_scale)
+    grid = model.grid(header.token_step)
     references: deque = deque(maxlen=bs.MAX_REFERENCES)  # the last key frames, prepared
     shown = 0  # frames yielded so far, in display order
     held: tuple[int, np.ndarray] | None = None  # a key frame sent ahead of its leading frames

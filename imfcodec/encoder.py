@@ -22,6 +22,7 @@ import numpy as np
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
+from .audio import file_seconds
 from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
@@ -73,9 +74,17 @@ class EncodeStats:
         return size * 8 / 1000 / self.seconds if self.seconds else 0.0
 
     @property
+    def file_seconds(self) -> float:
+        """How long the file lasts: the video's length, or the span of video and sound where
+        the sound runs well past it (audio.file_seconds)."""
+        sound = self.audio or {}
+        return file_seconds(self.seconds, sound.get("start_seconds"), sound.get("seconds"))
+
+    @property
     def kbps(self) -> float:
-        """The whole file's rate over the video's duration, sound included."""
-        return self._kbps(self.bytes_total)
+        """The whole file's rate, sound included, over the file's length (file_seconds)."""
+        seconds = self.file_seconds
+        return self.bytes_total * 8 / 1000 / seconds if seconds else 0.0
 
     @property
     def video_kbps(self) -> float:
@@ -84,7 +93,9 @@ class EncodeStats:
 
     @property
     def audio_kbps(self) -> float:
-        return self._kbps(self.bytes_audio)
+        """The sound's records over the sound's own length."""
+        seconds = (self.audio or {}).get("seconds") or 0.0
+        return self.bytes_audio * 8 / 1000 / seconds if seconds else 0.0
 
     @property
     def bits_per_pixel(self) -> float:
@@ -95,6 +106,7 @@ class EncodeStats:
         """JSON-ready numbers (the command line's --json keys)."""
         return {"model": self.model, "frames": self.frames, "key_frames": self.key_frames,
                 "fps": float(self.fps), "seconds": round(self.seconds, 4),
+                "file_seconds": round(self.file_seconds, 4),
                 "bytes": self.bytes_total, "bytes_key_frames": self.bytes_key_frames,
                 "bytes_tokens": self.bytes_tokens, "bytes_audio": self.bytes_audio,
                 "kbps": round(self.kbps, 4), "video_kbps": round(self.video_kbps, 4),
@@ -380,15 +392,17 @@ def encode_frames(source: Source, motion: MotionModel, header: bs.Header, option
 def make_header(motion: MotionModel, options: EncodeOptions, fps: Fraction,
                 source_size: tuple[int, int]) -> bs.Header:
     """The HEADER: a full-size picture (motion.fullsize) names its size and motion region."""
+    token_dim, global_motion = motion.token_dim, False
     if isinstance(motion, FullSize):
         width, height, region = motion.layout.width, motion.layout.height, motion.layout.region
+        token_dim, global_motion = motion.model.token_dim, motion.global_motion
     else:
         width = height = motion.image_size
         region = None
     return bs.Header(
         model_name=motion.name,
         model_digest=motion.digest,
-        token_dim=motion.token_dim,
+        token_dim=token_dim,
         width=width,
         height=height,
         source_width=source_size[0],
@@ -403,6 +417,7 @@ def make_header(motion: MotionModel, options: EncodeOptions, fps: Fraction,
         chunk_frames=max(1, round(float(fps) * options.chunk_seconds)),
         keyframe_interval=options.keyframe_interval,
         region=region,
+        global_motion=global_motion,
     )
 
 

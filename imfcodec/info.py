@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bitstream as bs
+from .audio import LONGER, beyond, file_seconds
 from .audio import describe as describe_sound
 from .io.reader import existing_file
 from .intra import RECORD_CODECS, IntraCodec
@@ -59,6 +60,7 @@ def _header_fields(header: bs.Header) -> dict:
         "intra_codec": IntraCodec(codec).name.lower() if codec in IntraCodec._value2member_map_ else codec,
         "intra_qp": header.intra_qp,
         "motion_region": list(header.region) if header.region is not None else None,
+        "global_motion": header.global_motion,
     }
 
 
@@ -73,24 +75,31 @@ def describe(path: str | Path) -> dict:
             tally.add(size, record)
     header, total = tally.header, path.stat().st_size
     seconds = header.frame_count / float(header.fps)
-
-    def kbps(size: int) -> float:
-        return round(size * 8 / 1000 / seconds, 4) if seconds else 0.0
-
     t = tally
+    sound = describe_sound(t.sound, max(0, t.sound_samples)) if t.sound is not None else None
+    # the sound over its own length; the whole file over its own (the sound's span where it
+    # runs well past the video: audio.file_seconds); the video's parts over the video's
+    sound_seconds = sound["seconds"] if sound else 0.0
+    whole = file_seconds(seconds, sound["start_seconds"], sound_seconds) if sound else seconds
+
+    def kbps(size: int, over: float = seconds) -> float:
+        return round(size * 8 / 1000 / over, 4) if over else 0.0
+
     inter = header.frame_count - len(t.key_frames)
     video = total - t.bytes_audio
     return {
         "file": str(path), "format_version": f"{version[0]}.{version[1]}",
-        **_header_fields(header), "seconds": round(seconds, 4),
+        **_header_fields(header), "seconds": round(seconds, 4), "file_seconds": round(whole, 4),
         "key_frames": t.key_frames, "token_chunks": t.chunks,
         "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,
-        "audio": describe_sound(t.sound, max(0, t.sound_samples)) if t.sound is not None else None,
+        "audio": sound,
+        "audio_beyond_video_seconds": round(beyond(seconds, sound["start_seconds"], sound_seconds), 4)
+        if sound else None,
         "bytes": total, "bytes_key_frames": t.bytes_key, "bytes_tokens": t.bytes_tokens,
         "bytes_audio": t.bytes_audio,
         "bytes_container": total - t.bytes_key - t.bytes_tokens - t.bytes_audio,
-        "kbps": kbps(total), "kbps_key_frames": kbps(t.bytes_key),
-        "kbps_tokens": kbps(t.bytes_tokens), "kbps_audio": kbps(t.bytes_audio),
+        "kbps": kbps(total, whole), "kbps_key_frames": kbps(t.bytes_key),
+        "kbps_tokens": kbps(t.bytes_tokens), "kbps_audio": kbps(t.bytes_audio, sound_seconds),
         "kbps_video": kbps(video),
         "bits_per_token_frame": round(t.bytes_tokens * 8 / inter, 2) if inter else 0.0,
         "bits_per_pixel": round(video * 8 / (header.frame_count * header.width * header.height), 6),
@@ -107,7 +116,8 @@ def render(data: dict) -> None:
                   f"token step {data['token_step']:.4g}, key frames {data['intra_codec']} QP {data['intra_qp']}")
     picture = f"source {data['source_width']}x{data['source_height']}, " + (
         data["fit"] if data["motion_region"] is None else
-        "motion region {2}x{2} at ({0}, {1})".format(*data["motion_region"]))
+        "motion region {2}x{2} at ({0}, {1})".format(*data["motion_region"]) +
+        (" and the picture's global motion" if data["global_motion"] else ""))
     console.print(f"{data['frames']} frames, {data['width']}x{data['height']} ({picture}), "
                   f"{data['fps']} fps, {data['seconds']} s")
     table = Table(title="where the bytes went")
@@ -123,9 +133,12 @@ def render(data: dict) -> None:
     table.add_row("[bold]total", str(data["bytes"]), f"{data['kbps']:.3f}", "100%")
     sound = data["audio"]
     if sound is not None:
+        longer = data["audio_beyond_video_seconds"]
         console.print(f"audio: Opus, {sound['channels']} channel(s), {sound['sample_rate']} Hz "
                       f"(source {sound['source_sample_rate']} Hz), {sound['seconds']} s from "
-                      f"{sound['start_seconds']:+g} s, target {sound['target_bitrate'] / 1000:g} kbps")
+                      f"{sound['start_seconds']:+g} s, target {sound['target_bitrate'] / 1000:g} kbps"
+                      + (f"; {longer:.2f} s of it outside the video's {data['seconds']} s (the "
+                         f"file lasts {data['file_seconds']} s)" if longer > LONGER else ""))
     else:
         console.print("audio: none")
     console.print(table)

@@ -62,6 +62,9 @@ class Tuning:
     # Refinement's price of a token bit, in reconstruction error per estimated bit, per unit
     # of token step (so finer levels weigh the rate less); measured in docs/refine.md.
     refine_rate_weight: float = 1e-3
+    # A picture wider or taller than its motion region sends the whole picture's global motion
+    # (format 8.0, motion/camera.py): measured in docs/size.md. False: the outside stands still.
+    global_motion: bool = True
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \

@@ -42,7 +42,7 @@ class Predictor:
                  cache: dict | None) -> None:
         self.motion = motion
         self.options = options
-        self.grid = quant.unit(header.token_step, motion.token_scale)  # the quantiser's unit
+        self.grid = motion.grid(header.token_step)  # the quantiser's unit
         # refinement's price of a token bit at this token step (options.Tuning)
         self.rate_weight = options.tuning.refine_rate_weight * header.token_step
         # frame index -> token, shared by passes over the same frames (None: nothing cached)
@@ -55,12 +55,23 @@ class Predictor:
         # a token that depends on the reference is cached under the reference's identity (the
         # digest of the decoded key frame: passes at other QPs, or with other key frames before
         # a predicted one, decode other pictures)
+        # (numbers that depend on the key frame's picture alone, motion.reference_dims, are
+        # not cached: they are analysed against ``key`` every time)
         keys = [(key.digest, i) if motion.analysis_uses_reference else i for i, _ in batch]
+        own = motion.token_dim - motion.reference_dims
         missing = [(k, f) for k, (_, f) in zip(keys, batch) if k not in cache]
+        fresh = {}
         if missing:
             tokens = motion.analyse([f for _, f in missing], key.reference)
-            cache.update(zip([k for k, _ in missing], tokens))
-        return np.stack([cache[k] for k in keys])
+            fresh = dict(zip([k for k, _ in missing], tokens))
+            cache.update((k, t[:own]) for k, t in fresh.items())
+        if not motion.reference_dims:
+            return np.stack([cache[k] for k in keys])
+        stale = [(k, f) for k, (_, f) in zip(keys, batch) if k not in fresh]
+        if stale:
+            relative = motion.analyse_reference([f for _, f in stale], key.reference)
+            fresh.update((k, np.concatenate([cache[k], r])) for (k, _), r in zip(stale, relative))
+        return np.stack([fresh[k] for k in keys])
 
     def quantised(self, key: HeldKey, batch: Batch, last: np.ndarray | None) -> np.ndarray:
         """The batch's tokens against ``key``, quantised after ``last`` (unrefined)."""

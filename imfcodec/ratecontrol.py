@@ -20,12 +20,15 @@ import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import InputError
 from .intra import QP_RANGE
 from .levels import LEVELS
 from .options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, with_adaptive
+
+if TYPE_CHECKING:
+    from .audio import AudioSettings, AudioTrack
 
 Notify = Callable[[str], None]
 # One whole encode at the given options: a codec.Stream (its ``stats.kbps`` is what rate
@@ -81,11 +84,93 @@ class RateControl:
     reached: bool  # within tolerance of the target
     policy: str = "as given"  # the refresh policy: "adaptive", "single key frame" or "as given"
     counts: str = "video"  # what the target counts: "video", or "video and audio"
+    end: str | None = None  # "lowest" or "highest": it kept the coarsest or finest settings
+    split: "Split | None" = None  # how a whole-file target was shared with the sound
 
     def to_dict(self) -> dict:
-        return {"target_kbps": self.target_kbps, "rate_control_quality": round(self.quality, 4),
-                "rate_control_passes": self.passes, "target_reached": self.reached,
-                "refresh_policy": self.policy, "target_counts": self.counts}
+        out = {"target_kbps": self.target_kbps, "rate_control_quality": round(self.quality, 4),
+               "rate_control_passes": self.passes, "target_reached": self.reached,
+               "refresh_policy": self.policy, "target_counts": self.counts,
+               "rate_control_end": self.end}
+        if self.split is not None:
+            out.update(self.split.to_dict())
+        return out
+
+
+# A whole-file target beside sound (--bitrate): the sound keeps its default rate while that
+# leaves the video VIDEO_MIN_KBPS (on the val clips quality 0 comes to 1.5 kbps, the default
+# quality 3 to 3.2); below, it is lowered toward Opus's lowest, 6k (speech still intelligible:
+# STOI 0.89, docs/cli.md "Sound"), to leave the video that much. A target that leaves the video
+# under MIN_VIDEO_SHARE of it even then, or beside a sound rate given, is refused.
+VIDEO_MIN_KBPS = 2.0
+MIN_VIDEO_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a whole-file target was shared: the sound's part of it (its bytes over the file's
+    length), the video's target (over its own length), the Opus rate the sound was coded at,
+    and why: "default" (its default rate fitted), "lowered" (lowered to leave the video its
+    minimum) or "as given" (a rate given is kept)."""
+
+    sound_kbps: float
+    video_kbps: float
+    audio_bitrate: int
+    choice: str
+
+    def to_dict(self) -> dict:
+        return {"audio_share_kbps": round(self.sound_kbps, 4),
+                "video_target_kbps": round(self.video_kbps, 4),
+                "audio_bitrate": self.audio_bitrate, "audio_bitrate_choice": self.choice}
+
+
+def share_with_sound(kbps: float, track: "AudioTrack", settings: "AudioSettings",
+                     video_seconds: float, recode: Callable[["AudioSettings"], "AudioTrack"],
+                     notify: Notify = lambda m: None) -> tuple["AudioTrack", Split]:
+    """The sound (``track``, coded at ``settings``) and the video's share of a target of
+    ``kbps`` for the whole file, the video lasting ``video_seconds``: the sound lowered
+    (``recode`` codes it again at other settings) when its default rate leaves the video
+    under VIDEO_MIN_KBPS; InputError for a target no split reaches."""
+    from .audio import BITRATE_RANGE, DEFAULT_BITRATE, RATE, file_seconds
+
+    def shares(t: "AudioTrack") -> tuple[float, float]:
+        whole = file_seconds(video_seconds, t.header.start / RATE, t.seconds)
+        sound = t.bytes * 8 / 1000 / max(whole, 1e-3)
+        return sound, (kbps - sound) * (whole / max(video_seconds, 1e-3))
+
+    sound, video = shares(track)
+    floor = MIN_VIDEO_SHARE * kbps
+    if settings.bitrate is not None:
+        if kbps - sound < floor:
+            raise InputError(f"--bitrate {kbps:g}k leaves the video {kbps - sound:.2f} kbps beside "
+                             f"the sound's {sound:.2f} (--audio-bitrate {settings.rate / 1000:g}k "
+                             f"as given); raise --bitrate, lower --audio-bitrate (down to "
+                             f"{BITRATE_RANGE[0] // 1000}k), or give --video-bitrate")
+        notify(f"the sound takes {sound:.2f} kbps: the video aims at {video:.2f} kbps")
+        return track, Split(sound, video, settings.rate, "as given")
+    want = max(VIDEO_MIN_KBPS, floor)
+    rate, lowest = settings.rate, BITRATE_RANGE[0]
+    if kbps - sound >= want:
+        notify(f"the sound takes {sound:.2f} kbps: the video aims at {video:.2f} kbps")
+        return track, Split(sound, video, rate, "default")
+    for _ in range(3):  # Opus's rate follows its target closely: one recode mostly lands
+        goal = max(kbps - want, 0.0)
+        lower = min(rate, max(lowest, int(rate * goal / sound) // 100 * 100))
+        if lower == rate:
+            break
+        rate = lower
+        track = recode(replace(settings, bitrate=rate))
+        sound, video = shares(track)
+        if kbps - sound >= want or rate == lowest:
+            break
+    if kbps - sound < floor:
+        need = math.ceil(round(sound / (1 - MIN_VIDEO_SHARE) * 10, 6)) / 10  # 0.1k steps
+        raise InputError(f"--bitrate {kbps:g}k cannot hold the sound even at its lowest "
+                         f"({rate / 1000:g}k Opus takes {sound:.2f} kbps) and the video; with "
+                         f"sound, aim at {need:g}k or more, or give --no-audio")
+    notify(f"the sound takes {sound:.2f} kbps (lowered from {DEFAULT_BITRATE / 1000:g}k to "
+           f"{rate / 1000:g}k Opus): the video aims at {video:.2f} kbps")
+    return track, Split(sound, video, rate, "lowered")
 
 
 def encode_at_bitrate(encode: Encode, options: EncodeOptions, kbps: float,
@@ -101,13 +186,13 @@ def encode_at_bitrate(encode: Encode, options: EncodeOptions, kbps: float,
             tried[x] = encode(parameters_at(x, options))
         return tried[x].stats.kbps
 
-    def done(x: float, reached: bool) -> Any:
-        return replace(tried[x], rate_control=RateControl(kbps, x, len(tried), reached))
+    def done(x: float, reached: bool, end: str | None = None) -> Any:
+        return replace(tried[x], rate_control=RateControl(kbps, x, len(tried), reached, end=end))
 
     if rate(X_MIN) >= kbps * (1 - tolerance):
-        return done(X_MIN, rate(X_MIN) <= kbps * (1 + tolerance))
+        return done(X_MIN, rate(X_MIN) <= kbps * (1 + tolerance), "lowest")
     if rate(X_MAX) <= kbps * (1 + tolerance):
-        return done(X_MAX, rate(X_MAX) >= kbps * (1 - tolerance))
+        return done(X_MAX, rate(X_MAX) >= kbps * (1 - tolerance), "highest")
     x = _search(rate, kbps, tolerance, max_passes, lambda: len(tried), notify)
     if x is not None:
         return done(x, True)

@@ -63,6 +63,9 @@ class Header:
     # (version 7.0) the square (x, y, side) of the picture the motion model sees at its own
     # size; None: the picture is the model's square (every file before 7.0)
     region: tuple[int, int, int] | None = None
+    # (version 8.0) every token carries the picture's global motion after the model's numbers:
+    # 8 more, the displacement of the picture's corners in pixels (motion/camera.py)
+    global_motion: bool = False
 
     def __post_init__(self) -> None:
         # The file stores float32: hold exactly the value a reader will get back.
@@ -72,6 +75,8 @@ class Header:
         name = self.model_name.encode("utf-8")
         if len(name) > MAX_NAME or len(self.model_digest) != 16:
             raise ValueError("model name too long or digest not 16 bytes")
+        if self.global_motion and self.region is None:
+            raise ValueError("a global motion needs a motion region")
         parts = [
             write_varint(len(name)),
             name,
@@ -90,6 +95,7 @@ class Header:
             write_varint(self.chunk_frames),
             write_varint(self.keyframe_interval),
             *(write_varint(v) for v in (self.region or ())),
+            bytes([1]) if self.global_motion else b"",
         ]
         return b"".join(parts)
 
@@ -117,6 +123,12 @@ class Header:
             if not (0 < side and x + side <= width and y + side <= height):
                 raise FormatError(f"header: motion region {side}x{side} at ({x}, {y}) outside the "
                                   f"{width}x{height} picture")
+        global_motion = False
+        if region is not None and c.pos != len(data):  # version 8.0: the global motion
+            flag = c.u8()
+            if flag != 1:
+                raise FormatError(f"header: unknown global motion {flag}")
+            global_motion = True
         if c.pos != len(data):
             raise FormatError("header: unexpected bytes after the last field")
         if not 0 <= token_dim <= MAX_TOKEN_DIM:  # 0: a model that sends no motion (static)
@@ -135,7 +147,8 @@ class Header:
         if not 0 < chunk <= 65536:
             raise FormatError(f"header: chunk size {chunk} out of range")
         return cls(name, digest, token_dim, width, height, sw, sh, Fraction(fps_num, fps_den),
-                   frames, quality, step, intra_codec, intra_qp, Fit(fit), chunk, interval, region)
+                   frames, quality, step, intra_codec, intra_qp, Fit(fit), chunk, interval, region,
+                   global_motion)
 
 
 @dataclass

@@ -21,15 +21,18 @@ AUDIO_VERSION = (4, 0)
 REFERENCES_VERSION = (5, 0)
 BLEND_VERSION = (6, 0)
 SIZE_VERSION = (7, 0)  # the picture at the input's own size: a motion region in the header
+GLOBAL_VERSION = (8, 0)  # the picture's global motion: 8 more numbers in every token
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5, 6, 7)
+READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 def version_for(records, header=None) -> tuple[int, int]:
-    """The lowest format version that holds these records (and ``header``): 7.0 for a
-    picture with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
+    """The lowest format version that holds these records (and ``header``): 8.0 for a
+    picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
     with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
     before it, else 1.0."""
+    if header is not None and header.global_motion:
+        return GLOBAL_VERSION
     if header is not None and header.region is not None:
         return SIZE_VERSION
     records = list(records)
@@ -71,6 +74,9 @@ def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
         if record.region is not None and version < SIZE_VERSION:
             raise FormatError(f"a motion region in the header of a version {major}.{version[1]} "
                               f"file (they came in 7.0)")
+        if record.global_motion and version < GLOBAL_VERSION:
+            raise FormatError(f"a global motion in the header of a version {major}.{version[1]} "
+                              f"file (it came in 8.0)")
     elif kind is RecordType.KEYFRAME:
         if record.codec == PREDICTED_KEY_CODEC and version < PREDICTED_VERSION:
             raise FormatError(f"a predicted key frame in a version {major}."

@@ -1,5 +1,10 @@
 """Outputs are written beside their target and renamed into place, or not at all.
 
+Without --force the placement itself refuses a target that exists by then (check_target looks
+before the work, minutes earlier; another program or a second encode may have made the file
+since): a file is hard-linked into place, which never replaces, and a folder renamed over an
+empty folder made for it (_place).
+
 A target that exists and is not a regular file (a device such as /dev/null, a FIFO, a socket)
 is never replaced by a rename: byte outputs are written through to it, as FFmpeg does, and
 anything else is refused. A full disk is an OutputError, and leaves nothing behind.
@@ -74,6 +79,71 @@ def _temporary(path: Path, directory: bool) -> Path:
     return tmp
 
 
+# link() errors that say the filesystem has no hard links (FAT, exFAT, some network shares)
+NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
+
+
+def _taken(path: Path) -> OutputError:
+    return OutputError(f"{path} exists (made while this output was written; use --force to "
+                       f"overwrite); nothing was replaced")
+
+
+def _place(tmp: Path, path: Path, force: bool, directory: bool) -> None:
+    """Puts the finished ``tmp`` at ``path``. With ``force``, a rename over whatever is there
+    (an old folder is removed by the caller). Without, this step itself never replaces: a
+    file is hard-linked to ``path`` (link fails if the name exists) and ``tmp`` removed; on
+    a filesystem without hard links the name is first claimed by an exclusive create and
+    ``tmp`` renamed over that claim, so no file that existed before is ever replaced (a
+    program that opens the claim without O_EXCL in that instant writes into our file, its
+    own doing). A folder is renamed over an empty folder made for it (mkdir fails if the
+    name exists; rename replaces only an empty folder, so one filled meanwhile fails)."""
+    try:
+        if force:
+            os.replace(tmp, path)
+        elif directory:
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                raise _taken(path) from None
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)  # our claim, if still empty
+                raise
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise _taken(path) from None
+            except OSError as exc:
+                if exc.errno not in NO_LINKS:
+                    raise
+                _claim_and_rename(tmp, path)
+            else:
+                os.unlink(tmp)
+    except OSError as exc:
+        if exc.errno in NO_ROOM:
+            raise
+        raise OutputError(f"{path}: cannot put the output in place ({exc.strerror or exc})") from None
+
+
+def _claim_and_rename(tmp: Path, path: Path) -> None:
+    """Without hard links: ``path`` created exclusively (FileExistsError if it exists), then
+    ``tmp`` renamed over it; the claim is removed if the rename fails."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _taken(path) from None
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
 def _no_room(path: Path, exc: BaseException) -> OutputError | None:
     if isinstance(exc, OSError) and exc.errno in NO_ROOM:
         return OutputError(f"{path}: cannot write ({os.strerror(exc.errno)}); nothing was written")
@@ -104,13 +174,13 @@ def atomic_path(path: str | Path, force: bool, directory: bool = False,
     tmp = _temporary(path, directory)
     try:
         yield tmp
-        if directory and path.exists():
+        if force and directory and path.exists():
             if not path.is_dir() or not replaceable(path):
                 raise OutputError(f"{path} exists and is not an imfcodec output folder; not replacing it")
             shutil.rmtree(path)
-        elif not directory and path.is_dir():
+        elif force and not directory and path.is_dir():
             raise OutputError(f"{path} is a directory")
-        os.replace(tmp, path)
+        _place(tmp, path, force, directory)
     except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Sound through FFmpeg: the input's first audio stream read as 48 kHz PCM frames, and Opus
+"""Sound through FFmpeg: one of the input's audio streams read as 48 kHz PCM frames, and Opus
 packets muxed into an output (an mp4 or mkv beside the video, or an Ogg .opus file alone).
 
 Both directions stream: the input is decoded and resampled a frame at a time, and packets
@@ -22,11 +22,14 @@ GAP = 0.02  # seconds: a longer hole between an input's audio timestamps is fill
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """The input's first audio stream, as its container describes it."""
+    """One of the input's audio streams, as its container describes it."""
 
     codec: str
     rate: int
     channels: int
+    index: int = 0  # which of the input's audio streams (0: the first)
+    streams: int = 1  # how many audio streams the input has
+    label: str = ""  # its language and title, where the container names them
 
 
 def layout(channels: int) -> str:
@@ -44,25 +47,42 @@ def _describe(stream) -> str:
     return f"audio stream {stream.index} ({_codec_name(stream)})"
 
 
-def probe_audio(path: str | Path) -> AudioInfo | None:
-    """The first audio stream of a file FFmpeg reads, or None when it has none."""
+def _label(stream) -> str:
+    """'eng, "Commentary"' from the stream's language and title tags, or ''."""
+    tags = {k.lower(): v for k, v in (stream.metadata or {}).items()}
+    language = tags.get("language", "")
+    language = "" if language in ("und", "") else language
+    title = f'"{tags["title"]}"' if tags.get("title") else ""
+    return ", ".join(part for part in (language, title) if part)
+
+
+def probe_audio(path: str | Path, index: int = 0) -> AudioInfo | None:
+    """The audio stream ``index`` (0: the first) of a file FFmpeg reads; None when it has no
+    audio stream and the first was asked for; InputError for an index it does not have."""
     with av.open(str(path), "r") as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
+        streams = container.streams.audio
+        if index >= len(streams):
+            if not streams and index == 0:
+                return None
+            have = "no audio stream" if not streams else \
+                f"{len(streams)} audio stream{'s' if len(streams) > 1 else ''} (0..{len(streams) - 1})"
+            raise InputError(f"--audio-stream {index}: the input has {have}")
+        stream = streams[index]
         ctx = stream.codec_context
-        return AudioInfo(_codec_name(stream), ctx.sample_rate or 0, ctx.channels or 0)
+        return AudioInfo(_codec_name(stream), ctx.sample_rate or 0, ctx.channels or 0, index,
+                         len(streams), _label(stream))
 
 
-def read_audio(path: str | Path, channels: int, frame_size: int) -> Iterator[tuple[float | None, av.AudioFrame]]:
-    """The first audio stream as 16-bit frames of ``frame_size`` samples at 48 kHz with
-    ``channels`` channels (the last frame shorter), each with the time (seconds, on the
-    container's clock) of the stream's first decoded sample, or None while no decoded frame
-    had a time. An audio stream FFmpeg cannot decode is an InputError that names it."""
+def read_audio(path: str | Path, channels: int, frame_size: int,
+               index: int = 0) -> Iterator[tuple[float | None, av.AudioFrame]]:
+    """The audio stream ``index`` (0: the first) as 16-bit frames of ``frame_size`` samples at
+    48 kHz with ``channels`` channels (the last frame shorter), each with the time (seconds,
+    on the container's clock) of the stream's first decoded sample, or None while no decoded
+    frame had a time. An audio stream FFmpeg cannot decode is an InputError that names it."""
     resampler = av.AudioResampler(format="s16", layout=layout(channels), rate=RATE,
                                   frame_size=frame_size)
     with av.open(str(path), "r") as container:
-        stream = container.streams.audio[0]
+        stream = container.streams.audio[index]
         name = _describe(stream)
         first, heard = None, 0.0  # the first sample's time; seconds of sound so far
         try:

@@ -56,12 +56,19 @@ def save_video(target: str | Path, frames: Iterable[np.ndarray], fps: Fraction,
     beside = sound_path(target, sound)
     if beside is not None:
         check_target(beside, force)
-    with atomic_path(target, force, directory=kind == "png",
-                     replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
-        write_video(tmp, kind, frames, fps, size, sound, progress)
-        if beside is not None:
-            with atomic_path(beside, force) as tmp_sound:
-                write_opus(tmp_sound, sound.channels, sound.extradata, sound.packets())
+    placed = None  # the sound, once in place: removed if the frames cannot follow it
+    try:
+        with atomic_path(target, force, directory=kind == "png",
+                         replaceable=lambda d: all(p.suffix == ".png" for p in d.iterdir())) as tmp:
+            write_video(tmp, kind, frames, fps, size, sound, progress)
+            if beside is not None:
+                with atomic_path(beside, force) as tmp_sound:
+                    write_opus(tmp_sound, sound.channels, sound.extradata, sound.packets())
+                placed = beside
+    except BaseException:
+        if placed is not None and not force:  # ours alone: nothing stood there before
+            placed.unlink(missing_ok=True)
+        raise
     return Path(target)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Iterator
 import av
 import numpy as np
 
+from ..device import threads
 from ..errors import InputError
 from .timeline import Resampling, resampling
 
@@ -27,6 +30,7 @@ class VideoInfo:
     rotation: int = 0  # degrees the display turns the coded picture counter-clockwise
     resampled: Resampling | None = None  # irregular timestamps, shown at a constant rate
     start: float = 0.0  # seconds on the container's clock at which the first frame shows
+    packets: int | None = None  # video packets with a time, as demuxed (None: some had none)
 
     @property
     def crop_share(self) -> float:
@@ -34,13 +38,34 @@ class VideoInfo:
         return min(self.width, self.height) / max(self.width, self.height)
 
 
+def standard_input(path: str | Path) -> bool:
+    """Whether ``path`` is ``-`` or names standard input when that is not a regular file
+    (/dev/stdin, /dev/fd/0 on a pipe or a terminal)."""
+    if str(path) == "-":
+        return True
+    try:
+        found = os.stat(path)
+        return not stat.S_ISREG(found.st_mode) and os.path.samestat(found, os.fstat(0))
+    except (OSError, ValueError):
+        return False
+
+
 def existing_file(path: str | Path, kind: str = "a video") -> Path:
-    """The path of an input file that exists (InputError for a missing path or a folder)."""
+    """The path of an input file that exists (InputError for a missing path, a folder,
+    standard input, a pipe or a device: inputs are read more than once, and sized)."""
+    if standard_input(path):
+        raise InputError(f"{path}: reading {kind} from standard input is not supported; give a file")
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not {kind}")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        what = "a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) \
+            else "a device"
+        raise InputError(f"{path}: is {what}, not {kind} in a regular file (inputs are read "
+                         f"from files)")
     return path
 
 
@@ -88,7 +113,8 @@ def probe(path: str | Path) -> VideoInfo:
     if resampled is not None:
         fps = resampled.fps
     start = min(times) if times else float(start_time or 0)
-    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames, rotation, resampled, start)
+    return VideoInfo(width, height, fps.limit_denominator(1 << 20), frames, rotation, resampled, start,
+                     len(times) if times is not None else None)
 
 
 def _scan(container, stream, path) -> tuple[int, list[float] | None]:
@@ -155,6 +181,7 @@ def read_frames(path: str | Path, size: int | tuple[int, int], fit: str = "crop"
     with _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        stream.thread_count = threads()  # device.use_threads (0 would be every core)
         try:
             for index, frame in enumerate(container.decode(stream)):
                 copies = shows[index] if index < len(shows) else 1

@@ -10,6 +10,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from ..device import threads
 from ..errors import OutputError
 from .audio import RATE, OpusMuxer
 
@@ -57,6 +58,7 @@ class FrameWriter:
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = pix_fmt
         self.stream.options = {**defaults, **(options or {})}
+        self.stream.thread_count = threads()  # device.use_threads (x264's own: 1.5 a core)
         if audio is not None:
             if kind not in WITH_SOUND:
                 raise OutputError(f"{kind} output cannot carry sound")

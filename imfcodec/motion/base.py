@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..entropy.quantize import unit
+
 
 @dataclass(frozen=True)
 class Description:
@@ -38,6 +40,9 @@ class MotionModel(ABC):
     #: True when ``analyse`` looks at the reference: the encoder then cannot reuse a frame's
     #: token across references (its token cache is keyed by frame alone).
     analysis_uses_reference = False
+    #: How many numbers at the end of a token depend on the key frame's picture even where
+    #: analysis_uses_reference is False (analyse_reference): a full-size picture's global motion.
+    reference_dims = 0
     #: True for models built into imfcodec (no weights file; ``cls()`` makes one).
     built_in = False
     #: True when the model can blend a second key frame into a frame (``blend_pictures``).
@@ -53,6 +58,16 @@ class MotionModel(ABC):
     @property
     def name(self) -> str:
         return self.description.name
+
+    def analyse_reference(self, frames: list[np.ndarray], reference: Any) -> np.ndarray:
+        """The last ``reference_dims`` numbers of the frames' tokens, which depend on the key
+        frame's picture even where the rest does not (``analyse`` gives them too): (B, 0) for
+        a model without such numbers."""
+        return np.zeros((len(frames), 0), np.float32)
+
+    def grid(self, step: float) -> np.ndarray:
+        """The quantiser's unit of each token number at the header's token ``step``."""
+        return unit(step, self.token_scale)
 
     @property
     def token_dim(self) -> int:

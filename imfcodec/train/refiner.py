@@ -96,8 +96,9 @@ def score(network: WarpRefiner | None, model: FlowMotion, val: list[Example]) ->
 
 
 def train(model: FlowMotion, train_set: list[Example], val_set: list[Example], out: Path,
-          options: RefinerOptions, log: Callable[[str], None] = print) -> dict:
-    """Trains for ``options.minutes``; writes ``out`` each time validation improves. Returns
+          options: RefinerOptions, log: Callable[[str], None] = print, force: bool = False) -> dict:
+    """Trains for ``options.minutes``; writes ``out`` each time validation improves (the
+    first time over an existing file only with ``force``, later over its own). Returns
     {"warp": score of the warp alone, "best": best score, "steps": steps run}."""
     torch.manual_seed(options.seed)
     rng = random.Random(options.seed)
@@ -124,12 +125,14 @@ def train(model: FlowMotion, train_set: list[Example], val_set: list[Example], o
             if now > best:
                 best = now
                 _write(model, network, out, {"steps": step, "val_msssim": round(now, 5),
-                                             "warp_val_msssim": round(baseline, 5)})
+                                             "warp_val_msssim": round(baseline, 5)}, force)
+                force = True  # the file is ours now
     return {"warp": baseline, "best": best, "steps": step}
 
 
-def _write(model: FlowMotion, network: WarpRefiner, out: Path, training: dict) -> None:
+def _write(model: FlowMotion, network: WarpRefiner, out: Path, training: dict,
+           force: bool) -> None:
     config = replace(model.config, refiner=network.cfg)
     extra = {k: v for k, v in model.metadata.items() if k.startswith("imfcodec.training")}
     extra["imfcodec.refiner_training"] = training
-    write_bytes(out, serialize(model.dictionary, config, model.name, extra, refiner=network), force=True)
+    write_bytes(out, serialize(model.dictionary, config, model.name, extra, refiner=network), force=force)
