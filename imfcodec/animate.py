@@ -15,6 +15,12 @@ source picture as its reference, through the same motion-model interface as deco
 - Absolute (``relative=False``): for the flow model, each driving frame analysed against the
   source itself; for imf-small, the driving tokens as they are.
 
+Picture size: the output has the source picture's own size and shape (up to 1920x1080, as
+`imfcodec encode` codes a video; a square ``size`` gives the model's square as before). The
+model works at its own size on a square region of each picture (motion/fullsize.py): the
+driving video's where it moves most (as the encoder places it), the source's at the same
+place along its longer side; the motion is applied to the full-size source picture.
+
 Alignment: a talking head in the source may sit elsewhere, or at another scale, than the one
 in the driving video. Without a face detector in this OpenCV build, the two are aligned by
 the mean terms of their optical flow: a similarity (scale and shift) fitted to the DIS flow
@@ -38,8 +44,10 @@ from . import frames as fr
 from .audio import AudioSettings, encode_audio, extradata, timed_packets
 from .errors import InputError
 from .io.output import Sound, save_video
+from .layout import Layout, plan
 from .motion import flowfield
 from .motion.base import MotionModel
+from .motion.fullsize import FullSize
 from .source import Source
 
 # The sound of the driving video, coded once for the output (it is not the codec's low rate:
@@ -117,25 +125,31 @@ def _warp(picture: np.ndarray, matrix: np.ndarray, inverse: bool = False,
 
 class Animation:
     """The source set in motion by the driving video: iterate it for (H, W, 3) uint8 frames
-    (the driving video's count and rate, at the model's size), or ``save`` it with the
-    driving video's sound."""
+    (the driving video's count and rate, at the source picture's size), or ``save`` it with
+    the driving video's sound.
 
-    def __init__(self, model: MotionModel, source: str | Path | np.ndarray, driving: str | Path | Source,
-                 relative: bool = True, fit: str = "crop", sound: bool = True, align: bool = True) -> None:
-        size = model.image_size
-        self.model, self.relative = model, relative
-        self.driving = Source.of(driving, size, fit)
-        self.source = source if isinstance(source, np.ndarray) else still(source, size, fit)
-        if self.source.shape != (size, size, 3):
-            raise InputError(f"the source picture is {self.source.shape[1]}x{self.source.shape[0]}, "
-                             f"the model takes {size}x{size}")
+    ``driving``: a Source read at its own size (Codec.open) and ``seen``, the model as it
+    sees that video (Codec.motion_for: a FullSize with the video's region, or the model
+    itself for its own square). ``size``: 'WxH' for the output, as `encode --size`."""
+
+    def __init__(self, model: MotionModel, source: str | Path | np.ndarray, driving: Source,
+                 seen: MotionModel, relative: bool = True, fit: str = "crop", sound: bool = True,
+                 align: bool = True, size: str | None = None) -> None:
+        self.model, self.relative, self.driving = model, relative, driving
+        self.view = seen.view if isinstance(seen, FullSize) else (lambda frame: frame)
         first = next(iter(self.driving.frames()), None)
         if first is None:
             raise InputError(f"{self.driving.name}: the driving video has no frames")
-        self.first = first
-        self.alignment = fit_alignment(self.source, first) if align else Alignment(found=False)
-        # the source in the driving frame's geometry
-        self.aligned = _warp(self.source, self.alignment.matrix()) if self.alignment.found else self.source
+        self.first_frame = first
+        self.first = self.view(first)  # the driving video's first frame, in the model's square
+        where = _place(seen.layout) if isinstance(seen, FullSize) else None
+        self.source, self.picture = _picture(model, source, fit, size, where)
+        own = self.picture.view(self.source)  # the source's region, in the model's square
+        self.alignment = fit_alignment(own, self.first) if align else Alignment(found=False)
+        # the source in the driving frame's geometry (the working square's alignment, at the
+        # picture's size around its region)
+        self.matrix = _at_picture(self.alignment.matrix(), self.picture)
+        self.aligned = _warp(self.source, self.matrix) if self.alignment.found else self.source
         self._sound = sound
 
     @property
@@ -144,11 +158,12 @@ class Animation:
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.model.image_size, self.model.image_size
+        return self.source.shape[1], self.source.shape[0]
 
     def tokens(self, batch: list[np.ndarray]) -> np.ndarray:
         """The motion tokens of a batch of driving frames, to apply to the (aligned) source."""
         model = self.model
+        batch = [self.view(frame) for frame in batch]
         if model.analysis_uses_reference:
             return model.analyse(batch, self._analysis_reference)
         tokens = model.analyse(batch, None)
@@ -158,32 +173,32 @@ class Animation:
     def _analysis_reference(self):
         """What driving frames are analysed against: their own first frame (relative), or
         the source (absolute)."""
-        return self.model.reference(self.first if self.relative else self.aligned)
+        return self.model.reference(self.first if self.relative else self.picture.view(self.aligned))
 
     @cached_property
     def _token_shift(self) -> np.ndarray:
         """Relative motion for a model whose tokens describe a frame alone: the source's own
         token minus the driving video's first."""
-        first, own = self.model.analyse([self.first, self.aligned], None)
+        first, own = self.model.analyse([self.first, self.picture.view(self.aligned)], None)
         return own - first
 
     @cached_property
     def _source_reference(self):
-        return self.model.reference(self.aligned)
+        return self.picture.reference(self.aligned)
 
     @cached_property
     def _inside(self) -> np.ndarray:
         """(H, W, 1) weights: 1 where the aligned geometry covers the source's, 0 outside."""
         mask = np.full(self.source.shape[:2], 255, np.uint8)
-        return _warp(mask, self.alignment.matrix(), inverse=True, border=0)[..., None] / 255.0
+        return _warp(mask, self.matrix, inverse=True, border=0)[..., None] / 255.0
 
     def _render(self, tokens: np.ndarray) -> np.ndarray:
         """The model's frames for a batch of tokens, in the source's geometry: brought back
         from the aligned geometry, with the source itself where that falls outside it."""
-        made = self.model.synthesise(self._source_reference, tokens.astype(np.float32))
+        made = self.picture.synthesise(self._source_reference, tokens.astype(np.float32))
         if not self.alignment.found:
             return made
-        back = np.stack([_warp(f, self.alignment.matrix(), inverse=True) for f in made])
+        back = np.stack([_warp(f, self.matrix, inverse=True) for f in made])
         return np.round(self._inside * back + (1 - self._inside) * self.source).astype(np.uint8)
 
     @cached_property
@@ -192,7 +207,7 @@ class Animation:
         the model's rendering of them misses of the source."""
         if not self.relative:
             return None
-        zero = self.tokens([self.first])
+        zero = self.tokens([self.first_frame])
         miss = self.source.astype(np.float32) - self._render(zero)[0].astype(np.float32)
         return zero[0], miss
 
@@ -246,10 +261,96 @@ class Animation:
         return save_video(target, self, self.fps, self.size, self.sound(), force, progress)
 
 
-def still(path: str | Path, size: int, fit: str) -> np.ndarray:
-    """A picture file, or a video's first frame, at ``size`` x ``size``."""
+class _Square:
+    """The model's own square picture, as FullSize's interface needs it (no region)."""
+
+    def __init__(self, model: MotionModel) -> None:
+        self.model = model
+        self.layout = Layout.square(model.image_size)
+
+    def view(self, picture: np.ndarray) -> np.ndarray:
+        return picture
+
+    def reference(self, picture: np.ndarray):
+        return self.model.reference(picture)
+
+    def synthesise(self, reference, tokens: np.ndarray) -> np.ndarray:
+        return self.model.synthesise(reference, tokens)
+
+
+def _place(layout: Layout) -> float | None:
+    """Where a region lies along its picture's longer side, 0 (left or top) to 1 (right or
+    bottom); None for a square."""
+    x, y, side = layout.region
+    slack = max(layout.width, layout.height) - side
+    return None if slack == 0 else (x if layout.width > layout.height else y) / slack
+
+
+def _picture(model: MotionModel, source: str | Path | np.ndarray, fit: str, size: str | None,
+             where: float | None) -> tuple[np.ndarray, "FullSize | _Square"]:
+    """The source picture at its output size and how the model sees it: its own size (up to
+    1920x1080; layout.plan, as encodes plan it), its region at ``where`` along the longer
+    side (the driving video's place; the centre when None)."""
+    square = model.image_size
+    if isinstance(source, np.ndarray):
+        if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
+            raise InputError(f"the source picture must be (H, W, 3) uint8, not {source.shape} "
+                             f"{source.dtype}")
+        height, width = source.shape[:2]
+        planned = plan(width, height, square, size)
+        read = planned.read if not isinstance(planned.read, int) else (planned.read, planned.read)
+        picture = source
+        if (width, height) != read:
+            if width == height or not isinstance(planned.read, int):
+                picture = cv2.resize(source, read, interpolation=cv2.INTER_AREA)
+            else:  # a square from a wider picture: cropped or padded by fit
+                picture = _squared(source, planned.read, fit)
+    else:
+        picture = still(path=source, size=square, fit=fit, own=True, box=size)
+    height, width = picture.shape[:2]
+    if width == height == square:
+        return picture, _Square(model)
+    side = min(width, height)
+    slack = max(width, height) - side
+    offset = round(slack / 2 if where is None else where * slack)
+    region = (offset, 0, side) if width > height else (0, offset, side)
+    return picture, FullSize(model, Layout(width, height, region))
+
+
+def _squared(picture: np.ndarray, side: int, fit: str) -> np.ndarray:
+    """A picture cropped (its centre square) or padded (black) to a square, at ``side``."""
+    height, width = picture.shape[:2]
+    if fit == "pad":
+        longer = max(width, height)
+        square = np.zeros((longer, longer, 3), np.uint8)
+        top, left = (longer - height) // 2, (longer - width) // 2
+        square[top : top + height, left : left + width] = picture
+    else:
+        shorter = min(width, height)
+        top, left = (height - shorter) // 2, (width - shorter) // 2
+        square = picture[top : top + shorter, left : left + shorter]
+    shrink = cv2.INTER_AREA if square.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(square), (side, side), interpolation=shrink)
+
+
+def _at_picture(matrix: np.ndarray, picture: "FullSize | _Square") -> np.ndarray:
+    """A working-square similarity (2x3, driving point -> source point) at the picture's size
+    around its region: P = R + k p takes the square's points to the picture's."""
+    x, y, side = picture.layout.region
+    k = side / picture.model.image_size
+    s, tx, ty = matrix[0, 0], matrix[0, 2], matrix[1, 2]
+    return np.array([[s, 0.0, (1 - s) * x + k * tx], [0.0, s, (1 - s) * y + k * ty]], np.float64)
+
+
+def still(path: str | Path, size: int, fit: str, own: bool = False, box: str | None = None) -> np.ndarray:
+    """A picture file, or a video's first frame, at ``size`` x ``size``; with ``own``, at its
+    own size (up to 1920x1080, or fitted into ``box``, 'WxH', as encodes plan it)."""
     try:
-        frame = next(iter(Source.open(path, size, fit).frames()), None)
+        opened = Source.open(path, size, fit)
+        if own:
+            planned = plan(opened.info.width, opened.info.height, size, box)
+            opened = opened.fitted(planned.read, fit)
+        frame = next(iter(opened.frames()), None)
     except InputError as exc:
         raise InputError(str(exc).replace("has no video stream", "holds no readable image")) from None
     if frame is None:

@@ -475,7 +475,7 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
 @click.option("--relative/--absolute", default=True, show_default=True,
               help="Apply the driving video's motion from its first frame to the source "
                    "(relative), or the driving tokens as they are (absolute).")
-@encode_options("fit")
+@encode_options("size", "fit")
 @click.option("--align/--no-align", default=True, show_default=True,
               help="Fit the source's head to the driving video's first frame (scale and "
                    "shift from their optical flow) before setting it in motion.")
@@ -484,7 +484,7 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def animate(source, driving, target, model_name, relative, fit, align, no_audio, device, force,
+def animate(source, driving, target, model_name, relative, size, fit, align, no_audio, device, force,
             quiet, as_json):
     """Set the still SOURCE (a picture, or a video's first frame) in motion with the DRIVING
     video's motion, and write TARGET (.mp4, .mkv, .y4m or a PNG folder) with the driving
@@ -499,7 +499,7 @@ def animate(source, driving, target, model_name, relative, fit, align, no_audio,
     check_target(target, force, inputs=[source, driving])
     codec = Codec.load(model_name, device)
     animation = codec.animate(source, driving, relative=relative, fit=fit, sound=not no_audio,
-                              align=align)
+                              align=align, size=size)
     talk = not (quiet or as_json)
     if talk:
         console.print(f"{animation.driving.name} drives {source}: model {codec.model.name}, "
@@ -516,6 +516,7 @@ def animate(source, driving, target, model_name, relative, fit, align, no_audio,
         animation.save(target, force, advance)
     summary = {"source": str(source), "driving": str(driving), "output": str(target),
                "model": codec.model.name, "relative": relative, "frames": sum(counted),
+               "width": animation.size[0], "height": animation.size[1],
                "fps": float(animation.fps),
                "alignment": {"found": animation.alignment.found, "scale": animation.alignment.scale,
                              "shift": list(animation.alignment.shift)},
@@ -525,7 +526,8 @@ def animate(source, driving, target, model_name, relative, fit, align, no_audio,
     elif not quiet:
         where = ("left out (--no-audio)" if no_audio else "the driving video has none"
                  if sound is None else f"written to {beside or target}")
-        console.print(f"wrote {target}: {sum(counted)} frames at {float(animation.fps):.3f} fps; "
+        console.print(f"wrote {target}: {sum(counted)} frames at {float(animation.fps):.3f} fps, "
+                      f"{animation.size[0]}x{animation.size[1]}; "
                       f"audio: {where}", markup=False)
 
 

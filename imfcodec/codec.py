@@ -373,16 +373,20 @@ class Codec:
 
     def animate(self, source: str | Path | np.ndarray, driving: str | Path | Source, *,
                 relative: bool = True, fit: str = "crop", sound: bool = True,
-                align: bool = True) -> "Animation":
+                align: bool = True, size: str | None = None) -> "Animation":
         """The still ``source`` (a picture file, a video whose first frame is used, or an
-        (S, S, 3) uint8 array at the model's size) set in motion by the ``driving`` video:
-        iterate it for frames, or ``save`` it (with the driving video's sound unless ``sound``
-        is False). ``relative``: the driving motion from its first frame (default), else the
-        driving tokens as they are; ``align``: fit the source's head to the driving video's
-        first (animate.py)."""
+        (H, W, 3) uint8 array) set in motion by the ``driving`` video, at the source's own
+        size (up to 1920x1080; ``size`` 'WxH' fits it into a box, a square one gives a
+        square cropped or padded by ``fit``): iterate it for frames, or ``save`` it (with the
+        driving video's sound unless ``sound`` is False). ``relative``: the driving motion
+        from its first frame (default), else the driving tokens as they are; ``align``: fit
+        the source's head to the driving video's first (animate.py)."""
         from .animate import Animation
 
-        return Animation(self.model, source, driving, relative, fit, sound, align)
+        # the driving video at its own size, seen by the model in its region (as encodes see it)
+        clip = self.open(driving if isinstance(driving, Source) else Path(driving), fit)
+        return Animation(self.model, source, clip, self.motion_for(clip, global_motion=False),
+                         relative, fit, sound, align, size)
 
     def decode(self, source: str | Path | bytes | Stream) -> Decoded:
         """An .imf file (a path), its bytes, or a Stream -> a Decoded video (header read now,

@@ -51,13 +51,21 @@ def test_frames_rate_and_sound_follow_the_driving_clip(media, tmp_path):
     with av.open(str(tmp_path / "out.mp4")) as c:
         video = c.streams.video[0]
         assert video.frames == 14 and video.average_rate == 15
-        assert (video.width, video.height) == (256, 256)
+        # the source picture's own size (96x80), not the model's square
+        assert (video.width, video.height) == (96, 80) == (summary["width"], summary["height"])
         assert c.streams.audio and c.streams.audio[0].codec_context.name == "opus"
+    # the model's square on request, as before
+    r = run("animate", media["portrait"], media["driving"], tmp_path / "square.mkv", "--json",
+            "--size", "256x256", "--no-audio")
+    assert r.exit_code == 0, r.output
+    with av.open(str(tmp_path / "square.mkv")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (256, 256)
 
 
 def test_relative_motion_of_a_still_clip_leaves_the_source_unchanged(media):
     codec = Codec.load("imf-flow")
-    source = still(media["portrait"], 256, "crop")
+    source = still(media["portrait"], 256, "crop", own=True)
+    assert source.shape == (80, 96, 3)
     frames = list(codec.animate(media["portrait"], media["still"]))
     assert len(frames) == 8
     assert all(np.array_equal(f, source) for f in frames)
@@ -112,3 +120,27 @@ def test_bad_input(media, tmp_path):
     one_line_error(run("animate", media["portrait"], media["driving"], tmp_path / "b.mp4"), 3,
                    "exists")
     assert (tmp_path / "b.mp4").read_bytes() == b"keep"
+
+
+def test_pictures_and_driving_videos_of_any_shape(tmp_path):
+    """A wide picture driven by its own wide clip comes back at its size and follows the clip
+    in its motion region; a portrait clip drives a wide picture at the picture's size."""
+    from imfcodec.metrics import psnr
+
+    codec = Codec.load("imf-flow")
+    frames = synthetic_frames(10, 160, 96, seed=7)
+    wide = write_clip(tmp_path / "wide.mp4", frames)
+    clip = codec.open(wide)
+    shown = clip.read()
+    animation = codec.animate(shown[0], wide)
+    assert animation.size == (160, 96)
+    out = list(animation)
+    assert len(out) == 10 and out[0].shape == (96, 160, 3)
+    x, y, side = animation.picture.layout.region
+    inner = (slice(y, y + side), slice(x, x + side))
+    follows = np.mean([psnr(a[inner], b[inner]) for a, b in zip(shown, out)])
+    still_first = np.mean([psnr(a[inner], shown[0][inner]) for a in shown])
+    assert follows > still_first + 2
+    upright = write_clip(tmp_path / "upright.mp4", synthetic_frames(6, 72, 128, seed=8))
+    made = list(codec.animate(shown[0], upright))
+    assert len(made) == 6 and all(f.shape == (96, 160, 3) for f in made)
