@@ -172,6 +172,18 @@ def fit_frame(frame: av.VideoFrame, size: int | tuple[int, int], fit: str) -> np
     return out
 
 
+def _decoded(container, stream) -> Iterator[av.VideoFrame]:
+    """The stream's frames, packet by packet; a packet the decoder refuses as damaged (a file
+    cut short, a broken packet) is skipped, as FFmpeg does, so what decodes is kept (the
+    encode then says how many of the announced frames it read)."""
+    for packet in container.demux(stream):
+        try:
+            frames = stream.decode(packet)  # (the last, empty packet flushes the decoder)
+        except av.error.InvalidDataError:
+            continue
+        yield from frames
+
+
 def read_frames(path: str | Path, size: int | tuple[int, int], fit: str = "crop",
                 info: VideoInfo | None = None) -> Iterator[np.ndarray]:
     """Yields RGB uint8 frames at ``size`` (fit_frame) in display order, upright, at a constant rate
@@ -183,7 +195,7 @@ def read_frames(path: str | Path, size: int | tuple[int, int], fit: str = "crop"
         stream.thread_type = "AUTO"
         stream.thread_count = threads()  # device.use_threads (0 would be every core)
         try:
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in enumerate(_decoded(container, stream)):
                 copies = shows[index] if index < len(shows) else 1
                 if copies:
                     picture = fit_frame(upright(frame, info.rotation), size, fit)
