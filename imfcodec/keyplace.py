@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bitstream import KeyReason
+from .frames import channel_mean
 
 THUMB = 32  # side of the grey thumbnail a frame is compared by
 
@@ -31,7 +32,7 @@ class Run:
 
 def descriptor(frame: np.ndarray) -> np.ndarray:
     """A frame (H, W, 3 uint8) as a THUMB x THUMB grey thumbnail in [0, 1], flattened."""
-    grey = frame.astype(np.float32).mean(axis=2) / 255
+    grey = channel_mean(frame) / 255
     h, w = grey.shape
     ys = np.arange(THUMB + 1) * h // THUMB
     xs = np.arange(THUMB + 1) * w // THUMB

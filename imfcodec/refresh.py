@@ -39,14 +39,24 @@ def key_frame_pays(error: float, fresh_error: float, samples: int, horizon: int,
     return (error - fresh_error) * samples * horizon > lam * key_bits
 
 
-def scene_change(previous: np.ndarray, current: np.ndarray) -> float:
-    """Mean absolute difference of 4x-downsampled grey frames, in [0, 1]."""
-    def grey(x: np.ndarray) -> np.ndarray:
-        g = x.astype(np.float32).mean(axis=2)
-        h, w = (g.shape[0] // 4) * 4, (g.shape[1] // 4) * 4
-        return g[:h, :w].reshape(h // 4, 4, w // 4, 4).mean(axis=(1, 3))
+def _grey(x: np.ndarray) -> np.ndarray:
+    """A frame's grey (the mean of its channels) over 4x4 blocks, float32: summed exactly in
+    integers (a 1280x720 frame in a quarter of the time of float means)."""
+    h, w = (x.shape[0] // 4) * 4, (x.shape[1] // 4) * 4
+    sums = x[:h, :w].reshape(h // 4, 4, w // 4, 4 * x.shape[2]).sum(axis=(1, 3), dtype=np.int32)
+    return sums.astype(np.float32) / np.float32(16 * x.shape[2])
 
-    return float(np.abs(grey(previous) - grey(current)).mean() / 255)
+
+_last: list = [None, None]  # the last frame scene_change saw as ``current``, and its grey
+
+
+def scene_change(previous: np.ndarray, current: np.ndarray) -> float:
+    """Mean absolute difference of 4x-downsampled grey frames, in [0, 1]. (The frame before
+    is mostly the one the last call saw: its grey is kept, not computed again.)"""
+    before = _last[1] if _last[0] is previous else _grey(previous)
+    now = _grey(current)
+    _last[0], _last[1] = current, now
+    return float(np.abs(before - now).mean() / 255)
 
 
 def forced_reason(options: EncodeOptions, index: int, last_key: int, frame: np.ndarray,

@@ -95,3 +95,25 @@ def test_settings_map_to_options_as_the_command_line_does():
         EncodeSettings(intra="vp9")
     with pytest.raises(ValueError):
         EncodeOptions(key_placement="middle")
+
+
+def test_the_fast_grey_gives_the_numbers_of_the_float_means():
+    """scene_change and key placement's thumbnails sum grey in integers: the same numbers as
+    the float means they replace (exactly for the channel mean, to float rounding for the
+    scene change), so encodes keep their bytes."""
+    import numpy as np
+
+    from imfcodec.frames import channel_mean
+
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(0, 256, (90, 130, 3), dtype=np.uint8) for _ in range(2))
+    a[:5] = 255
+    assert np.array_equal(channel_mean(a), a.astype(np.float32).mean(axis=2))
+
+    def slow(x):
+        g = x.astype(np.float32).mean(axis=2)
+        return g[:88, :128].reshape(22, 4, 32, 4).mean(axis=(1, 3))
+
+    expected = float(np.abs(slow(a) - slow(b)).mean() / 255)
+    assert scene_change(a, b) == pytest.approx(expected, rel=1e-6)
+    assert scene_change(b, a) == pytest.approx(expected, rel=1e-6)  # (b's grey kept from before)
