@@ -179,6 +179,9 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
             payload = header.to_bytes()
         except (ValueError, struct.error, OverflowError):
             payload = None
+        if payload is None and field == "global_motion":  # the flag without a region: by hand
+            header.global_motion = False
+            payload = header.to_bytes() + bytes([1])
         if payload is None:  # fps 0/1 or a value to_bytes refuses: write the fields by hand
             payload = bytearray(header.to_bytes()) if field != "fps" else None
             if payload is None:

@@ -161,6 +161,24 @@ def device_option(command):
     return options_of(TrainOptions, "device")(command)
 
 
+def threads_option(command):
+    """--threads N: the CPU threads of every library (device.use_threads: torch, OpenCV,
+    FFmpeg's codecs), set before the command runs; the command's function does not see it."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, threads=None, **kwargs):
+        from .device import use_threads
+
+        use_threads(threads)
+        return command(*args, **kwargs)
+
+    return click.option(
+        "--threads", default=None, metavar="N",  # checked by use_threads: one line
+        help="CPU threads for torch, OpenCV and FFmpeg's codecs (default: OMP_NUM_THREADS, "
+             "else the cores, at most 8). The .imf bytes do not depend on it.")(run)
+
+
 def audio_options(command):
     """--audio-bitrate, --audio-channels and --audio-stream, by audio.AudioSettings' default
     and bounds."""
@@ -203,6 +221,7 @@ def encode_options(*names: str):
 @audio_options
 @click.option("--no-audio", is_flag=True, help="Drop the input's sound on purpose.")
 @device_option
+@threads_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
@@ -412,6 +431,7 @@ def _say_encoded(stream, target) -> None:
 @click.option("--model", "model_name", default=None,
               help="Model name or path (default: the model named in the stream).")
 @device_option
+@threads_option
 @click.option("--no-audio", is_flag=True, help="Leave the sound out.")
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
@@ -481,6 +501,7 @@ def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
                    "shift from their optical flow) before setting it in motion.")
 @click.option("--no-audio", is_flag=True, help="Leave the driving video's sound out.")
 @device_option
+@threads_option
 @click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
@@ -505,6 +526,9 @@ def animate(source, driving, target, model_name, relative, size, fit, align, no_
         console.print(f"{animation.driving.name} drives {source}: model {codec.model.name}, "
                       f"{'relative' if relative else 'absolute'} motion", markup=False)
         console.print(animation.alignment.describe(), markup=False)
+    motion = animation.motion  # noise, or cuts: said before the work, unless --quiet
+    if not quiet and not motion.face_like:
+        console.print(motion.warning(animation.driving.name), markup=False)
     sound = animation.sound()
     beside = sound_path(target, sound)
     counted = []
@@ -520,6 +544,7 @@ def animate(source, driving, target, model_name, relative, size, fit, align, no_
                "fps": float(animation.fps),
                "alignment": {"found": animation.alignment.found, "scale": animation.alignment.scale,
                              "shift": list(animation.alignment.shift)},
+               "driving_motion": motion.to_dict(),
                "audio": None if sound is None else str(beside or target)}
     if as_json:
         _emit_json(summary)
@@ -565,6 +590,7 @@ def info(source, as_json):
                    "separated (1,4), are measured side by side (rows imf-adaptive, "
                    "imf-adaptive-r4, and the BD-rate of each against the one before).")
 @device_option
+@threads_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_placement,
@@ -697,8 +723,6 @@ def dictionary(data, target, directions, grid, pairs_per_clip, preset, token_sca
 @click.option("--force", "-f", is_flag=True)
 def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every, threads, force):
     """Train the correction network of a flow MODEL (teacher-forced coefficients; CPU-sized)."""
-    import torch
-
     from .console import console, progress_bar
     from .errors import ModelError
     from .io.atomic import check_target
@@ -709,7 +733,9 @@ def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every,
 
     check_target(target, force)
     if threads:
-        torch.set_num_threads(threads)
+        from .device import use_threads
+
+        use_threads(threads)
     model = load(model_name)
     if not isinstance(model, FlowMotion):
         raise ModelError(f"{model.name} is not a flow model; only flow models have a correction network")

@@ -31,7 +31,7 @@ def resolve(name: str = "auto") -> str:
 # The key frames' x265 stream stays single-threaded (pools=none, frame-threads=1 in
 # intra.py) and the key-frame decoder at one thread whatever the count, so an .imf file's
 # bytes never depend on it (tests/test_threads.py).
-MAX_DEFAULT_THREADS = 8  # a 256x256 network and a small picture gain little past this
+MAX_DEFAULT_THREADS = 8  # the default's cap (more cores: --threads)
 
 _threads: int | None = None  # the count chosen by use_threads (None: not chosen)
 
@@ -46,16 +46,19 @@ def cpu_cores() -> int:
 
 def default_threads() -> int:
     """The thread count when none is given: OMP_NUM_THREADS when it is set to a number, else
-    half the cores this process may use (1 on 2 cores, 8 on 16), at most MAX_DEFAULT_THREADS.
-    Half, because two stages run at once: the motion model and OpenCV in the main thread,
-    and FFmpeg's encoder of the output (or decoder of the input) in its own threads; each
-    library's pool at every core would oversubscribe the machine (and libgomp's workers spin
-    waiting for a core another job holds: on a loaded 2-core machine one torch thread decoded
-    faster than two)."""
+    the cores this process may use, at most MAX_DEFAULT_THREADS (2 on 2 cores, 8 on 16).
+
+    Every core, because torch's OpenMP workers wait passively (imfcodec/__init__.py sets
+    OMP_WAIT_POLICY=PASSIVE before torch loads): on the 2-core machine a decode ran at 62-63
+    fps with 2 threads and 45 with 1 while it was quiet, and 41-43 with 2 and 33-46 with 1
+    beside a job holding a core; spinning workers gave 68-70 quiet but 10-14 beside that job
+    (benchmarks/README.md, "Decode speed against clip length"). FFmpeg's codecs (x264 frame
+    threads) run beside the model's stage, so a busy machine has up to twice the count
+    runnable, but all of them sleep while they wait."""
     given = os.environ.get("OMP_NUM_THREADS", "").strip()
     if given.isdigit() and int(given) > 0:
         return int(given)
-    return max(1, min(MAX_DEFAULT_THREADS, cpu_cores() // 2))
+    return max(1, min(MAX_DEFAULT_THREADS, cpu_cores()))
 
 
 def threads() -> int:
@@ -63,12 +66,15 @@ def threads() -> int:
     return _threads if _threads is not None else default_threads()
 
 
-def use_threads(count: int | None = None) -> int:
-    """Sets every library's CPU thread count to ``count`` (None: default_threads()); returns
-    it. InputError for a count under 1. The command line calls it once, before any work."""
+def use_threads(count: int | str | None = None) -> int:
+    """Sets every library's CPU thread count to ``count`` (None: default_threads(); a string:
+    as --threads gives it); returns it. InputError for anything but a whole number from 1.
+    The command line calls it once, before any work."""
     global _threads
     if count is None:
         count = default_threads()
+    elif isinstance(count, str) and count.strip().isdigit():
+        count = int(count)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InputError(f"--threads {count}: give a whole number of threads, 1 or more")
     import cv2
