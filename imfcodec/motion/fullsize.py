@@ -69,7 +69,6 @@ class FullSize(MotionModel):
                          model.digest, np.concatenate([model.token_scale,
                                                        np.ones(self.extra, np.float32)]))
         self.model, self.layout = model, layout
-        self.global_motion = global_motion
         self.analysis_uses_reference = model.analysis_uses_reference
         self.reference_dims = self.extra
         x, y, side = layout.region
@@ -84,6 +83,11 @@ class FullSize(MotionModel):
         grid = np.meshgrid(np.arange(side, dtype=np.float32) + x, np.arange(side, dtype=np.float32) + y)
         self.base = np.ascontiguousarray(np.stack(grid, axis=-1))
         self._outside: np.ndarray | None = None  # 1 - the fade at the region's size (global motion)
+
+    @property
+    def global_motion(self) -> bool:
+        """Whether its tokens carry the picture's global motion (format 8.0)."""
+        return self.extra > 0
 
     def grid(self, step: float) -> np.ndarray:
         """The model's quantiser unit, then 1 pixel for each number of the global motion."""
