@@ -753,5 +753,7 @@ def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every,
         console.print(f"validation never beat the warp alone ({result['warp']:.4f}); nothing written")
 
 
+from . import cli_live  # noqa: E402,F401  (registers send and receive on main)
+
 if __name__ == "__main__":
     main()

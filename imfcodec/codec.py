@@ -125,6 +125,10 @@ class Decoded:
         self._path = None if self._data is not None else existing_file(source, "an .imf file")
         with self._open() as stream:
             self.header, self.sound = read_start(stream)  # sound: the AUDIO_HEADER, or None
+        if self.header.frame_count == 0:  # (9.0) a live stream's open count: its END's
+            with self._open() as stream:
+                *_, (_, end) = bs.read_records(stream)
+            self.header = replace(self.header, frame_count=end.frame_count)
         self.model = codec.model_for(self.header)
 
     def _open(self) -> BinaryIO:

@@ -23,7 +23,7 @@ from .errors import FormatError, ModelError
 from .layout import Layout
 from .motion.base import MotionModel
 from .motion.fullsize import FullSize
-from .tokens import read_chunk
+from .tokens import RunState
 
 ModelFor = Callable[[bs.Header], MotionModel]
 
@@ -44,34 +44,56 @@ def iter_decoded(stream: BinaryIO, model_for: ModelFor):
     its tokens: everything the decoder reads, before any network runs."""
     records = bs.read_records(stream)
     _, header = next(records)
-    model = model_for(header)
-    if header.region is not None:  # a picture at its own size (7.0): the model in its region
-        model = FullSize(model, Layout(header.width, header.height, header.region),
-                         header.global_motion)  # (8.0) and the whole picture's motion
+    model = model_for_header(header, model_for(header))
     yield "header", header, model
-    previous: np.ndarray | None = None
-    reference: int | None = None  # the reference index of the last chunk since the key frame
-    keys = intra.KeyDecoder()  # predicted key frames continue the stream of those before them
+    reader = RecordDecoder(header, model)
     for _, record in records:
         if isinstance(record, bs.KeyFrame):
-            rgb = keys.decode(record.data, record.codec)
-            if rgb.shape != (header.height, header.width, 3):
-                raise FormatError(f"key frame is {rgb.shape[1]}x{rgb.shape[0]}, header says "
-                                  f"{header.width}x{header.height}")
-            previous = reference = None
-            yield "key", record, rgb
+            yield "key", record, reader.key_frame(record)
         elif isinstance(record, bs.TokenChunk):
-            if record.partner is not None and not model.blends:
-                raise FormatError(f"a token chunk blends two key frames, which model {model.name} "
-                                  "cannot do")
-            if record.reference != reference:  # another reference: its first token is whole
-                previous = None
-            reference = record.reference
-            levels, shares = read_chunk(record, model.token_dim, previous)
-            previous = levels[-1]
+            levels, shares = reader.tokens(record)
             if shares is not None:
                 yield "shares", record, shares
             yield "tokens", record, levels
+
+
+def model_for_header(header: bs.Header, model: MotionModel) -> MotionModel:
+    """The model as a stream's header has it: at a picture's own size (7.0) the model in its
+    region, with (8.0) the whole picture's motion."""
+    if header.region is not None:
+        return FullSize(model, Layout(header.width, header.height, header.region),
+                        header.global_motion)
+    return model
+
+
+class RecordDecoder:
+    """Key frames to pictures and token chunks to levels, in stream order, before any network
+    runs (a file's reader and a live receiver's share it)."""
+
+    def __init__(self, header: bs.Header, model: MotionModel) -> None:
+        self.header, self.model = header, model
+        self.run = RunState()
+        self.reference: int | None = None  # the reference index of the last chunk since the key
+        self.keys = intra.KeyDecoder()  # predicted key frames continue the stream before them
+
+    def key_frame(self, record: bs.KeyFrame) -> np.ndarray:
+        header = self.header
+        rgb = self.keys.decode(record.data, record.codec)
+        if rgb.shape != (header.height, header.width, 3):
+            raise FormatError(f"key frame is {rgb.shape[1]}x{rgb.shape[0]}, header says "
+                              f"{header.width}x{header.height}")
+        self.run.reset()
+        self.reference = None
+        return rgb
+
+    def tokens(self, record: bs.TokenChunk) -> tuple[np.ndarray, np.ndarray | None]:
+        if record.partner is not None and not self.model.blends:
+            raise FormatError(f"a token chunk blends two key frames, which model "
+                              f"{self.model.name} cannot do")
+        if record.reference != self.reference:  # another reference: its first token is whole
+            self.run.reset()
+        self.reference = record.reference
+        return self.run.read(record, self.model.token_dim)
 
 
 def read_start(stream: BinaryIO) -> tuple[bs.Header, bs.AudioHeader | None]:

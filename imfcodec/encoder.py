@@ -178,7 +178,8 @@ class FrameLoop:
 
     def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions, sink,
                  progress: fr.Progress | None = None, token_cache: dict | None = None,
-                 decide: bool = True) -> None:
+                 decide: bool = True, adaptive_tables: bool = False) -> None:
+        """``adaptive_tables``: token chunks whose tables follow the run (a live stream's)."""
         rule = RefreshRule.of(options, header.fps, header.intra_codec, header.intra_qp) if decide else None
         self.fixed = _Fixed(motion, header, options, rule, sink, progress)
         self.predict = Predictor(motion, header, options, token_cache)
@@ -188,7 +189,8 @@ class FrameLoop:
         # (the chunker's callback must not hold the loop: a reference cycle would keep each
         # pass's decoded-reference features alive until a full garbage collection, and rate
         # control's passes would pile them up)
-        self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink))
+        self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink),
+                                    adaptive_tables)
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.held = Held(options.references)  # the key frames a decoder holds
         self.keys = KeyCoder(header, options)
@@ -307,19 +309,30 @@ class FrameLoop:
                                   for index, reason in self.keys.reasons.items()}
         return self.stats
 
+    def step(self, index: int, frame: np.ndarray, previous: np.ndarray | None,
+             asked: bs.KeyReason | None = None, now: bool = False) -> None:
+        """Frame ``index`` (``previous``: the one before it): a key frame where a rule (or
+        ``asked``) wants one, else a token; ``now``: coded at once, not when a batch is full
+        (a live stream's frames, one by one)."""
+        options = self.fixed.options
+        reason = asked or forced_reason(options, index, self.held.last.index, frame, previous)
+        if reason is not None and asked is None:
+            self.run_batch()
+            # a refresh decided in that batch may have moved the last key frame: ask again
+            reason = forced_reason(options, index, self.held.last.index, frame, previous)
+        if reason is not None:
+            self.run_batch()
+            self.key_frame(index, frame, reason)
+        else:
+            self._queue(index, frame)
+            if now:
+                self.run_batch()
+
     def encode(self, frames: Iterator[np.ndarray]) -> EncodeStats:
         """Frames in order, each key frame first in its run (the decisions made as it goes)."""
-        options, count, previous = self.fixed.options, 0, None
+        count, previous = 0, None
         for index, frame in enumerate(frames):
-            reason = forced_reason(options, index, self.held.last.index, frame, previous)
-            if reason is not None:
-                self.run_batch()
-                # a refresh decided in that batch may have moved the last key frame: ask again
-                reason = forced_reason(options, index, self.held.last.index, frame, previous)
-            if reason is not None:
-                self.key_frame(index, frame, reason)
-            else:
-                self._queue(index, frame)
+            self.step(index, frame, previous)
             previous, count = frame, index + 1
         return self._finish(count)
 

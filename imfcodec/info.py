@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import bitstream as bs
@@ -26,6 +26,7 @@ class _Tally:
     bytes_audio: int = 0
     sound: bs.AudioHeader | None = None
     sound_samples: int = 0
+    frames: int = 0  # the END record's count
 
     def add(self, size: int, record) -> None:
         if isinstance(record, bs.Header):
@@ -43,6 +44,8 @@ class _Tally:
         elif isinstance(record, bs.AudioHeader):
             self.sound = record
             self.bytes_audio += size
+        elif isinstance(record, bs.End):
+            self.frames = record.frame_count
         elif isinstance(record, bs.AudioChunk):
             self.sound_samples = record.end - self.sound.pre_skip  # the last one's is the length
             self.bytes_audio += size
@@ -74,6 +77,8 @@ def describe(path: str | Path) -> dict:
         for size, record in bs.read_records(f):
             tally.add(size, record)
     header, total = tally.header, path.stat().st_size
+    if header.frame_count == 0:  # (9.0) a live stream's open count: its END record's
+        header = replace(header, frame_count=tally.frames)
     seconds = header.frame_count / float(header.fps)
     t = tally
     sound = describe_sound(t.sound, max(0, t.sound_samples)) if t.sound is not None else None
@@ -89,6 +94,7 @@ def describe(path: str | Path) -> dict:
     video = total - t.bytes_audio
     return {
         "file": str(path), "format_version": f"{version[0]}.{version[1]}",
+        "live": tally.header.frame_count == 0,
         **_header_fields(header), "seconds": round(seconds, 4), "file_seconds": round(whole, 4),
         "key_frames": t.key_frames, "token_chunks": t.chunks,
         "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from . import bitstream as bs
+from .entropy import adaptive as adaptive_coder
 from .entropy import coder
 from .entropy import quantize as quant
 from .entropy.tables import MAX_LEVEL
@@ -21,8 +22,12 @@ from .errors import FormatError
 class TokenChunker:
     """Collects quantised levels between key frames and emits TOKENS records."""
 
-    def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None]) -> None:
-        self.chunk_frames, self.emit = chunk_frames, emit
+    def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None],
+                 adaptive: bool = False) -> None:
+        """``adaptive``: chunks whose tables follow the run's tokens (entropy/adaptive.py,
+        version 9.0: a live stream's records of a frame or two)."""
+        self.chunk_frames, self.emit, self.adaptive = chunk_frames, emit, adaptive
+        self.tables: adaptive_coder.TableState | None = None  # the run's, when adaptive
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
         self.first_frame = 0
@@ -73,9 +78,15 @@ class TokenChunker:
         # blended only when a frame takes a share of the partner (a share of 0 is the frame
         # rebuilt from its reference alone, exactly)
         blended = any(self.shares)
-        data = coder.encode_chunk(residuals, absolute, self.shares if blended else None)
+        if self.adaptive and not blended:
+            if absolute is not None or self.tables is None:
+                self.tables = adaptive_coder.TableState(rows.shape[1])
+            data = adaptive_coder.encode_chunk(residuals, absolute, self.tables)
+        else:
+            data = coder.encode_chunk(residuals, absolute, self.shares if blended else None)
         self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data,
-                                self.reference, self.partner if blended else None))
+                                self.reference, self.partner if blended else None,
+                                self.adaptive and not blended))
         self.first_frame += len(rows)
         if self.first_frame == self.skip:
             self.first_frame, self.skip = self.first_frame + 1, None
@@ -83,17 +94,42 @@ class TokenChunker:
         self.pending, self.shares = [], []
 
 
-def read_chunk(record: bs.TokenChunk, token_dim: int,
-               previous: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+class RunState:
+    """What reading a run's chunks carries from one to the next: the levels of the last token
+    and (adaptive chunks) the tables' estimates. ``reset`` at a key frame or a switch."""
+
+    def __init__(self) -> None:
+        self.previous: np.ndarray | None = None
+        self.tables: adaptive_coder.TableState | None = None
+
+    def reset(self) -> None:
+        self.previous = self.tables = None
+
+    def read(self, record: bs.TokenChunk, token_dim: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """read_chunk, with the run's state carried on."""
+        if record.adaptive and (record.absolute_first or self.tables is None):
+            self.tables = adaptive_coder.TableState(token_dim)
+        levels, shares = read_chunk(record, token_dim, self.previous, self.tables)
+        self.previous = levels[-1]
+        return levels, shares
+
+
+def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | None,
+               tables: adaptive_coder.TableState | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """A TOKENS record -> its (frames, token_dim) levels and, when it is blended, its frames'
     share indices (coder.SHARES); ``previous``: the levels of the token before it in the run
-    (None right after a key frame)."""
+    (None right after a key frame); ``tables``: an adaptive chunk's run estimates (moved on)."""
     if record.absolute_first != (previous is None):
         raise FormatError("token chunk prediction flag does not match the stream")
     n_res = record.frame_count - (1 if record.absolute_first else 0)
     n_shares = record.frame_count if record.partner is not None else 0
-    residuals, absolute, shares = coder.decode_chunk(record.data, n_res, token_dim,
-                                                     record.absolute_first, n_shares)
+    if record.adaptive:
+        residuals, absolute = adaptive_coder.decode_chunk(record.data, n_res, token_dim,
+                                                          record.absolute_first, tables)
+        shares = None
+    else:
+        residuals, absolute, shares = coder.decode_chunk(record.data, n_res, token_dim,
+                                                         record.absolute_first, n_shares)
     levels = quant.from_residuals(absolute, residuals, previous)
     if np.abs(levels).max(initial=0) > MAX_LEVEL:
         raise FormatError("token levels out of range")

@@ -168,7 +168,8 @@ def test_blended_chunk_round_trips_and_is_checked():
     assert bs.TokenChunk.from_bytes(chunk.to_bytes()) == chunk
     assert chunk.to_bytes()[2] == 6 and chunk.to_bytes()[3:5] == bytes([1, 2])
     assert bs.TokenChunk.from_bytes(bs.TokenChunk(5, 3, False, b"", 2, partner=0).to_bytes()).partner == 0
-    for bad in (bytes([5, 3, 6, 1, 1]), bytes([5, 3, 4, bs.MAX_REFERENCES]), bytes([5, 3, 8])):
+    for bad in (bytes([5, 3, 6, 1, 1]), bytes([5, 3, 4, bs.MAX_REFERENCES]), bytes([5, 3, 16]),
+                    bytes([5, 3, 12, 1])):
         with pytest.raises(FormatError):
             bs.TokenChunk.from_bytes(bad)
     residuals = np.array([[1, -2], [0, 3]])

@@ -1,6 +1,7 @@
-"""The container's framing: the file start (MAGIC and version bytes), records framed as type,
-varint length, payload and CRC-32 (record_bytes, Writer, pack), and read_records, which reads
-them back with every check: framing, CRCs, versions and record order."""
+"""The container's framing: the file start (MAGIC and version bytes; from 9.0 a stream id),
+records framed as type, varint length, payload and CRC-32 (record_bytes, Writer, pack), and
+read_records, which reads them back with every check: framing, CRCs, versions and record
+order (RecordChecker, which a live stream's packet reader, packets.py, runs too)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .audio import AudioChunk, AudioHeader
 from .order import AudioOrder, FrameOrder
 from .records import End, Header, KeyFrame, RecordType, TokenChunk
 from .varint import read_varint, write_varint
-from .versions import PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
+from .versions import LIVE_VERSION, PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
 
 MAGIC = b"\x89IMF"
 
@@ -31,23 +32,35 @@ _RECORD_CLASSES = {
 _RECORD_TYPES = {cls: kind for kind, cls in _RECORD_CLASSES.items()}
 
 
-def file_start(version: tuple[int, int] = PLAIN_VERSION) -> bytes:
-    return MAGIC + bytes(version)
+def file_start(version: tuple[int, int] = PLAIN_VERSION, stream_id: int | None = None) -> bytes:
+    """MAGIC and the version; from 9.0 also the stream's id (4 bytes, little-endian)."""
+    if (version >= LIVE_VERSION) != (stream_id is not None):
+        raise ValueError("a stream id goes with version 9.0 and later, and only there")
+    start = MAGIC + bytes(version)
+    return start if stream_id is None else start + stream_id.to_bytes(4, "little")
 
 
-def record_bytes(record) -> bytes:
-    """One framed record: type, varint length, payload, CRC-32."""
+def crc_seed(stream_id: int | None) -> int:
+    """Where a record's CRC-32 starts: 0, or (9.0) the CRC-32 of the stream id's 4 bytes, so
+    that the CRC covers the stream id followed by the framed record and a record of another
+    stream fails its check."""
+    return 0 if stream_id is None else zlib.crc32(stream_id.to_bytes(4, "little"))
+
+
+def record_bytes(record, stream_id: int | None = None) -> bytes:
+    """One framed record: type, varint length, payload, CRC-32 (from 9.0 over the stream id
+    too: crc_seed)."""
     kind = _RECORD_TYPES[type(record)]
     payload = record.to_bytes()
     framed = bytes([kind]) + write_varint(len(payload)) + payload
-    return framed + struct.pack("<I", zlib.crc32(framed))
+    return framed + struct.pack("<I", zlib.crc32(framed, crc_seed(stream_id)))
 
 
 class Writer:
     """Writes a .imf stream; returns the number of bytes each call wrote."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
+    def __init__(self, stream: BinaryIO, stream_id: int | None = None) -> None:
+        self.stream, self.stream_id = stream, stream_id
         self.bytes_written = 0
 
     def _write(self, data: bytes) -> int:
@@ -56,10 +69,10 @@ class Writer:
         return len(data)
 
     def start(self, version: tuple[int, int] = PLAIN_VERSION) -> int:
-        return self._write(file_start(version))
+        return self._write(file_start(version, self.stream_id))
 
     def write(self, record) -> int:
-        return self._write(record_bytes(record))
+        return self._write(record_bytes(record, self.stream_id))
 
 
 def pack(header: Header, records: list) -> bytes:
@@ -94,7 +107,18 @@ def file_version(stream: BinaryIO) -> tuple[int, int]:
     return start[4], start[5]
 
 
-def _read_framed(stream: BinaryIO, position: int, size: int | None) -> tuple[int, RecordType, bytes]:
+def read_stream_id(stream: BinaryIO, version: tuple[int, int]) -> int | None:
+    """The stream id after the version (9.0 and later; None before)."""
+    if version < LIVE_VERSION:
+        return None
+    data = stream.read(4)
+    if len(data) != 4:
+        raise FormatError("file ends inside the stream id")
+    return int.from_bytes(data, "little")
+
+
+def _read_framed(stream: BinaryIO, position: int, size: int | None,
+                 seed: int = 0) -> tuple[int, RecordType, bytes]:
     """One framed record at byte ``position``: (its size in bytes, type, payload), with its
     length checked against the bytes left and its CRC checked."""
     kind_byte = stream.read(1)
@@ -117,8 +141,9 @@ def _read_framed(stream: BinaryIO, position: int, size: int | None) -> tuple[int
     crc = stream.read(4)
     if len(payload) != length or len(crc) != 4:
         raise FormatError("file is truncated (a record runs past the end)")
-    if zlib.crc32(kind_byte + bytes(length_bytes) + payload) != struct.unpack("<I", crc)[0]:
-        raise FormatError(f"checksum mismatch in the record at byte {position}")
+    if zlib.crc32(kind_byte + bytes(length_bytes) + payload, seed) != struct.unpack("<I", crc)[0]:
+        raise FormatError(f"checksum mismatch in the record at byte {position}"
+                          + (" (damaged, or of another stream)" if seed else ""))
     try:
         kind = RecordType(kind_byte[0])
     except ValueError:
@@ -126,9 +151,39 @@ def _read_framed(stream: BinaryIO, position: int, size: int | None) -> tuple[int
     return framed_len, kind, payload
 
 
+def parse_record(kind: RecordType, payload: bytes):
+    """A checked record's payload -> its record object (FormatError for a bad payload)."""
+    return _RECORD_CLASSES[kind].from_bytes(payload)
+
+
+class RecordChecker:
+    """The checks of a stream's records in order: a header first, then the video records'
+    order (order.FrameOrder) and the sound's (order.AudioOrder)."""
+
+    def __init__(self, version: tuple[int, int]) -> None:
+        self.version = version
+        self.order: FrameOrder | None = None
+        self.sound = AudioOrder(version)
+        self.count = 0  # records checked
+
+    def check(self, kind: RecordType, record, stream: BinaryIO | None = None) -> None:
+        """FormatError where ``record`` cannot come next (``stream``: the rest of a file,
+        which must be empty after its END record)."""
+        if self.order is None:
+            if kind is not RecordType.HEADER:
+                raise FormatError("the first record is not a header")
+            refuse_unheld(kind, record, self.version)
+            self.order = FrameOrder(record, self.version)
+        elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
+            self.sound.check(kind, record, first=self.count == 1)
+        else:
+            self.order.check(kind, record, stream)
+        self.count += 1
+
+
 def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     """Yields (record size in bytes, parsed record), checking framing, CRCs and frame order
-    as it goes (order.FrameOrder, order.AudioOrder).
+    as it goes (RecordChecker).
 
     The first record is always a Header; iteration stops after End. A payload length is
     checked against the bytes left before anything is allocated for it.
@@ -136,21 +191,14 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     size = _stream_size(stream)
     major, minor = file_version(stream)
     refuse_unreadable(major, minor)
-    position, order, sound, count = 6, None, AudioOrder((major, minor)), 0
+    stream_id = read_stream_id(stream, (major, minor))
+    position, seed = 6 if stream_id is None else 10, crc_seed(stream_id)
+    checker = RecordChecker((major, minor))
     while True:
-        framed_len, kind, payload = _read_framed(stream, position, size)
+        framed_len, kind, payload = _read_framed(stream, position, size, seed)
         position += framed_len
-        record = _RECORD_CLASSES[kind].from_bytes(payload)
-        if order is None:
-            if kind is not RecordType.HEADER:
-                raise FormatError("the first record is not a header")
-            refuse_unheld(kind, record, (major, minor))
-            order = FrameOrder(record, (major, minor))
-        elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
-            sound.check(kind, record, first=count == 1)
-        else:
-            order.check(kind, record, stream)
-        count += 1
+        record = parse_record(kind, payload)
+        checker.check(kind, record, stream)
         yield framed_len, record
         if kind is RecordType.END:
             return

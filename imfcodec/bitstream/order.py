@@ -22,6 +22,8 @@ class FrameOrder:
         self.seen = 0  # the frames covered so far, in display order
         self.ahead: int | None = None  # a key frame read whose leading frames are still to come
         self.keys = 0  # key frames read so far
+        # (9.0) a live stream's header may leave the count open: the END record gives it
+        self.count = header.frame_count or None
 
     def check(self, kind: RecordType, record, stream: BinaryIO) -> None:
         if kind is RecordType.HEADER:
@@ -36,10 +38,17 @@ class FrameOrder:
                 raise FormatError(f"token chunk refers to key frame {furthest} back, "
                                   f"{self.keys} received")
             self._tokens(record)
-        if self.seen > self.header.frame_count:
-            raise FormatError(f"more frames than the header's {self.header.frame_count}")
+        if self.count is not None and self.seen > self.count:
+            raise FormatError(f"more frames than the header's {self.count}")
         if kind is RecordType.END:
             self._end(record, stream)
+
+    def resync(self, index: int) -> None:
+        """A live receiver that lost records takes up the stream again at the intra key frame
+        of frame ``index`` (the frames before it that it has not seen are lost)."""
+        if index < self.seen:
+            raise FormatError(f"key frame for frame {index}, {self.seen} already seen")
+        self.seen, self.ahead = index, None
 
     def _key_frame(self, index: int) -> None:
         if self.ahead is not None:
@@ -51,8 +60,8 @@ class FrameOrder:
             self.seen += 1
         else:
             self.ahead = index
-        if index >= self.header.frame_count:
-            raise FormatError(f"key frame for frame {index}, header counts {self.header.frame_count}")
+        if self.count is not None and index >= self.count:
+            raise FormatError(f"key frame for frame {index}, header counts {self.count}")
 
     def _tokens(self, record: TokenChunk) -> None:
         if record.first_frame != self.seen or (self.seen == 0 and self.ahead is None):
@@ -71,11 +80,11 @@ class FrameOrder:
     def _end(self, record: End, stream: BinaryIO) -> None:
         if self.ahead is not None:
             raise FormatError(f"file ends before the frames ahead of the key frame at {self.ahead}")
-        count = self.header.frame_count
-        if record.frame_count != count or self.seen != count:
-            raise FormatError(f"end record counts {record.frame_count} frames, header {count}, "
-                              f"records {self.seen}")
-        if stream.read(1):
+        count = self.count if self.count is not None else self.seen
+        if record.frame_count != count or self.seen != count or not count:
+            raise FormatError(f"end record counts {record.frame_count} frames, header "
+                              f"{self.count or 'open'}, records {self.seen}")
+        if stream is not None and stream.read(1):
             raise FormatError("unexpected data after the end record")
 
 
@@ -90,6 +99,7 @@ class AudioOrder:
         self.decoded = 0  # samples the packets so far decode to
         self.end = 0  # the last granule position
         self.trimmed = False
+        self.lost = False
 
     def check(self, kind: RecordType, record, first: bool) -> None:
         refuse_unheld(kind, record, self.version)
@@ -104,9 +114,17 @@ class AudioOrder:
             raise FormatError("an audio record without an audio header before it")
         if self.trimmed:
             raise FormatError("an audio record after the one that trimmed the sound's end")
+        if self.lost:  # a live receiver lost records: the sound goes on from this one's start
+            self.decoded, self.lost = max(self.end, record.end - record.samples), False
         self.decoded += record.samples
         if not self.end < record.end <= self.decoded:
             raise FormatError(f"audio: granule position {record.end} outside "
                               f"{self.end + 1}..{self.decoded}")
         self.end = record.end
         self.trimmed = record.end < self.decoded
+
+    def resync(self) -> None:
+        """A live receiver lost records (of which kind it cannot tell): the next AUDIO record
+        is taken as following straight on from where its own packets begin."""
+        if self.header is not None:
+            self.lost = True

@@ -35,6 +35,7 @@ class KeyReason(enum.IntEnum):
     INTERVAL = 1
     QUALITY = 2  # the closed-loop decision: PSNR threshold or rate-distortion test
     SCENE_CUT = 3
+    REQUEST = 4  # (version 9.0) a live receiver asked for one (it joined, or lost packets)
 
 
 class Fit(enum.IntEnum):
@@ -52,7 +53,7 @@ class Header:
     source_width: int
     source_height: int
     fps: Fraction
-    frame_count: int
+    frame_count: int  # (version 9.0) 0: open, a live stream's (its END record counts them)
     quality: int
     token_step: float  # stored as IEEE float32
     intra_codec: int
@@ -138,7 +139,7 @@ class Header:
                 raise FormatError(f"header: frame side {side} out of range 1..{MAX_SIDE}")
         if fps_num == 0 or fps_den == 0 or fps_num > 1 << 32 or fps_den > 1 << 32:
             raise FormatError(f"header: invalid frame rate {fps_num}/{fps_den}")
-        if not 0 < frames <= MAX_FRAMES:
+        if not 0 <= frames <= MAX_FRAMES:
             raise FormatError(f"header: frame count {frames} out of range")
         if not (step > 0 and step < 1e6):  # also rejects NaN
             raise FormatError(f"header: invalid token step {step}")
@@ -187,11 +188,15 @@ class TokenChunk:
     # the key frame blended into its frames (counted as ``reference``; None: none), each
     # frame's share of it coded first in ``data`` (version 6.0)
     partner: int | None = None
+    # (version 9.0) the residuals' tables follow the run's tokens before them, none sent
+    # (entropy/adaptive.py): what lets a live stream send each frame alone
+    adaptive: bool = False
 
     def to_bytes(self) -> bytes:
         head = write_varint(self.first_frame) + write_varint(self.frame_count)
         blended = self.partner is not None
-        flags = int(self.absolute_first) | (2 if self.reference else 0) | (4 if blended else 0)
+        flags = int(self.absolute_first) | (2 if self.reference else 0) | (4 if blended else 0) \
+            | (8 if self.adaptive else 0)
         extra = (bytes([self.reference]) if self.reference else b"") + \
             (bytes([self.partner]) if blended else b"")
         return head + bytes([flags]) + extra + self.data
@@ -200,7 +205,7 @@ class TokenChunk:
     def from_bytes(cls, data: bytes) -> "TokenChunk":
         c = Cursor(data, "token chunk")
         first, count, flags = c.varint(), c.varint(), c.u8()
-        if flags > 7:
+        if flags > 15:
             raise FormatError(f"token chunk: unknown flags {flags}")
         if count == 0 or count > 65536:
             raise FormatError(f"token chunk: {count} frames")
@@ -211,7 +216,9 @@ class TokenChunk:
         if partner is not None and not (partner < MAX_REFERENCES and partner != reference):
             raise FormatError(f"token chunk: blended key frame {partner} out of range 0.."
                               f"{MAX_REFERENCES - 1} or its own reference")
-        return cls(first, count, bool(flags & 1), c.rest(), reference, partner)
+        if flags & 8 and partner is not None:
+            raise FormatError("token chunk: adaptive tables in a blended chunk")
+        return cls(first, count, bool(flags & 1), c.rest(), reference, partner, bool(flags & 8))
 
 
 @dataclass

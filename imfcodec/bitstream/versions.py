@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import FormatError
 from .audio import AudioChunk, AudioHeader
-from .records import KeyFrame, RecordType, TokenChunk
+from .records import KeyFrame, KeyReason, RecordType, TokenChunk
 
 # Files without leading frames are written as 1.0, byte for byte what 1.0 writers made, so
 # that readers of 1.x still read them; 2.0 marks a file that has them, 3.0 one with predicted
@@ -22,20 +22,29 @@ REFERENCES_VERSION = (5, 0)
 BLEND_VERSION = (6, 0)
 SIZE_VERSION = (7, 0)  # the picture at the input's own size: a motion region in the header
 GLOBAL_VERSION = (8, 0)  # the picture's global motion: 8 more numbers in every token
+# A live stream (imfcodec/live/): a stream id in the start that every record's CRC covers, a
+# header that may leave the frame count open (the END record counts them), token chunks whose
+# tables follow the tokens before them, and key frames a receiver asked for.
+LIVE_VERSION = (9, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8)
+READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 
 def version_for(records, header=None) -> tuple[int, int]:
-    """The lowest format version that holds these records (and ``header``): 8.0 for a
-    picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
+    """The lowest format version that holds these records (and ``header``): 9.0 for a live
+    stream's (an open frame count, adaptive token tables, a key frame a receiver asked for),
+    8.0 for a picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
     with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
     before it, else 1.0."""
+    records = list(records)
+    if (header is not None and header.frame_count == 0) or any(
+            (isinstance(r, TokenChunk) and r.adaptive)
+            or (isinstance(r, KeyFrame) and r.reason is KeyReason.REQUEST) for r in records):
+        return LIVE_VERSION
     if header is not None and header.global_motion:
         return GLOBAL_VERSION
     if header is not None and header.region is not None:
         return SIZE_VERSION
-    records = list(records)
     if any(isinstance(r, TokenChunk) and r.partner is not None for r in records):
         return BLEND_VERSION
     if any(isinstance(r, TokenChunk) and r.reference for r in records):
@@ -77,10 +86,16 @@ def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
         if record.global_motion and version < GLOBAL_VERSION:
             raise FormatError(f"a global motion in the header of a version {major}.{version[1]} "
                               f"file (it came in 8.0)")
+        if record.frame_count == 0 and version < LIVE_VERSION:
+            raise FormatError(f"header: frame count 0 in a version {major}.{version[1]} file (an "
+                              f"open count came in 9.0)")
     elif kind is RecordType.KEYFRAME:
         if record.codec == PREDICTED_KEY_CODEC and version < PREDICTED_VERSION:
             raise FormatError(f"a predicted key frame in a version {major}."
                               f"{version[1]} file (they came in 3.0)")
+        if record.reason is KeyReason.REQUEST and version < LIVE_VERSION:
+            raise FormatError(f"a key frame a receiver asked for in a version {major}."
+                              f"{version[1]} file (they came in 9.0)")
     elif kind is RecordType.TOKENS:
         if record.reference and version < REFERENCES_VERSION:
             raise FormatError(f"a token chunk with a reference index in a version "
@@ -88,6 +103,9 @@ def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
         if record.partner is not None and version < BLEND_VERSION:
             raise FormatError(f"a blended token chunk in a version {major}."
                               f"{version[1]} file (they came in 6.0)")
+        if record.adaptive and version < LIVE_VERSION:
+            raise FormatError(f"a token chunk with adaptive tables in a version {major}."
+                              f"{version[1]} file (they came in 9.0)")
     elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO) and version < AUDIO_VERSION:
         raise FormatError(f"an audio record in a version {version[0]}.{version[1]} "
                           f"file (they came in 4.0)")

@@ -1,0 +1,102 @@
+"""Token chunks whose tables follow the tokens before them (version 9.0, a TOKENS record's
+flag 8): what lets a live stream send each frame in a record of its own.
+
+A file's chunk names each token dimension's table (coder.py: 5 bits a dimension, 40 bytes
+for the 64 numbers of imf-flow), paid once for a second of frames. A live record holds one
+frame, so here nothing is sent: encoder and decoder both estimate each dimension's mean
+absolute residual from the residuals of the run so far and code the next with the table
+whose mean is nearest. Everything is integer arithmetic, so every machine picks the same
+tables.
+
+Layout of the range-coded symbols: with an absolute first token, its dimensions' table
+indices (uniform over N_TABLES) and then its symbols, as coder.py codes them; then, frame
+after frame, each residual symbol with its dimension's table of the moment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import constriction
+import numpy as np
+
+from ..errors import FormatError
+from .coder import _index_model, _model, best_table
+from .tables import ALPHABET, MAX_RESIDUAL, frequency_table
+
+SHIFT = 3  # the estimate's memory: each residual weighs 1/8, the estimate before it 7/8
+ONE = 1 << 16  # a mean absolute residual of 1, in the estimate's units
+START = ONE // 2  # the estimate at a run's start: half a step
+
+
+@lru_cache(maxsize=None)
+def table_means() -> np.ndarray:
+    """Each table's mean absolute symbol, in units of 2**-24 (exact integers)."""
+    magnitudes = np.abs(np.arange(ALPHABET, dtype=np.int64) - MAX_RESIDUAL)
+    return (frequency_table() * magnitudes).sum(axis=1)
+
+
+class TableState:
+    """Each dimension's running mean absolute residual in one run (reset at its absolute
+    token) and the tables it picks."""
+
+    def __init__(self, dims: int) -> None:
+        self.mean = np.full(dims, START, dtype=np.int64)
+
+    def tables(self) -> np.ndarray:
+        """Each dimension's table for its next residual: the nearest mean (the first of equals)."""
+        distance = np.abs((self.mean << 8)[:, None] - table_means()[None, :])
+        return distance.argmin(axis=1)
+
+    def update(self, residuals: np.ndarray) -> None:
+        """After one frame's residuals (D,) ints."""
+        self.mean += (np.abs(np.asarray(residuals, dtype=np.int64)) << (16 - SHIFT)) \
+            - (self.mean >> SHIFT)
+
+
+def encode_chunk(residuals: np.ndarray, absolute: np.ndarray | None, state: TableState) -> bytes:
+    """residuals (F, D) int symbols, absolute (D,) or None; ``state`` is the run's before the
+    chunk and is left as it is after it."""
+    residuals = np.asarray(residuals, dtype=np.int64)
+    if np.abs(residuals).max(initial=0) > MAX_RESIDUAL or (
+            absolute is not None and np.abs(absolute).max(initial=0) > MAX_RESIDUAL):
+        raise ValueError("symbol outside the coder's alphabet")
+    encoder = constriction.stream.queue.RangeEncoder()
+    if absolute is not None:
+        abs_tables = [best_table(np.asarray(absolute[d : d + 1])) for d in range(len(absolute))]
+        encoder.encode(np.array(abs_tables, dtype=np.int32), _index_model())
+        for d, table in enumerate(abs_tables):
+            encoder.encode(np.int32(absolute[d] + MAX_RESIDUAL), _model(table))
+    for row in residuals:
+        for d, table in enumerate(state.tables()):
+            encoder.encode(np.int32(row[d] + MAX_RESIDUAL), _model(int(table)))
+        state.update(row)
+    return encoder.get_compressed().astype("<u4").tobytes()
+
+
+def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool,
+                 state: TableState) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverse of encode_chunk: (residuals (F, D), absolute (D,) or None); ``state`` moves on."""
+    if len(data) % 4:
+        raise FormatError("token chunk length is not a multiple of 4 bytes")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    residuals = np.zeros((n_residual, dims), dtype=np.int64)
+    absolute = np.zeros(dims, dtype=np.int64) if has_absolute else None
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        if has_absolute:
+            abs_tables = decoder.decode(_index_model(), dims)
+            for d in range(dims):
+                absolute[d] = int(decoder.decode(_model(int(abs_tables[d])))) - MAX_RESIDUAL
+        for row in residuals:
+            for d, table in enumerate(state.tables()):
+                row[d] = int(decoder.decode(_model(int(table)))) - MAX_RESIDUAL
+            state.update(row)
+        exhausted = decoder.maybe_exhausted()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # constriction reports Rust panics as a BaseException
+        raise FormatError(f"token chunk does not decode: {type(exc).__name__}") from None
+    if not exhausted:
+        raise FormatError("token chunk has coded data left over after its last symbol")
+    return residuals, absolute

@@ -1,0 +1,205 @@
+"""LiveDecoder: a live stream's packets in, frames and sound out as soon as they can be shown.
+
+Each packet (a stream's start, or one record) is checked as a file's records are: framing,
+CRC (which covers the stream id: a record of another stream fails it), version and order. A
+bad packet is refused with a message and changes nothing; after one, the frames that depend
+on what was lost cannot be shown, so the decoder waits for the next intra key frame (and
+says it wants one: ``wants_key``) and shows nothing in between, never a garbled picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import bitstream as bs
+from .. import frames as fr
+from ..bitstream.container import RecordChecker
+from ..bitstream.packets import PacketReader, Start
+from ..bitstream.records import RecordType
+from ..decoder import RecordDecoder, check_model, model_for_header
+from ..entropy import quantize as quant
+from ..errors import FormatError, IMFError
+from ..intra import PREDICTED_HEVC
+
+
+@dataclass
+class Shown:
+    """What a packet gave: frames (index in their stream, picture), the sound's packets
+    (pts, duration, data; 1/48000 s from the stream's first frame), and events."""
+
+    frames: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    sound: list[tuple[int, int, bytes]] = field(default_factory=list)
+    header: bs.Header | None = None  # a new stream's header (a new stream began)
+    audio_header: bs.AudioHeader | None = None
+    ended: bool = False  # the END record came
+    lost: list[int] = field(default_factory=list)  # frames skipped to resynchronise
+
+
+_KINDS = {bs.Header: RecordType.HEADER, bs.KeyFrame: RecordType.KEYFRAME,
+          bs.TokenChunk: RecordType.TOKENS, bs.End: RecordType.END,
+          bs.AudioHeader: RecordType.AUDIO_HEADER, bs.AudioChunk: RecordType.AUDIO}
+
+
+class LiveDecoder:
+    """Decodes live streams one after another (a sender that reconnects starts a new one)."""
+
+    def __init__(self, codec) -> None:
+        self.codec = codec
+        self.reader = PacketReader()
+        self.start: Start | None = None
+        self.checker: RecordChecker | None = None
+        self.header: bs.Header | None = None
+        self.model = None
+        self.records: RecordDecoder | None = None
+        self.reference = None  # the last key frame, prepared for the model
+        self.grid = None
+        self.waiting = True  # for an intra key frame (at a stream's start, or after a loss)
+        self.asking = False  # waiting after a loss
+        self.audio: bs.AudioHeader | None = None
+        self.decoded_audio = 0  # samples the sound's packets so far decode to
+        self.sound_lost = False  # an AUDIO record may have been lost since the last one
+        self.shown = 0  # frames shown in this stream (its next index)
+        self.refused = 0  # packets refused
+        self.bytes_video = self.bytes_audio = 0  # of the packets taken (starts count as video)
+
+    @property
+    def wants_key(self) -> bool:
+        """Whether it lost records and waits for an intra key frame (the sender should be
+        asked for one; a stream's start brings its own)."""
+        return self.header is not None and self.waiting and self.asking
+
+    def packet(self, data: bytes, render: bool = True) -> Shown:
+        """One whole packet (a WebSocket message). FormatError for a bad one (counted).
+        ``render``: False to skip the network for its token frames (a receiver that has
+        fallen behind): they come out as (index, None)."""
+        try:
+            item = self.reader.packet(data)
+        except FormatError:
+            self.refused += 1
+            self._lose()
+            raise
+        return self._take(item, render)
+
+    def feed(self, data: bytes, render: bool = True) -> tuple[Shown, list[str]]:
+        """Bytes of a byte stream (a TCP connection's): what they completed, and the messages
+        of the bad records among them (each refused and skipped)."""
+        shown, errors = Shown(), []
+        self.reader.feed(data)
+        while True:
+            try:
+                item = self.reader.read()
+            except FormatError as exc:
+                self.refused += 1
+                self._lose()
+                errors.append(str(exc))
+                continue
+            if item is None:
+                return shown, errors
+            try:
+                more = self._take(item, render)
+            except FormatError as exc:
+                errors.append(str(exc))
+                continue
+            shown.frames += more.frames
+            shown.sound += more.sound
+            shown.lost += more.lost
+            shown.header = more.header or shown.header
+            shown.audio_header = more.audio_header or shown.audio_header
+            shown.ended = shown.ended or more.ended
+
+    def _lose(self) -> None:
+        """A record was lost: nothing that may depend on it is shown before an intra key
+        frame; the sound goes on from the next AUDIO record's own start."""
+        self.waiting = self.asking = True
+        self.reference = None
+        self.sound_lost = True
+        if self.checker is not None:
+            self.checker.sound.resync()
+
+    def _take(self, item, render: bool = True) -> Shown:
+        shown = Shown()
+        size = self.reader.size
+        if isinstance(item, Start):
+            self.start, self.checker = item, RecordChecker(item.version)
+            self.header = self.records = self.reference = self.audio = None
+            self.waiting, self.asking, self.shown, self.decoded_audio = True, False, 0, 0
+            self.bytes_video += size
+            return shown
+        if self.checker is None:
+            self.refused += 1
+            raise FormatError("bad packet: a record before any stream's start")
+        kind = _KINDS[type(item)]
+        if self.waiting and kind is RecordType.KEYFRAME and item.codec != PREDICTED_HEVC \
+                and self.header is not None:
+            self.checker.order.resync(item.frame_index)
+        elif self.waiting and kind in (RecordType.KEYFRAME, RecordType.TOKENS) \
+                and self.header is not None:
+            return shown  # depends on what was lost: skipped until the next intra key frame
+        try:
+            self.checker.check(kind, item)
+        except FormatError as exc:
+            self.refused += 1
+            self._lose()
+            raise FormatError(f"bad packet: {exc}") from None
+        if kind in (RecordType.AUDIO, RecordType.AUDIO_HEADER):
+            self.bytes_audio += size
+        else:
+            self.bytes_video += size
+        try:
+            return self._decode(kind, item, shown, render)
+        except (FormatError, IMFError) as exc:
+            self.refused += 1
+            self._lose()
+            raise FormatError(f"bad packet: {exc}") from None
+
+    def _decode(self, kind: RecordType, item, shown: Shown, render: bool) -> Shown:
+        if kind is RecordType.HEADER:
+            model = self.codec.model_for(item)
+            check_model(item, model)
+            self.header, self.model = item, model_for_header(item, model)
+            self.records = RecordDecoder(item, self.model)
+            self.grid = self.model.grid(item.token_step)
+            shown.header = item
+        elif kind is RecordType.AUDIO_HEADER:
+            self.audio = shown.audio_header = item
+        elif kind is RecordType.AUDIO:
+            shown.sound += self._sound(item)
+        elif kind is RecordType.KEYFRAME:
+            if item.frame_index > self.shown:
+                shown.lost += list(range(self.shown, item.frame_index))
+            rgb = self.records.key_frame(item)
+            self.reference = self.model.reference(rgb)
+            self.waiting = self.asking = False
+            self.shown = item.frame_index + 1
+            shown.frames.append((item.frame_index, rgb))
+        elif kind is RecordType.TOKENS:
+            levels, _ = self.records.tokens(item)
+            if not render:
+                shown.frames += [(self.shown + i, None) for i in range(len(levels))]
+                self.shown += len(levels)
+                return shown
+            tokens = quant.dequantize(levels, self.grid)
+            for start in range(0, len(tokens), fr.BATCH):
+                for picture in self.model.synthesise(self.reference, tokens[start : start + fr.BATCH]):
+                    shown.frames.append((self.shown, picture))
+                    self.shown += 1
+        elif kind is RecordType.END:
+            shown.ended = True
+            self.checker = None
+        return shown
+
+    def _sound(self, chunk: bs.AudioChunk) -> list[tuple[int, int, bytes]]:
+        out = []
+        header = self.audio
+        if self.sound_lost:  # (as order.AudioOrder.resync takes it up)
+            self.decoded_audio = max(self.decoded_audio, chunk.end - chunk.samples)
+            self.sound_lost = False
+        for data in chunk.packets:
+            samples = bs.opus_samples(data)
+            duration = min(samples, chunk.end - self.decoded_audio)
+            if duration > 0:
+                out.append((header.start + self.decoded_audio - header.pre_skip, duration, data))
+            self.decoded_audio += samples
+        return out

@@ -1,0 +1,252 @@
+"""LiveEncoder: a call's frames (and sound) in, one at a time; the packets to send out.
+
+Causal coding: the first frame is an intra key frame; each later frame is coded as it comes
+(one pass, no key placement, nothing held back but ``packet_frames``), its refresh decided
+from what has been seen (the closed-loop rule of refresh.py, run on the frame itself); a
+receiver that asks gets an intra key frame at the next frame. Each packet is one record of
+format 9.0 (the stream id in every CRC), so the packets of a stream, put end to end, are an
+.imf file (the END record comes with ``close``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from .. import bitstream as bs
+from ..audio import AudioSettings, _encoder
+from ..bitstream.versions import LIVE_VERSION
+from ..encoder import FrameLoop, make_header
+from ..errors import InputError
+from ..io.audio import RATE
+from ..options import EncodeSettings
+from .frames import square
+from .rate import OnlineRate
+
+FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
+# The sound goes out every 2 Opus packets (40 ms): each AUDIO record's framing is 10 bytes.
+AUDIO_PACKETS = 2
+DEFAULT_AUDIO_BITRATE = 8000  # STOI 0.949 on speech (README "Sound"): a call's sound at 8 kbps
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """How a live stream is coded: ``quality`` 0..7 as for files; ``adaptive`` the closed-loop
+    refresh (predicted key frames where they pay); ``packet_frames`` frames a token record
+    holds (1: each frame sent as soon as it is coded; more: fewer bytes, that much more
+    latency); ``bitrate`` a target in bits per second for video and sound together (None:
+    the quality level as it is); ``fit`` crop or pad to the model's square; the sound's
+    rate and channels; ``max_key_seconds`` an intra key frame at least this often (0: only
+    when a receiver asks or the scene changes)."""
+
+    quality: int = 3
+    adaptive: bool = True
+    packet_frames: int = 1
+    bitrate: float | None = None
+    fit: str = "crop"
+    audio_bitrate: int = DEFAULT_AUDIO_BITRATE
+    audio_channels: int = 1
+    max_key_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.packet_frames <= 25:
+            raise InputError(f"--packet-frames must be 1..25, got {self.packet_frames}")
+        if self.bitrate is not None and self.bitrate <= 0:
+            raise InputError("--bitrate must be above 0")
+        if self.max_key_seconds < 0:
+            raise InputError("--max-key-seconds must be 0 or more")
+        AudioSettings(self.audio_bitrate, self.audio_channels)  # checks the range
+
+
+def _pre_skip(settings: AudioSettings, channels: int) -> int:
+    """The Opus encoder's look-ahead: samples a decoder drops at the start (the first
+    packet's negative time, from a frame of silence)."""
+    probe = _encoder(settings, channels)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, FRAME * channels), np.int16), format="s16",
+                                       layout="mono" if channels == 1 else "stereo")
+    frame.sample_rate, frame.pts = RATE, 0
+    packets = list(probe.encode(frame)) + list(probe.encode(None))
+    first = packets[0].pts if packets else 0
+    return -first if first is not None and first < 0 else 0
+
+
+class _Sound:
+    """The sound's side: PCM in (with its time from the first frame), AUDIO records out."""
+
+    def __init__(self, settings: LiveSettings) -> None:
+        self.channels = settings.audio_channels
+        chosen = AudioSettings(settings.audio_bitrate, self.channels)
+        self.pre_skip = _pre_skip(chosen, self.channels)
+        self.encoder = _encoder(chosen, self.channels)
+        self.header = bs.AudioHeader(bs.OPUS, self.channels, RATE, self.pre_skip, 0, chosen.rate)
+        self.pending = np.zeros((0, self.channels), np.int16)  # under one Opus frame
+        self.fed = 0  # samples given to the encoder
+        self.real = 0  # of them, the input's (not the last frame's padding)
+        self.end = 0  # the last AUDIO record's granule position
+        self.decoded = 0  # samples its packets decode to
+        self.packets: list[bytes] = []
+
+    def push(self, pcm: np.ndarray, at: float) -> list[bs.AudioChunk]:
+        """``pcm``: (n, channels) int16 at 48 kHz, its first sample ``at`` seconds after the
+        first frame. Sound before the first frame is dropped; a gap over an Opus frame is
+        filled with silence, an overlap dropped, so that sample n stays at n / 48000 s."""
+        pcm = np.asarray(pcm, dtype=np.int16).reshape(-1, self.channels)
+        start = round(at * RATE)
+        held = self.fed + len(self.pending)
+        if start < held:
+            pcm = pcm[held - start :]
+        elif start - held > FRAME:
+            silence = np.zeros((start - held, self.channels), np.int16)
+            pcm = np.concatenate([silence, pcm])
+        self.pending = np.concatenate([self.pending, pcm])
+        out: list[bs.AudioChunk] = []
+        while len(self.pending) >= FRAME:
+            out += self._code(self.pending[:FRAME])
+            self.pending = self.pending[FRAME:]
+        return out
+
+    def _code(self, pcm: np.ndarray | None, padded: bool = False) -> list[bs.AudioChunk]:
+        if pcm is None:
+            coded = list(self.encoder.encode(None))
+        else:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.reshape(1, -1)),
+                                               format="s16",
+                                               layout="mono" if self.channels == 1 else "stereo")
+            frame.sample_rate, frame.pts = RATE, self.fed
+            self.fed += len(pcm)
+            self.real += 0 if padded else len(pcm)
+            coded = list(self.encoder.encode(frame))
+        out = []
+        for packet in coded:
+            data = bytes(packet)
+            self.packets.append(data)
+            self.decoded += bs.opus_samples(data)
+            if len(self.packets) == AUDIO_PACKETS:
+                out += self._chunk()
+        return out
+
+    def _chunk(self) -> list[bs.AudioChunk]:
+        """The packets so far as one AUDIO record, its granule the samples they decode to,
+        less the padding of the last frame (a record of padding alone is dropped)."""
+        end = min(self.decoded, self.pre_skip + self.real)
+        packets, self.packets = self.packets, []
+        if end <= self.end:
+            return []
+        self.end = end
+        return [bs.AudioChunk(end, packets)]
+
+    def close(self) -> list[bs.AudioChunk]:
+        """The rest: the last samples padded to a frame, the encoder drained, the end trimmed."""
+        out = []
+        if len(self.pending):
+            tail = np.zeros((FRAME, self.channels), np.int16)
+            tail[: len(self.pending)] = self.pending
+            self.real += len(self.pending)
+            self.pending = self.pending[:0]
+            out += self._code(tail, padded=True)
+        out += self._code(None)
+        if self.packets:
+            out += self._chunk()
+        return out
+
+
+class LiveEncoder:
+    """One live stream: ``start()`` its first packets, then ``frame()`` for each frame and
+    ``audio()`` for the sound as they come, ``close()`` for the last. Each call returns the
+    packets ready to send (bytes, one record each; the start is one packet of its own).
+    ``request_key()`` makes the next frame an intra key frame (a receiver joined or lost
+    packets)."""
+
+    def __init__(self, codec, fps: Fraction | float, settings: LiveSettings = LiveSettings(),
+                 source_size: tuple[int, int] | None = None, sound: bool = True) -> None:
+        self.settings = settings
+        self.fps = Fraction(fps).limit_denominator(1 << 20)
+        self.motion = codec.model
+        self.side = self.motion.image_size
+        chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
+                                key_placement="start", fit=settings.fit)
+        options = chosen.options(self.fps)
+        options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
+        self.header = make_header(self.motion, options, self.fps,
+                                  source_size or (self.side, self.side))
+        self.header.chunk_frames = settings.packet_frames
+        self.stream_id = secrets.randbits(32)
+        self.records: list = []
+        self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
+                              adaptive_tables=True)
+        self.sound = _Sound(settings) if sound else None
+        self.rate = OnlineRate(settings.bitrate, self.fps, settings.audio_bitrate if sound else 0,
+                               self.loop) if settings.bitrate else None
+        self.count = 0  # frames coded
+        self.previous: np.ndarray | None = None
+        self.key_asked = False
+        self.bytes_video = self.bytes_audio = 0
+        self.started = self.closed = False
+
+    def _packets(self, records: list) -> list[bytes]:
+        out = []
+        for record in records:
+            data = bs.record_bytes(record, self.stream_id)
+            if isinstance(record, (bs.AudioChunk, bs.AudioHeader)):
+                self.bytes_audio += len(data)
+            else:
+                self.bytes_video += len(data)
+            out.append(data)
+        return out
+
+    def start(self) -> list[bytes]:
+        """The stream's start and header (and the sound's header)."""
+        self.started = True
+        start = bs.file_start(LIVE_VERSION, self.stream_id)
+        self.bytes_video += len(start)
+        records = [self.header] + ([self.sound.header] if self.sound else [])
+        return [start] + self._packets(records)
+
+    def request_key(self) -> None:
+        self.key_asked = True
+
+    def frame(self, rgb: np.ndarray) -> list[bytes]:
+        """One frame (any size: cropped or padded to the model's square by ``fit``)."""
+        if not self.started or self.closed:
+            raise RuntimeError("frame() before start() or after close()")
+        rgb = square(rgb, self.side, self.settings.fit)
+        asked = bs.KeyReason.REQUEST if self.key_asked and self.count else None
+        self.key_asked = False
+        before = self.bytes_video
+        self.loop.step(self.count, rgb, self.previous, asked, now=True)
+        self.previous, self.count = rgb, self.count + 1
+        out = self._packets(self.records)
+        self.records.clear()
+        if self.rate is not None:
+            self.rate.spent(self.bytes_video - before)
+        return out
+
+    def audio(self, pcm: np.ndarray, at: float) -> list[bytes]:
+        """Sound: (n, channels) int16 samples at 48 kHz, the first ``at`` seconds after the
+        first frame."""
+        if self.sound is None or not self.started or self.closed or self.count == 0:
+            return []
+        return self._packets(self.sound.push(pcm, at))
+
+    def close(self) -> list[bytes]:
+        """The frames still held, the sound's end and the END record."""
+        if self.closed or not self.started:
+            return []
+        self.closed = True
+        self.loop.run_batch()
+        self.loop.chunker.flush()
+        records = list(self.records)
+        self.records.clear()
+        if self.sound is not None and self.count:
+            records += self.sound.close()
+        if self.count:
+            records.append(bs.End(self.count))
+        return self._packets(records)
+
+    @property
+    def key_frames(self) -> int:
+        return self.loop.stats.key_frames

@@ -1,0 +1,229 @@
+"""`imfcodec send SOURCE DEST`: a source played in real time (capture.py), coded as it comes
+(LiveEncoder) and sent to a receiver (transport.py), or written to a file.
+
+Each connection carries a stream of its own: when the receiver joins (or joins again) the
+sender starts a new stream, header and intra key frame first. When the connection drops the
+sender says so and, by ``on_drop``, waits for the receiver (a file source pauses) or carries
+on (frames go by unsent) while it tries again every second. A link too slow for the stream
+drops what waits in its queue and the next frame is an intra key frame. Ctrl-C ends the
+stream with its END record: what was sent is complete up to the last frame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from ..io.atomic import atomic_path
+from .capture import Capture
+from .encoder import LiveEncoder, LiveSettings
+from .transport import Link, connect, parse_address
+
+RETRY = 1.0  # seconds between attempts to reach the receiver
+ON_DROP = ("wait", "continue")
+Say = Callable[[str], None]
+
+
+@dataclass
+class SendReport:
+    frames: int = 0  # read from the source
+    sent: int = 0  # coded into a stream
+    key_frames: int = 0
+    streams: int = 0
+    bytes_video: int = 0
+    bytes_audio: int = 0
+    dropped_packets: int = 0  # for a slow link
+    seconds: float = 0.0  # of video coded
+    interrupted: bool = False
+
+    @property
+    def kbps(self) -> float:
+        return (self.bytes_video + self.bytes_audio) * 8 / 1000 / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {"frames": self.frames, "sent": self.sent, "key_frames": self.key_frames,
+                "streams": self.streams, "bytes_video": self.bytes_video,
+                "bytes_audio": self.bytes_audio, "dropped_packets": self.dropped_packets,
+                "seconds": round(self.seconds, 3), "kbps": round(self.kbps, 3),
+                "video_kbps": round(self.bytes_video * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
+                "audio_kbps": round(self.bytes_audio * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
+                "interrupted": self.interrupted}
+
+
+class _Stream:
+    """One stream on one connection (or into the file): its encoder and where packets go."""
+
+    def __init__(self, encoder: LiveEncoder, put: Callable[[bytes], bool], first: float) -> None:
+        self.encoder, self.put, self.first = encoder, put, first
+        self.slow = False
+
+    def send(self, packets: list[bytes]) -> None:
+        for packet in packets:
+            if not self.put(packet):
+                self.encoder.request_key()  # what waited was dropped: start again from a key
+                self.slow = True
+
+
+class Sender:
+    def __init__(self, codec, source: str, dest: str, settings: LiveSettings, *,
+                 loop: bool = False, input_format: str | None = None, on_drop: str = "wait",
+                 sound: bool = True, seconds: float | None = None, force: bool = False,
+                 say: Say = print, log: str | None = None) -> None:
+        if on_drop not in ON_DROP:
+            raise InputError(f"--on-drop must be one of {', '.join(ON_DROP)}")
+        self.codec, self.settings, self.say = codec, settings, say
+        self.address = parse_address(dest)
+        self.dest, self.force, self.on_drop, self.limit = dest, force, on_drop, seconds
+        side = codec.model.image_size
+        self.capture = Capture(source, side, settings.fit, settings.audio_channels, sound, loop,
+                               input_format)
+        self.report = SendReport()
+        self.link: Link | None = None
+        self.stream: _Stream | None = None
+        self.last_try = 0.0
+        self.log = open(log, "w") if log else None
+
+    def _encoder(self) -> LiveEncoder:
+        return LiveEncoder(self.codec, self.capture.fps, self.settings, self.capture.size,
+                           sound=self.capture.has_audio)
+
+    def _begin(self, put: Callable[[bytes], bool], t: float) -> None:
+        self.stream = _Stream(self._encoder(), put, t)
+        self.stream.send(self.stream.encoder.start())
+        self.report.streams += 1
+
+    def _end(self) -> None:
+        if self.stream is None:
+            return
+        encoder = self.stream.encoder
+        self.stream.send(encoder.close())
+        self.report.bytes_video += encoder.bytes_video
+        self.report.bytes_audio += encoder.bytes_audio
+        self.report.key_frames += encoder.key_frames
+        self.stream = None
+
+    def _connect(self, t: float, block: bool) -> bool:
+        """A connection and a new stream on it: at once, or (``block``) once the receiver answers."""
+        said = False
+        while True:
+            now = time.monotonic()
+            if now - self.last_try >= RETRY:
+                self.last_try = now
+                try:
+                    self.link = connect(self.address)
+                except Exception as exc:  # refused, unreachable, a handshake that failed
+                    if not said:
+                        self.say(f"waiting for the receiver at {self.dest} ({_first_line(exc)})")
+                        said = True
+                else:
+                    self.say(f"connected to {self.dest}")
+                    self._begin(self.link.send, t)
+                    return True
+            if not block:
+                return False
+            time.sleep(max(0.0, self.last_try + RETRY - time.monotonic()))
+
+    def _lost(self) -> None:
+        self.say(f"the connection to {self.dest} dropped ({self.link.error or 'closed'}); "
+                 + ("waiting for the receiver" if self.on_drop == "wait" else "carrying on"))
+        self.report.dropped_packets += self.link.dropped
+        self._end()
+        self.link = None
+
+    def run(self) -> SendReport:
+        try:
+            if self.address is None:
+                self._to_file()
+            else:
+                self._to_link()
+        finally:
+            self.capture.close()
+            if self.log is not None:
+                self.log.close()
+        return self.report
+
+    def _to_file(self) -> None:
+        with atomic_path(self.dest, self.force, through=True) as tmp:
+            with open(tmp, "wb") as f:
+                def put(packet: bytes) -> bool:
+                    f.write(packet)
+                    return True
+
+                def ready(t: float) -> bool:
+                    if self.stream is None:
+                        self._begin(put, t)
+                    return True
+
+                try:
+                    self._play(ready)
+                except KeyboardInterrupt:
+                    self.report.interrupted = True
+                self._end()
+        if self.report.sent == 0:
+            Path(self.dest).unlink(missing_ok=True)
+            raise InputError(f"{self.dest}: no frames were coded")
+
+    def _to_link(self) -> None:
+        def ready(t: float) -> bool:
+            if self.link is not None and not self.link.alive:
+                self._lost()
+            if self.link is None:
+                paused = time.monotonic()
+                if not self._connect(t, block=self.on_drop == "wait"):
+                    return False
+                if time.monotonic() - paused > 0.5:
+                    self.capture.resume()
+            if self.link.requests():
+                self.stream.encoder.request_key()
+            return True
+
+        try:
+            self._play(ready)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+        if self.link is not None:
+            self._end()
+            self.link.close()
+            self.report.dropped_packets += self.link.dropped
+
+    def _play(self, ready: Callable[[float], bool]) -> None:
+        """Frames and sound as they are due, into the current stream (``ready(t)``: whether
+        there is one, making one where it can)."""
+        for kind, t, data in self.capture:
+            if self.limit is not None and t >= self.limit:
+                break
+            if kind == "video":
+                self.report.frames += 1
+                read = time.time()
+                if not ready(t):
+                    continue
+                stream = self.stream
+                packets = stream.encoder.frame(data)
+                index = stream.encoder.count - 1
+                stream.send(packets)
+                if stream.slow:
+                    self.say("the link is too slow: frames dropped, a key frame follows")
+                    stream.slow = False
+                self.report.sent += 1
+                self.report.seconds += 1 / float(self.capture.fps)
+                if self.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
+                    self.link.send_time(index, read)
+                if self.log is not None:
+                    self.log.write(json.dumps({"stream": stream.encoder.stream_id, "frame": index,
+                                               "read": read, "bytes": sum(map(len, packets))}) + "\n")
+            elif self.stream is not None:
+                self.stream.send(self.stream.encoder.audio(data, t - self.stream.first))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def send(codec, source: str, dest: str, settings: LiveSettings = LiveSettings(), **options) -> SendReport:
+    """Plays ``source`` into ``dest`` (Sender's options) until it ends or Ctrl-C."""
+    return Sender(codec, source, dest, settings, **options).run()
