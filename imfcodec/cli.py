@@ -753,7 +753,10 @@ def train_refiner(model_name, data, val, target, minutes, batch, lr, eval_every,
         console.print(f"validation never beat the warp alone ({result['warp']:.4f}); nothing written")
 
 
-from . import cli_live  # noqa: E402,F401  (registers send and receive on main)
+from .cli_live import register as _register_live  # noqa: E402
+
+_register_live(main, emit_json=_emit_json, device_option=device_option,
+               threads_option=threads_option)
 
 if __name__ == "__main__":
     main()

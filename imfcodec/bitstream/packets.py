@@ -33,12 +33,11 @@ class Start:
 
 def _start(data: bytes | bytearray) -> tuple[int, Start] | None:
     """The start at the head of ``data`` and its length (None: more bytes needed)."""
+    if bytes(data[:4]) != MAGIC[: min(4, len(data))]:
+        raise FormatError("not the start of an .imf stream (a record before any stream's "
+                          "start, or other bytes)")
     if len(data) < 6:
-        if bytes(data[:4]) != MAGIC[: min(4, len(data))]:
-            raise FormatError("not an .imf stream (bad magic bytes)")
         return None
-    if bytes(data[:4]) != MAGIC:
-        raise FormatError("not an .imf stream (bad magic bytes)")
     version = (data[4], data[5])
     refuse_unreadable(*version)
     if version < LIVE_VERSION:

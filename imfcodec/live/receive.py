@@ -23,7 +23,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

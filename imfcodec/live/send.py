@@ -202,16 +202,16 @@ class Sender:
                 if not ready(t):
                     continue
                 stream = self.stream
+                index = stream.encoder.count
+                if self.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
+                    self.link.send_time(index, read)  # ahead of the frame, for the page's latency
                 packets = stream.encoder.frame(data)
-                index = stream.encoder.count - 1
                 stream.send(packets)
                 if stream.slow:
                     self.say("the link is too slow: frames dropped, a key frame follows")
                     stream.slow = False
                 self.report.sent += 1
                 self.report.seconds += 1 / float(self.capture.fps)
-                if self.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
-                    self.link.send_time(index, read)
                 if self.log is not None:
                     self.log.write(json.dumps({"stream": stream.encoder.stream_id, "frame": index,
                                                "read": read, "bytes": sum(map(len, packets))}) + "\n")

@@ -157,8 +157,9 @@ class WebSocketLink(Link):
 
         super().__init__()
         # no compression: the packets are already compressed, and small
+        # (entered as a context manager, as websockets 17 asks; closed by _shut)
         self.ws = connect(address.url, compression=None, open_timeout=timeout,
-                          max_size=None, proxy=None)
+                          max_size=None, proxy=None).__enter__()
         self._reader = threading.Thread(target=self._listen, daemon=True)
         self._reader.start()
 

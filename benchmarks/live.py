@@ -1,0 +1,295 @@
+"""A clip sent live through `imfcodec send` and `imfcodec receive` on loopback at its own
+frame rate (issue 39): latency from a frame read by the sender to that frame written by the
+receiver, the rate of the video and the sound, quality against the file mode at the same
+settings, and both processes' memory over the run.
+
+    python benchmarks/live.py --json                        # 20 s of a clip with sound
+    python benchmarks/live.py --seconds 600 --json          # the 10-minute run
+
+`receive` is started first (a free port; the script waits until it listens), then `send`
+plays the clip for --seconds (looped when the clip is shorter, or with --loop), both with
+--log and --json. Latency joins the two logs on (stream, frame): `shown - read`, one
+machine's clock. Each process's resident memory (VmRSS) is sampled every second; its slope
+is a least-squares line over the second half of the sender's run, in MB a minute, so that
+"flat memory" is a number. Quality: the received .mkv against the clip's 256x256 centre
+crop (frame i of the stream against the clip's frame i modulo its length), PSNR and MS-SSIM
+(imfcodec.metrics), beside `imfcodec encode --size 256x256 --adaptive` at the same quality
+and sound rate then `imfcodec decode`, over the same frames of the clip's first pass. Both
+processes share this machine's cores (and the decoding of the receiver the encoder's), so
+on a small CPU the latency includes waiting for each other. Results go to --out (default
+benchmarks/live/results.json). Exit status 1 when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+CLI = "import sys; from imfcodec.cli import main; sys.exit(main())"  # (-m imfcodec.cli lacks send/receive)
+
+
+def imfcodec(*args: str) -> list[str]:
+    return [sys.executable, "-c", CLI, *map(str, args)]
+
+
+def run_json(*args: str) -> dict:
+    """An imfcodec command to its end; its --json object (exit 1 with its error if it fails)."""
+    done = subprocess.run(imfcodec(*args, "--json"), capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"imfcodec {' '.join(map(str, args))} failed ({done.returncode}): "
+                 f"{done.stderr.strip()[-800:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def default_clip() -> Path:
+    """A val clip with sound if there is one, else the first native clip with sound."""
+    import av
+
+    for folder in ("val", "native"):
+        for clip in sorted((DATA / folder).glob("*.mp4")):
+            with av.open(str(clip)) as container:
+                if container.streams.audio:
+                    return clip
+    sys.exit(f"no clip with sound under {DATA}; give --clip")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            sys.exit(f"imfcodec receive exited ({process.returncode}) before listening: "
+                     f"{process.stderr.read().strip()[-800:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"imfcodec receive did not listen on port {port} within {timeout:.0f} s")
+
+
+class Memory(threading.Thread):
+    """VmRSS of some processes (MB) each second: {name: [(unix time, MB), ...]}."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids, self.series = pids, {name: [] for name in pids}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for name, pid in self.pids.items():
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            self.series[name].append((time.time(), int(line.split()[1]) / 1024))
+                except OSError:  # gone
+                    pass
+            self.stop.wait(1.0)
+
+
+def memory_summary(series: list, start: float, end: float) -> dict:
+    """Peak, and the slope (MB a minute) of a least-squares line over [middle, end] of the run."""
+    if not series:
+        return {"samples": 0}
+    t, mb = np.array(series).T
+    half = (t >= (start + end) / 2) & (t <= end)
+    slope = (float(np.polyfit(t[half], mb[half], 1)[0]) * 60 if half.sum() >= 3 else None)
+    return {"samples": len(t), "peak_mb": round(float(mb.max()), 1),
+            "end_mb": round(float(mb[t <= end][-1] if (t <= end).any() else mb[-1]), 1),
+            "slope_mb_per_min_second_half": None if slope is None else round(slope, 3),
+            "series": [[round(a - start, 1), round(b, 1)] for a, b in series]}
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def latency(tx: list[dict], rx: list[dict]) -> dict:
+    read = {(e["stream"], e["frame"]): e["read"] for e in tx}
+    ms = np.array([(e["shown"] - read[e["stream"], e["frame"]]) * 1000 for e in rx
+                   if (e["stream"], e["frame"]) in read])
+    if not len(ms):
+        return {"joined": 0}
+    return {"joined": len(ms), "median_ms": round(float(np.median(ms)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1),
+            "first_second_median_ms": round(float(np.median(ms[:25])), 1),
+            "last_second_median_ms": round(float(np.median(ms[-25:])), 1)}
+
+
+def per_frame_quality(reference: list[np.ndarray], video: Path, index: list[int] | None) -> dict:
+    """Per-frame PSNR and MS-SSIM of ``video`` against ``reference`` (frame k against
+    reference[index[k] % len], or k when ``index`` is None), in batches."""
+    from imfcodec.metrics import msssim_frames, psnr
+    from imfcodec.source import Source
+
+    n, psnrs, sims, where, batch = len(reference), [], [], [], ([], [])
+    for k, frame in enumerate(Source.open(video, 256, "crop").frames()):
+        i = k if index is None else (index[k] if k < len(index) else None)
+        if i is None or (index is None and i >= n):
+            break
+        batch[0].append(reference[i % n]), batch[1].append(frame), where.append(i)
+        if len(batch[0]) == 32:
+            sims.extend(msssim_frames(*batch)), psnrs.extend(map(psnr, *batch))
+            batch = ([], [])
+    if batch[0]:
+        sims.extend(msssim_frames(*batch)), psnrs.extend(map(psnr, *batch))
+    return {"psnr": np.array(psnrs), "msssim": np.array(sims), "source_index": np.array(where)}
+
+
+def mean_quality(q: dict, mask=None) -> dict:
+    mask = np.ones(len(q["psnr"]), bool) if mask is None else mask
+    return {"frames": int(mask.sum()), "psnr": round(float(q["psnr"][mask].mean()), 3),
+            "msssim": round(float(q["msssim"][mask].mean()), 4)} if mask.any() else {"frames": 0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", type=Path, default=None, help="default: a clip with sound")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of the clip, sent live")
+    parser.add_argument("--loop", action="store_true",
+                        help="play the clip again and again (implied when shorter than --seconds)")
+    parser.add_argument("--quality", type=int, default=3)
+    parser.add_argument("--packet-frames", type=int, default=1)
+    parser.add_argument("--audio-bitrate", default="8k")
+    parser.add_argument("--no-quality", action="store_true", help="leave out the quality part")
+    parser.add_argument("--out", type=Path, default=HERE / "live" / "results.json")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+
+    from imfcodec.source import Source
+
+    clip = args.clip or default_clip()
+    source = Source.open(clip, 256, "crop")
+    reference = source.read()  # the clip at 256x256, centre crop (read before the run)
+    n = len(reference)
+    clip_seconds = n / float(source.fps)
+    loop = args.loop or clip_seconds < args.seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        port, out = free_port(), tmp / "received.mkv"
+        rx_log, tx_log = tmp / "rx.jsonl", tmp / "tx.jsonl"
+        say(f"{clip.name}: {clip_seconds:.2f} s at {float(source.fps):g} fps; "
+            f"sending {args.seconds:g} s{' looped' if loop else ''} to ws://127.0.0.1:{port}")
+        receiver = subprocess.Popen(imfcodec("receive", f"ws://127.0.0.1:{port}", out, "--log",
+                                             rx_log, "--json", "--force"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_listening(port, receiver)
+        sender = subprocess.Popen(imfcodec("send", clip, f"ws://127.0.0.1:{port}", "--log", tx_log,
+                                           "--json", "--seconds", args.seconds, "--quality",
+                                           args.quality, "--packet-frames", args.packet_frames,
+                                           "--audio-bitrate", args.audio_bitrate,
+                                           *(["--loop"] if loop else [])),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        start = time.time()
+        memory = Memory({"send": sender.pid, "receive": receiver.pid})
+        memory.start()
+        try:
+            tx_out, tx_err = sender.communicate(timeout=3 * args.seconds + 300)
+            end = time.time()
+            rx_out, rx_err = receiver.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            for process in (sender, receiver):
+                process.kill()
+            sys.exit("imfcodec send or receive did not finish in time")
+        finally:
+            memory.stop.set()
+            memory.join()
+        for name, process, err in (("send", sender, tx_err), ("receive", receiver, rx_err)):
+            if process.returncode:
+                if name == "send":
+                    receiver.kill()
+                sys.exit(f"imfcodec {name} failed ({process.returncode}): {err.strip()[-800:]}")
+        tx_report, rx_report = (json.loads(o.strip().splitlines()[-1]) for o in (tx_out, rx_out))
+        tx, rx = read_log(tx_log), read_log(rx_log)
+        say(f"sent {tx_report['sent']} frames, received {rx_report['frames']}; "
+            + ("measuring quality" if not args.no_quality else ""))
+
+        result = {
+            "clip": clip.name, "clip_seconds": round(clip_seconds, 3), "fps": float(source.fps),
+            "seconds": args.seconds, "looped": loop, "level": args.quality,
+            "packet_frames": args.packet_frames, "audio_bitrate": args.audio_bitrate,
+            "cores": os.cpu_count(), "load_after": round(os.getloadavg()[0], 2),
+            "wall_s": round(end - start, 1),
+            "frames": {"read": tx_report["frames"], "sent": tx_report["sent"],
+                       "written": rx_report["frames"], "logged_sent": len(tx),
+                       "logged_written": len(rx),
+                       "not_rendered": sum(not e["rendered"] for e in rx),
+                       "dropped": rx_report["dropped"], "lost": rx_report["lost"],
+                       "refused": rx_report["refused"],
+                       "dropped_packets": tx_report["dropped_packets"],
+                       "key_frames": tx_report["key_frames"],
+                       "streams": [tx_report["streams"], rx_report["streams"]]},
+            "latency": {**latency(tx, rx), "receiver_median_ms": rx_report["latency_ms_median"],
+                        "receiver_p95_ms": rx_report.get("latency_ms_p95")},
+            "rate": {"send": {k: tx_report[k] for k in ("video_kbps", "audio_kbps", "kbps",
+                                                        "bytes_video", "bytes_audio", "seconds")},
+                     "receive": {"kbps": rx_report["kbps"], "seconds": rx_report["seconds"],
+                                 "bytes_video": rx_report["bytes_video"],
+                                 "bytes_audio": rx_report["bytes_audio"],
+                                 "video_kbps": round(rx_report["bytes_video"] * 8 / 1000
+                                                     / rx_report["seconds"], 3)
+                                 if rx_report["seconds"] else None}},
+            "memory": {name: memory_summary(series, start, end)
+                       for name, series in memory.series.items()},
+        }
+
+        if not args.no_quality:
+            live = per_frame_quality(reference, out, [e["frame"] for e in rx])
+            imf, decoded = tmp / "file.imf", tmp / "file.mkv"
+            encoded = run_json("encode", clip, imf, "--size", "256x256", "--quality", args.quality,
+                               "--adaptive", "--audio-bitrate", args.audio_bitrate, "--force")
+            run_json("decode", imf, decoded, "--force")
+            file = per_frame_quality(reference, decoded, None)
+            first = live["source_index"] < n  # the clip's first pass (the frames the file has)
+            same = file["source_index"] < (int(live["source_index"][first].max()) + 1
+                                           if first.any() else 0)
+            result["quality"] = {
+                "reference_frames": n,
+                "live_all_frames": mean_quality(live),
+                "live_first_pass": mean_quality(live, first),
+                "file_same_frames": mean_quality(file, same),
+                "file_video_kbps": encoded.get("video_kbps"),
+                "file_audio_kbps": encoded.get("audio_kbps"),
+                "file_key_frames": encoded.get("key_frames"),
+                "note": "file mode: --adaptive, two-pass key placement (centre), whole clip coded"}
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    summary = {k: v for k, v in result.items() if k != "memory"}
+    summary["memory"] = {name: {k: v for k, v in m.items() if k != "series"}
+                         for name, m in result["memory"].items()}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        lat, rate, mem = result["latency"], result["rate"]["send"], summary["memory"]
+        print(f"latency {lat.get('median_ms')} ms median, {lat.get('p95_ms')} ms p95; "
+              f"{rate['kbps']} kbps (video {rate['video_kbps']}, sound {rate['audio_kbps']}); "
+              + "; ".join(f"{k} peak {m.get('peak_mb')} MB, {m.get('slope_mb_per_min_second_half')}"
+                          f" MB/min" for k, m in mem.items()))
+        if "quality" in result:
+            print(json.dumps(result["quality"]))
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

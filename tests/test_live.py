@@ -1,0 +1,214 @@
+"""The live stream (format 9.0) and its streaming API: LiveEncoder's packets decode as they
+come (LiveDecoder) and, put end to end, as a file; bad packets are refused, never shown."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from imfcodec import bitstream as bs
+from imfcodec.bitstream.packets import PacketReader, Start
+from imfcodec.entropy import adaptive, coder
+from imfcodec.errors import FormatError
+from imfcodec.info import describe
+from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
+from imfcodec.metrics import psnr
+
+from .conftest import synthetic_frames
+
+FPS = Fraction(25)
+
+
+def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(round(seconds * 48000)) / 48000
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)[:, None]
+
+
+def live_stream(codec, frames, sound=None, settings=LiveSettings(), keys_at=()):
+    """The packets of a live stream of ``frames`` (sound: int16 samples given 40 ms at a
+    time beside the frames), and LiveDecoder's frames as each packet arrives."""
+    encoder = LiveEncoder(codec, FPS, settings, sound=sound is not None)
+    decoder = LiveDecoder(codec)
+    packets, shown, heard = [], [], []
+
+    def deliver(new):
+        packets.extend(new)
+        for packet in new:
+            out = decoder.packet(packet)
+            shown.extend(out.frames)
+            heard.extend(out.sound)
+
+    deliver(encoder.start())
+    for i, frame in enumerate(frames):
+        if i in keys_at:
+            encoder.request_key()
+        deliver(encoder.frame(frame))
+        if sound is not None:
+            step = 1920
+            deliver(encoder.audio(sound[i * step : (i + 1) * step], i / 25))
+    deliver(encoder.close())
+    return encoder, packets, shown, heard
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return synthetic_frames(20, 64, 64, seed=3)
+
+
+def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames, tmp_path):
+    encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8))
+    # frame i is shown as soon as its packet arrives, in order
+    assert [index for index, _ in shown] == list(range(len(frames)))
+    assert psnr(frames[0], shown[0][1]) > 25  # the key frame (the tiny model's others: noise)
+    # the start, then one record a packet: a key frame and a token record a frame
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    assert isinstance(items[0], Start) and items[0].version == (9, 0)
+    assert items[0].stream_id == encoder.stream_id
+    tokens = [r for r in items if isinstance(r, bs.TokenChunk)]
+    assert len(tokens) == len(frames) - encoder.key_frames
+    assert all(r.frame_count == 1 and r.adaptive for r in tokens)
+    assert isinstance(items[1], bs.Header) and items[1].frame_count == 0
+    assert isinstance(items[-1], bs.End) and items[-1].frame_count == len(frames)
+    # put end to end, the packets are an .imf file: decode and info read it, bit-exact
+    path = tmp_path / "call.imf"
+    path.write_bytes(b"".join(packets))
+    video = tiny_codec.decode(path)
+    assert video.frame_count == len(frames)
+    for (_, live), filed in zip(shown, video):
+        assert np.array_equal(live, filed)
+    facts = describe(path)
+    assert facts["format_version"] == "9.0" and facts["live"] and facts["frames"] == len(frames)
+    # the sound: every packet timed from the first frame, the last trimmed to what was fed
+    assert heard[0][0] == -encoder.sound.pre_skip
+    played = sum(duration for _, duration, _ in heard)
+    assert played == encoder.sound.real + encoder.sound.pre_skip
+    assert heard == _sound_of(path)
+
+
+def _sound_of(path):
+    from imfcodec.decoder import sound_packets
+
+    with open(path, "rb") as f:
+        return list(sound_packets(f))
+
+
+def test_adaptive_tables_cost_less_per_frame_and_round_trip():
+    rng = np.random.default_rng(0)
+    rows = rng.laplace(0, 1.2, size=(40, 64)).round().astype(np.int64)
+    state = adaptive.TableState(64)
+    alone = [adaptive.encode_chunk(row[None], None, state) for row in rows]
+    named = [coder.encode_chunk(row[None], None) for row in rows]
+    # each frame alone: the adaptive tables send no table indices (64 x 5 bits a frame)
+    assert sum(map(len, alone)) < 0.6 * sum(map(len, named))
+    back = adaptive.TableState(64)
+    for data, row in zip(alone, rows):
+        residuals, absolute = adaptive.decode_chunk(data, 1, 64, False, back)
+        assert absolute is None and np.array_equal(residuals[0], row)
+    assert np.array_equal(back.mean, state.mean)  # both sides end in the same state
+    # a reader with another state reads other numbers, or refuses: never the same by chance
+    wrong = adaptive.TableState(64)
+    try:
+        got, _ = adaptive.decode_chunk(alone[-1], 1, 64, False, wrong)
+        assert not np.array_equal(got[0], rows[-1])
+    except FormatError:
+        pass
+
+
+def test_bad_packets_are_refused_and_nothing_is_shown_until_a_key_frame(tiny_codec, frames):
+    _, packets, _, _ = live_stream(tiny_codec, frames, keys_at=(12,))
+    other = live_stream(tiny_codec, frames[:6])[1]
+    reader = PacketReader()
+    kinds = [type(reader.packet(p)).__name__ for p in packets]
+    key12 = [i for i, k in enumerate(kinds) if k == "KeyFrame"][-1]
+    decoder = LiveDecoder(tiny_codec)
+    shown = []
+    for i, packet in enumerate(packets):
+        if i == 6:  # damaged on the way
+            bad = bytearray(packet)
+            bad[-6] ^= 0x40
+            with pytest.raises(FormatError, match="checksum"):
+                decoder.packet(bytes(bad))
+            assert decoder.wants_key
+            continue
+        if i == 8:  # a record of another stream (its CRC covers its own stream id)
+            with pytest.raises(FormatError, match="another stream"):
+                decoder.packet(other[6])
+        shown += decoder.packet(packet).frames
+    indices = [index for index, _ in shown]
+    # frames before the loss, then nothing until the requested key frame, then all of them
+    lost = 6 - 2  # packets 0 and 1 are the start and the header; 2..5 frames 0..3
+    assert indices[:lost] == list(range(lost))
+    assert indices[lost:] == list(range(12, len(frames)))
+    assert decoder.refused == 2 and not decoder.wants_key
+    assert key12 > 8
+
+
+def test_out_of_order_and_early_records_are_refused(tiny_codec, frames):
+    _, packets, _, _ = live_stream(tiny_codec, frames[:8])
+    decoder = LiveDecoder(tiny_codec)
+    with pytest.raises(FormatError, match="before any stream"):
+        decoder.packet(packets[3])
+    for packet in packets[:4]:
+        decoder.packet(packet)
+    with pytest.raises(FormatError, match="expected"):
+        decoder.packet(packets[5])  # frame 2 before frame 1
+    assert decoder.wants_key
+    with pytest.raises(FormatError, match="cut short"):
+        decoder.packet(packets[4][:-1])
+    with pytest.raises(FormatError, match="after its record"):
+        decoder.packet(packets[4] + packets[5])
+
+
+def test_a_byte_stream_in_any_pieces_gives_the_same_frames(tiny_codec, frames):
+    _, packets, shown, _ = live_stream(tiny_codec, frames[:10], tone(0.4))
+    data = b"".join(packets)
+    rng = np.random.default_rng(1)
+    cuts = sorted(rng.choice(len(data), 40, replace=False))
+    decoder = LiveDecoder(tiny_codec)
+    got = []
+    for piece in np.split(np.frombuffer(data, np.uint8), cuts):
+        out, errors = decoder.feed(piece.tobytes())
+        assert not errors
+        got += out.frames
+    assert [i for i, _ in got] == [i for i, _ in shown]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(got, shown))
+
+
+def test_a_new_stream_continues_after_the_end_or_a_restart(tiny_codec, frames):
+    first = live_stream(tiny_codec, frames[:5])[1]
+    second = live_stream(tiny_codec, frames[5:9])[1]
+    decoder = LiveDecoder(tiny_codec)
+    headers, count = 0, 0
+    for packet in first[:-3] + second:  # the first stream cut off, then a new one
+        out = decoder.packet(packet)
+        headers += out.header is not None
+        count += len(out.frames)
+    assert headers == 2 and count == 5 - 2 + 4
+
+
+def test_live_features_are_refused_in_older_versions(tiny_codec, frames):
+    encoder = LiveEncoder(tiny_codec, FPS, sound=False)
+    packets = encoder.start() + encoder.frame(frames[0]) + encoder.frame(frames[1]) + encoder.close()
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    header = items[1]
+    body = [r for r in items[2:] if not isinstance(r, bs.End)]
+    for version in ((8, 0), (4, 0)):
+        with pytest.raises(FormatError, match="9.0"):
+            data = bs.file_start(version) + b"".join(bs.record_bytes(r) for r in [header, *body])
+            list(bs.read_records(io.BytesIO(data + bs.record_bytes(bs.End(2)))))
+    # and the writers pick 9.0 for them
+    assert bs.version_for(body, header) == (9, 0)
+
+
+def test_settings_are_checked():
+    from imfcodec.errors import InputError
+
+    for bad in ({"packet_frames": 0}, {"bitrate": -1}, {"audio_bitrate": 1000},
+                {"max_key_seconds": -1}):
+        with pytest.raises(InputError):
+            LiveSettings(**bad)

@@ -1,0 +1,171 @@
+"""`imfcodec send` and `imfcodec receive` as a user runs them: real processes on real
+sockets (WebSocket and TCP on 127.0.0.1), a file DEST, late joins, Ctrl-C on either side."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import pytest
+
+from .conftest import synthetic_frames
+from .test_audio import write_av
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def imfcodec(*args) -> list[str]:
+    return [sys.executable, "-m", "imfcodec.cli", *map(str, args)]
+
+
+def start(*args) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(imfcodec(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env)
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"receive ended early: {process.stdout.read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("receive did not listen")
+
+
+def finish(process: subprocess.Popen, timeout: float = 60.0) -> tuple[int, str]:
+    out, _ = process.communicate(timeout=timeout)
+    return process.returncode, out
+
+
+def last_json(text: str) -> dict:
+    return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
+
+
+def frames_in(path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def has_sound(path) -> bool:
+    with av.open(str(path)) as c:
+        return bool(c.streams.audio)
+
+
+@pytest.fixture(scope="module")
+def talking(tmp_path_factory):
+    """2 s at 25 fps, 96x64, with a tone."""
+    path = tmp_path_factory.mktemp("live") / "talk.mkv"
+    return write_av(path, synthetic_frames(50, 96, 64, seed=5), fps=Fraction(25))
+
+
+@pytest.mark.parametrize("scheme", ["ws", "tcp"])
+def test_a_call_on_loopback_arrives_whole_with_its_sound(talking, tiny_model_path, tmp_path, scheme):
+    port, out = free_port(), tmp_path / "got.mkv"
+    receiver = start("receive", f"{scheme}://127.0.0.1:{port}", out, "--model", tiny_model_path,
+                     "--json", "--log", tmp_path / "rx.jsonl")
+    wait_listening(port, receiver)
+    code, text = finish(start("send", talking, f"{scheme}://127.0.0.1:{port}", "--model",
+                              tiny_model_path, "--json", "--log", tmp_path / "tx.jsonl"))
+    assert code == 0, text
+    sent = last_json(text)
+    code, text = finish(receiver)
+    assert code == 0, text
+    got = last_json(text)
+    assert sent["sent"] == sent["frames"] == 50
+    assert got["frames"] == 50 and got["lost"] == 0 and got["refused"] == 0
+    assert frames_in(out) == 50 and has_sound(out) and got["sound"]
+    # the receiver counted the very bytes the sender sent
+    assert got["bytes_video"] == sent["bytes_video"] and got["bytes_audio"] == sent["bytes_audio"]
+    shown = [json.loads(line) for line in open(tmp_path / "rx.jsonl")]
+    read = {(r["stream"], r["frame"]): r["read"] for r in map(json.loads, open(tmp_path / "tx.jsonl"))}
+    assert all(s["shown"] >= read[(s["stream"], s["frame"])] for s in shown)
+
+
+def test_send_to_a_file_is_an_imf_that_decode_reads(talking, tiny_model_path, tmp_path):
+    target = tmp_path / "call.imf"
+    code, text = finish(start("send", talking, target, "--model", tiny_model_path, "--json"))
+    assert code == 0, text
+    assert last_json(text)["sent"] == 50
+    decoded = tmp_path / "call.mkv"
+    code, text = finish(start("decode", target, decoded, "--model", tiny_model_path))
+    assert code == 0, text
+    assert frames_in(decoded) == 50 and has_sound(decoded)
+    code, text = finish(start("send", talking, target, "--model", tiny_model_path))
+    assert code != 0 and "exists" in text and len(text.strip().splitlines()) == 1
+
+
+def test_a_receiver_that_joins_late_gets_a_stream_from_a_key_frame(talking, tiny_model_path, tmp_path):
+    port, out = free_port(), tmp_path / "late.mkv"
+    sender = start("send", talking, f"ws://127.0.0.1:{port}", "--model", tiny_model_path)
+    time.sleep(2.0)  # the sender waits for its receiver (a file source pauses)
+    receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    code, text = finish(sender)
+    assert code == 0 and "waiting for the receiver" in text, text
+    assert "sent 50 of 50 frames in 1 stream" in text, text
+    code, text = finish(receiver)
+    assert code == 0, text
+    assert last_json(text)["frames"] == 50 and frames_in(out) == 50
+
+
+def test_ctrl_c_ends_either_side_cleanly(talking, tiny_model_path, tmp_path):
+    # Ctrl-C on the receiver: its output is complete up to the last frame; the sender says
+    # the connection dropped and (continue) carries on to the end of its source
+    port, out = free_port(), tmp_path / "cut.mkv"
+    receiver = start("receive", f"tcp://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    wait_listening(port, receiver)
+    sender = start("send", talking, f"tcp://127.0.0.1:{port}", "--model", tiny_model_path,
+                   "--on-drop", "continue", "--loop", "--seconds", "6")
+    time.sleep(3.0)
+    receiver.send_signal(signal.SIGINT)
+    code, text = finish(receiver)
+    assert code == 0, text
+    got = last_json(text)
+    assert got["interrupted"] and 0 < got["frames"] == frames_in(out)
+    code, text = finish(sender)
+    assert code == 0 and "dropped" in text, text
+    # Ctrl-C on the sender: the stream ends with its END record; the receiver writes it all
+    port, out = free_port(), tmp_path / "stop.mkv"
+    receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    wait_listening(port, receiver)
+    sender = start("send", talking, f"ws://127.0.0.1:{port}", "--model", tiny_model_path,
+                   "--loop", "--json")
+    time.sleep(3.0)
+    sender.send_signal(signal.SIGINT)
+    code, text = finish(sender)
+    assert code == 0, text
+    sent = last_json(text)
+    assert sent["interrupted"] and sent["sent"] > 0
+    code, text = finish(receiver)
+    assert code == 0, text
+    assert last_json(text)["frames"] == sent["sent"] == frames_in(out)
+
+
+def test_bad_addresses_and_sources_are_one_line(talking, tiny_model_path, tmp_path):
+    for args, words in (
+        (("receive", "http://127.0.0.1:1", tmp_path / "a.mkv"), "unknown address scheme"),
+        (("receive", "ws://127.0.0.1", tmp_path / "a.mkv"), "needs a port"),
+        (("send", tmp_path / "missing.mp4", "ws://127.0.0.1:9"), "no such file"),
+        (("receive", "ws://127.0.0.1:1", tmp_path / "a.txt"), "unknown output kind"),
+    ):
+        code, text = finish(start(*args, "--model", tiny_model_path))
+        lines = text.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and words in lines[0], text
+        assert "Traceback" not in text
