@@ -9,15 +9,18 @@ settings, and both processes' memory over the run.
 `receive` is started first (a free port; the script waits until it listens), then `send`
 plays the clip for --seconds (looped when the clip is shorter, or with --loop), both with
 --log and --json. Latency joins the two logs on (stream, frame): `shown - read`, one
-machine's clock. Each process's resident memory (VmRSS) is sampled every second; its slope
-is a least-squares line over the second half of the sender's run, in MB a minute, so that
-"flat memory" is a number. Quality: the received .mkv against the clip's 256x256 centre
-crop (frame i of the stream against the clip's frame i modulo its length), PSNR and MS-SSIM
-(imfcodec.metrics), beside `imfcodec encode --size 256x256 --adaptive` at the same quality
-and sound rate then `imfcodec decode`, over the same frames of the clip's first pass. Both
-processes share this machine's cores (and the decoding of the receiver the encoder's), so
-on a small CPU the latency includes waiting for each other. Results go to --out (default
-benchmarks/live/results.json). Exit status 1 when a command fails.
+machine's clock; `behind_at_end` is how late the sender read its last frame against the
+clip's own rate (a sender slower than real time falls behind, not counted in the latency).
+Each process's resident memory (VmRSS) is sampled every second; its slope is a least-squares
+line over the second half of the stream (first frame read to last), in MB a minute, so that
+"flat memory" is a number (noisy on a short run). Quality: the received .mkv against the
+clip's 256x256 centre crop (the stream's frame i against the clip's frame i modulo its
+length), PSNR and MS-SSIM (imfcodec.metrics), beside `imfcodec encode --size 256x256
+--adaptive` at the same quality and sound rate (key placement centre, the default, and
+start, the live encoder's) then `imfcodec decode`, over the same frames of the clip's first
+pass. Both processes share this machine's cores, so on a small CPU the latency includes
+waiting for each other. Results go to --out (default benchmarks/live/results.json). Exit
+status 1 when a command fails.
 """
 
 from __future__ import annotations
@@ -37,16 +40,16 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
-CLI = "import sys; from imfcodec.cli import main; sys.exit(main())"  # (-m imfcodec.cli lacks send/receive)
 
 
-def imfcodec(*args: str) -> list[str]:
-    return [sys.executable, "-c", CLI, *map(str, args)]
+def imfcodec(*args) -> list[str]:
+    return [sys.executable, "-m", "imfcodec.cli", *map(str, args)]
 
 
 def run_json(*args: str) -> dict:
     """An imfcodec command to its end; its --json object (exit 1 with its error if it fails)."""
-    done = subprocess.run(imfcodec(*args, "--json"), capture_output=True, text=True)
+    done = subprocess.run(imfcodec(*args, "--json"), capture_output=True, text=True,
+                          check=False)
     if done.returncode:
         sys.exit(f"imfcodec {' '.join(map(str, args))} failed ({done.returncode}): "
                  f"{done.stderr.strip()[-800:]}")
@@ -54,15 +57,19 @@ def run_json(*args: str) -> dict:
 
 
 def default_clip() -> Path:
-    """A val clip with sound if there is one, else the first native clip with sound."""
+    """A clip with sound at 25 fps (the target's: 256x256 at 25 fps with sound), val first,
+    else any clip with sound."""
     import av
 
+    found = []
     for folder in ("val", "native"):
         for clip in sorted((DATA / folder).glob("*.mp4")):
             with av.open(str(clip)) as container:
                 if container.streams.audio:
-                    return clip
-    sys.exit(f"no clip with sound under {DATA}; give --clip")
+                    found.append((container.streams.video[0].average_rate != 25, clip))
+    if not found:
+        sys.exit(f"no clip with sound under {DATA}; give --clip")
+    return min(found)[1]
 
 
 def free_port() -> int:
@@ -115,14 +122,24 @@ def memory_summary(series: list, start: float, end: float) -> dict:
     return {"samples": len(t), "peak_mb": round(float(mb.max()), 1),
             "end_mb": round(float(mb[t <= end][-1] if (t <= end).any() else mb[-1]), 1),
             "slope_mb_per_min_second_half": None if slope is None else round(slope, 3),
-            "series": [[round(a - start, 1), round(b, 1)] for a, b in series]}
+            "series": [[round(a - start, 1), round(b, 1)] for a, b in series]}  # from the 1st frame
 
 
 def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def latency(tx: list[dict], rx: list[dict]) -> dict:
+def commit() -> str:
+    """The repository's commit, "+changes" when imfcodec/ differs from it."""
+    git = ["git", "-C", str(HERE.parent)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False)
+    dirty = subprocess.run([*git, "status", "--porcelain", "imfcodec"], capture_output=True,
+                           text=True, check=False).stdout.strip()
+    return head.stdout.strip() + ("+changes" if dirty else "") if not head.returncode else "?"
+
+
+def latency(tx: list[dict], rx: list[dict], fps: float) -> dict:
     read = {(e["stream"], e["frame"]): e["read"] for e in tx}
     ms = np.array([(e["shown"] - read[e["stream"], e["frame"]]) * 1000 for e in rx
                    if (e["stream"], e["frame"]) in read])
@@ -130,8 +147,8 @@ def latency(tx: list[dict], rx: list[dict]) -> dict:
         return {"joined": 0}
     return {"joined": len(ms), "median_ms": round(float(np.median(ms)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1),
-            "first_second_median_ms": round(float(np.median(ms[:25])), 1),
-            "last_second_median_ms": round(float(np.median(ms[-25:])), 1)}
+            "first_second_median_ms": round(float(np.median(ms[:max(1, round(fps))])), 1),
+            "last_second_median_ms": round(float(np.median(ms[-max(1, round(fps)):])), 1)}
 
 
 def per_frame_quality(reference: list[np.ndarray], video: Path, index: list[int] | None) -> dict:
@@ -169,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--packet-frames", type=int, default=1)
     parser.add_argument("--audio-bitrate", default="8k")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="each process's (both share this machine's cores)")
     parser.add_argument("--no-quality", action="store_true", help="leave out the quality part")
     parser.add_argument("--out", type=Path, default=HERE / "live" / "results.json")
     parser.add_argument("--json", action="store_true")
@@ -181,22 +200,25 @@ def main(argv: list[str] | None = None) -> int:
     source = Source.open(clip, 256, "crop")
     reference = source.read()  # the clip at 256x256, centre crop (read before the run)
     n = len(reference)
-    clip_seconds = n / float(source.fps)
+    fps = float(source.fps)
+    clip_seconds = n / fps
     loop = args.loop or clip_seconds < args.seconds
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         port, out = free_port(), tmp / "received.mkv"
         rx_log, tx_log = tmp / "rx.jsonl", tmp / "tx.jsonl"
-        say(f"{clip.name}: {clip_seconds:.2f} s at {float(source.fps):g} fps; "
+        say(f"{clip.name}: {clip_seconds:.2f} s at {fps:g} fps; "
             f"sending {args.seconds:g} s{' looped' if loop else ''} to ws://127.0.0.1:{port}")
         receiver = subprocess.Popen(imfcodec("receive", f"ws://127.0.0.1:{port}", out, "--log",
-                                             rx_log, "--json", "--force"),
+                                             rx_log, "--json", "--force", "--threads",
+                                             args.threads),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_listening(port, receiver)
         sender = subprocess.Popen(imfcodec("send", clip, f"ws://127.0.0.1:{port}", "--log", tx_log,
                                            "--json", "--seconds", args.seconds, "--quality",
                                            args.quality, "--packet-frames", args.packet_frames,
                                            "--audio-bitrate", args.audio_bitrate,
+                                           "--threads", args.threads,
                                            *(["--loop"] if loop else [])),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         start = time.time()
@@ -206,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             tx_out, tx_err = sender.communicate(timeout=3 * args.seconds + 300)
             end = time.time()
             rx_out, rx_err = receiver.communicate(timeout=120)
+            rx_end = time.time()
         except subprocess.TimeoutExpired:
             for process in (sender, receiver):
                 process.kill()
@@ -220,15 +243,26 @@ def main(argv: list[str] | None = None) -> int:
                 sys.exit(f"imfcodec {name} failed ({process.returncode}): {err.strip()[-800:]}")
         tx_report, rx_report = (json.loads(o.strip().splitlines()[-1]) for o in (tx_out, rx_out))
         tx, rx = read_log(tx_log), read_log(rx_log)
-        say(f"sent {tx_report['sent']} frames, received {rx_report['frames']}; "
-            + ("measuring quality" if not args.no_quality else ""))
+        if not tx or not rx:
+            sys.exit(f"no frames went through: {len(tx)} logged sent, {len(rx)} written")
+        first, last = tx[0]["read"], tx[-1]["read"]  # the stream's first and last frames read
+        say(f"sent {tx_report['sent']} frames, received {rx_report['frames']}"
+            + ("; measuring quality" if not args.no_quality else ""))
 
         result = {
-            "clip": clip.name, "clip_seconds": round(clip_seconds, 3), "fps": float(source.fps),
-            "seconds": args.seconds, "looped": loop, "level": args.quality,
+            "commit": commit(), "clip": clip.name, "clip_seconds": round(clip_seconds, 3),
+            "fps": fps, "seconds": args.seconds, "looped": loop,
+            "level": args.quality,
             "packet_frames": args.packet_frames, "audio_bitrate": args.audio_bitrate,
-            "cores": os.cpu_count(), "load_after": round(os.getloadavg()[0], 2),
-            "wall_s": round(end - start, 1),
+            "cores": os.cpu_count(), "threads": args.threads,
+            "load_after": round(os.getloadavg()[0], 2),
+            "timing_s": {"send_wall": round(end - start, 1),
+                         "send_start_up": round(first - start, 1),
+                         "reading": round(last - first, 1),
+                         # how late the last frame was read against the clip's own rate
+                         "behind_at_end": round(last - first - (len(tx) - 1) / fps, 1),
+                         "send_after_last_frame": round(end - last, 1),
+                         "receive_after_send": round(rx_end - end, 1)},
             "frames": {"read": tx_report["frames"], "sent": tx_report["sent"],
                        "written": rx_report["frames"], "logged_sent": len(tx),
                        "logged_written": len(rx),
@@ -236,41 +270,42 @@ def main(argv: list[str] | None = None) -> int:
                        "dropped": rx_report["dropped"], "lost": rx_report["lost"],
                        "refused": rx_report["refused"],
                        "dropped_packets": tx_report["dropped_packets"],
+                       "repeated": tx_report["repeated"],
                        "key_frames": tx_report["key_frames"],
                        "streams": [tx_report["streams"], rx_report["streams"]]},
-            "latency": {**latency(tx, rx), "receiver_median_ms": rx_report["latency_ms_median"],
+            "latency": {**latency(tx, rx, fps),
+                        "receiver_median_ms": rx_report["latency_ms_median"],
                         "receiver_p95_ms": rx_report.get("latency_ms_p95")},
             "rate": {"send": {k: tx_report[k] for k in ("video_kbps", "audio_kbps", "kbps",
                                                         "bytes_video", "bytes_audio", "seconds")},
-                     "receive": {"kbps": rx_report["kbps"], "seconds": rx_report["seconds"],
-                                 "bytes_video": rx_report["bytes_video"],
-                                 "bytes_audio": rx_report["bytes_audio"],
-                                 "video_kbps": round(rx_report["bytes_video"] * 8 / 1000
-                                                     / rx_report["seconds"], 3)
-                                 if rx_report["seconds"] else None}},
-            "memory": {name: memory_summary(series, start, end)
+                     "receive": {k: rx_report[k] for k in ("kbps", "bytes_video",
+                                                           "bytes_audio", "seconds")}},
+            "memory": {name: memory_summary(series, first, last)
                        for name, series in memory.series.items()},
         }
 
-        if not args.no_quality:
+        if not args.no_quality:  # frame k of the output is the rx log's k-th: its frame index
             live = per_frame_quality(reference, out, [e["frame"] for e in rx])
-            imf, decoded = tmp / "file.imf", tmp / "file.mkv"
-            encoded = run_json("encode", clip, imf, "--size", "256x256", "--quality", args.quality,
-                               "--adaptive", "--audio-bitrate", args.audio_bitrate, "--force")
-            run_json("decode", imf, decoded, "--force")
-            file = per_frame_quality(reference, decoded, None)
-            first = live["source_index"] < n  # the clip's first pass (the frames the file has)
-            same = file["source_index"] < (int(live["source_index"][first].max()) + 1
-                                           if first.any() else 0)
-            result["quality"] = {
-                "reference_frames": n,
-                "live_all_frames": mean_quality(live),
-                "live_first_pass": mean_quality(live, first),
-                "file_same_frames": mean_quality(file, same),
-                "file_video_kbps": encoded.get("video_kbps"),
-                "file_audio_kbps": encoded.get("audio_kbps"),
-                "file_key_frames": encoded.get("key_frames"),
-                "note": "file mode: --adaptive, two-pass key placement (centre), whole clip coded"}
+            first_pass = live["source_index"] < n
+            upto = int(live["source_index"][first_pass].max()) + 1 if first_pass.any() else 0
+            quality = {"reference_frames": n, "live_all_frames": mean_quality(live),
+                       "live_first_pass": mean_quality(live, first_pass),
+                       "live_video_kbps": tx_report["video_kbps"],
+                       "live_audio_kbps": tx_report["audio_kbps"],
+                       "live_key_frames": tx_report["key_frames"]}
+            # The file mode at the same settings, two-pass (centre) and causal (start) key
+            # placement, over the same frames of the clip as the live first pass.
+            for placement in ("centre", "start"):
+                imf, decoded = tmp / f"{placement}.imf", tmp / f"{placement}.mkv"
+                encoded = run_json("encode", clip, imf, "--size", "256x256", "--quality",
+                                   args.quality, "--adaptive", "--key-placement", placement,
+                                   "--audio-bitrate", args.audio_bitrate, "--force")
+                run_json("decode", imf, decoded, "--force")
+                file = per_frame_quality(reference, decoded, None)
+                quality[f"file_{placement}"] = {
+                    **mean_quality(file, file["source_index"] < upto),
+                    **{k: encoded.get(k) for k in ("video_kbps", "audio_kbps", "key_frames")}}
+            result["quality"] = quality
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -90,7 +90,8 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
             say(f"sent {report.sent} of {report.frames} frames in {report.streams} stream(s), "
                 f"{report.key_frames} key frames: {data['kbps']:.2f} kbps (video {data['video_kbps']:.2f}, "
                 f"sound {data['audio_kbps']:.2f})"
-                + (f"; {report.dropped_packets} packets dropped for a slow link" if report.dropped_packets else ""))
+                + (f"; {report.dropped_packets} packets dropped for a slow link" if report.dropped_packets else "")
+                + (f"; {report.repeated} frames repeated to keep up with real time" if report.repeated else ""))
 
 
     @group.command()

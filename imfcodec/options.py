@@ -65,10 +65,14 @@ class Tuning:
     # A picture wider or taller than its motion region sends the whole picture's global motion
     # (format 8.0, motion/camera.py): measured in docs/size.md. False: the outside stands still.
     global_motion: bool = True
+    # Frames between two closed-loop refresh tests (1: every frame). A test rebuilds the frame
+    # as the decoder will, which doubles a frame's encode time; a live stream (live/encoder.py)
+    # tests every few frames to keep up with real time.
+    refresh_stride: int = 1
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \
-                self.predicted_key_share <= 0 or self.refine_rate_weight < 0:
+                self.predicted_key_share <= 0 or self.refine_rate_weight < 0 or self.refresh_stride < 1:
             raise ValueError(f"tuning out of range: {self}")
 
 

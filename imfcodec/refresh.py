@@ -82,6 +82,7 @@ class RefreshRule:
     lam: float | None  # squared error one key-frame bit must save (None: no R-D test)
     horizon: int  # frames a refresh is judged over
     gap: int  # frames at least between the last key frame and a refresh
+    stride: int = 1  # frames between two tests (options.Tuning.refresh_stride)
 
     @classmethod
     def of(cls, options: EncodeOptions, fps: Fraction, intra_codec: int,
@@ -97,11 +98,13 @@ class RefreshRule:
                 lam = refresh_lambda_at(options.refresh_lambda, intra_qp, IntraCodec(intra_codec))
         # A refresh is judged over the time after it (options.Tuning.refresh_horizon).
         horizon = max(1, round(options.tuning.refresh_horizon * float(fps)))
-        return cls(options.refresh_threshold, lam, horizon, max(1, options.min_refresh_gap))
+        return cls(options.refresh_threshold, lam, horizon, max(1, options.min_refresh_gap),
+                   options.tuning.refresh_stride)
 
     def eligible(self, index: int, last_key: int) -> bool:
-        """Only frames far enough from the last key frame are rebuilt and judged."""
-        return index - last_key >= self.gap
+        """Only frames far enough from the last key frame are rebuilt and judged (every
+        ``stride``-th of them)."""
+        return index - last_key >= self.gap and (index - last_key - self.gap) % self.stride == 0
 
     def wants_key(self, source: np.ndarray, rebuilt: np.ndarray, fresh_mse: float,
                   key_bits: int) -> bool:

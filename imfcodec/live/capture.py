@@ -50,6 +50,7 @@ class Capture:
             self.fps = Fraction(25)
         self.size = (video.codec_context.width, video.codec_context.height)
         self.has_audio = sound and bool(self.container.streams.audio)
+        self.late = 0.0  # seconds the item just given is past its time (a paced file's)
 
     def _open(self):
         try:
@@ -75,6 +76,7 @@ class Capture:
                     wait = self._clock + t - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
+                    self.late = max(0.0, -wait)
                 yield kind, t, data
             if not self.loop:
                 return

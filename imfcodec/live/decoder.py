@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import bitstream as bs
-from .. import frames as fr
 from ..bitstream.container import RecordChecker
 from ..bitstream.packets import PacketReader, Start
 from ..bitstream.records import RecordType
@@ -54,6 +53,7 @@ class LiveDecoder:
         self.model = None
         self.records: RecordDecoder | None = None
         self.reference = None  # the last key frame, prepared for the model
+        self.last: tuple | None = None  # the last token frame's levels and picture
         self.grid = None
         self.waiting = True  # for an intra key frame (at a stream's start, or after a loss)
         self.asking = False  # waiting after a loss
@@ -113,7 +113,7 @@ class LiveDecoder:
         """A record was lost: nothing that may depend on it is shown before an intra key
         frame; the sound goes on from the next AUDIO record's own start."""
         self.waiting = self.asking = True
-        self.reference = None
+        self.reference = self.last = None
         self.sound_lost = True
         if self.checker is not None:
             self.checker.sound.resync()
@@ -123,7 +123,7 @@ class LiveDecoder:
         size = self.reader.size
         if isinstance(item, Start):
             self.start, self.checker = item, RecordChecker(item.version)
-            self.header = self.records = self.reference = self.audio = None
+            self.header = self.records = self.reference = self.audio = self.last = None
             self.waiting, self.asking, self.shown, self.decoded_audio = True, False, 0, 0
             self.bytes_video += size
             return shown
@@ -171,6 +171,7 @@ class LiveDecoder:
                 shown.lost += list(range(self.shown, item.frame_index))
             rgb = self.records.key_frame(item)
             self.reference = self.model.reference(rgb)
+            self.last = None  # (the last token's levels and picture, for repeated tokens)
             self.waiting = self.asking = False
             self.shown = item.frame_index + 1
             shown.frames.append((item.frame_index, rgb))
@@ -179,12 +180,17 @@ class LiveDecoder:
             if not render:
                 shown.frames += [(self.shown + i, None) for i in range(len(levels))]
                 self.shown += len(levels)
+                self.last = None
                 return shown
-            tokens = quant.dequantize(levels, self.grid)
-            for start in range(0, len(tokens), fr.BATCH):
-                for picture in self.model.synthesise(self.reference, tokens[start : start + fr.BATCH]):
-                    shown.frames.append((self.shown, picture))
-                    self.shown += 1
+            for row in levels:
+                if self.last is not None and np.array_equal(row, self.last[0]):
+                    picture = self.last[1]  # a repeated token: the same picture, no network
+                else:
+                    token = quant.dequantize(row[None], self.grid)
+                    picture = next(iter(self.model.synthesise(self.reference, token)))
+                self.last = (row, picture)
+                shown.frames.append((self.shown, picture))
+                self.shown += 1
         elif kind is RecordType.END:
             shown.ended = True
             self.checker = None

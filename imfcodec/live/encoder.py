@@ -23,14 +23,17 @@ from ..bitstream.versions import LIVE_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
-from ..options import EncodeSettings
+from ..options import EncodeSettings, Tuning
 from .frames import square
 from .rate import OnlineRate
 
 FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
-# The sound goes out every 2 Opus packets (40 ms): each AUDIO record's framing is 10 bytes.
-AUDIO_PACKETS = 2
+# The sound goes out every 3 Opus packets (60 ms): an AUDIO record's framing is about 12 bytes.
+AUDIO_PACKETS = 3
 DEFAULT_AUDIO_BITRATE = 8000  # STOI 0.949 on speech (README "Sound"): a call's sound at 8 kbps
+# A refresh is tested (the frame rebuilt as the receiver will) every this many seconds, not
+# every frame: half a frame's encode time on this CPU, and a decision at most 0.1 s late.
+TEST_EVERY = 0.1
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,10 @@ class LiveEncoder:
         self.fps = Fraction(fps).limit_denominator(1 << 20)
         self.motion = codec.model
         self.side = self.motion.image_size
+        stride = max(1, round(TEST_EVERY * float(self.fps)))
         chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
-                                key_placement="start", fit=settings.fit)
+                                key_placement="start", fit=settings.fit,
+                                tuning=Tuning(refresh_stride=stride))
         options = chosen.options(self.fps)
         options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
         self.header = make_header(self.motion, options, self.fps,
@@ -219,11 +224,35 @@ class LiveEncoder:
         before = self.bytes_video
         self.loop.step(self.count, rgb, self.previous, asked, now=True)
         self.previous, self.count = rgb, self.count + 1
+        self.loop.stats.levels.clear()  # (a file's statistics; a call would pile them up)
         out = self._packets(self.records)
         self.records.clear()
         if self.rate is not None:
             self.rate.spent(self.bytes_video - before)
         return out
+
+    def repeat(self) -> list[bytes]:
+        """The next frame as the one before it again (its token repeated: a few bytes, no
+        analysis, and a receiver shows the picture it has): what a sender that has fallen
+        behind real time sends for a frame it skips. Right after a key frame (no token to
+        repeat) nothing is sent and None is returned by ``repeatable``."""
+        if not self.repeatable:
+            raise RuntimeError("repeat() with no token to repeat")
+        chunker = self.loop.chunker
+        levels = chunker.last.copy()
+        chunker.add(levels)
+        self.count += 1
+        out = self._packets(self.records)
+        self.records.clear()
+        if self.rate is not None:
+            self.rate.spent(sum(map(len, out)))
+        return out
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether ``repeat`` can send the next frame (a token was sent since the key frame)."""
+        return self.started and not self.closed and self.count > 0 and \
+            self.loop.chunker.last is not None and not self.key_asked
 
     def audio(self, pcm: np.ndarray, at: float) -> list[bytes]:
         """Sound: (n, channels) int16 samples at 48 kHz, the first ``at`` seconds after the

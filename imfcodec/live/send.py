@@ -5,8 +5,11 @@ Each connection carries a stream of its own: when the receiver joins (or joins a
 sender starts a new stream, header and intra key frame first. When the connection drops the
 sender says so and, by ``on_drop``, waits for the receiver (a file source pauses) or carries
 on (frames go by unsent) while it tries again every second. A link too slow for the stream
-drops what waits in its queue and the next frame is an intra key frame. Ctrl-C ends the
-stream with its END record: what was sent is complete up to the last frame.
+drops what waits in its queue and the next frame is an intra key frame. A sender slower than
+its source (a file played at its own rate on a busy CPU) sends a frame read more than 1.5
+frame times late as the frame before it again (a repeated token: no analysis here, no network
+at the receiver), and so catches up. Ctrl-C ends the stream with its END record: what was
+sent is complete up to the last frame.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from .encoder import LiveEncoder, LiveSettings
 from .transport import Link, connect, parse_address
 
 RETRY = 1.0  # seconds between attempts to reach the receiver
+# A frame read this many frame times past its time is sent as the one before it again
+# (LiveEncoder.repeat: no analysis), so that a sender slower than the source catches up.
+LATE = 1.5
 ON_DROP = ("wait", "continue")
 Say = Callable[[str], None]
 
@@ -37,6 +43,7 @@ class SendReport:
     bytes_video: int = 0
     bytes_audio: int = 0
     dropped_packets: int = 0  # for a slow link
+    repeated: int = 0  # frames sent as the one before (the sender was behind real time)
     seconds: float = 0.0  # of video coded
     interrupted: bool = False
 
@@ -48,6 +55,7 @@ class SendReport:
         return {"frames": self.frames, "sent": self.sent, "key_frames": self.key_frames,
                 "streams": self.streams, "bytes_video": self.bytes_video,
                 "bytes_audio": self.bytes_audio, "dropped_packets": self.dropped_packets,
+                "repeated": self.repeated,
                 "seconds": round(self.seconds, 3), "kbps": round(self.kbps, 3),
                 "video_kbps": round(self.bytes_video * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
                 "audio_kbps": round(self.bytes_audio * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
@@ -205,7 +213,11 @@ class Sender:
                 index = stream.encoder.count
                 if self.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
                     self.link.send_time(index, read)  # ahead of the frame, for the page's latency
-                packets = stream.encoder.frame(data)
+                if self.capture.late > LATE / float(self.capture.fps) and stream.encoder.repeatable:
+                    packets = stream.encoder.repeat()  # behind real time: catch up
+                    self.report.repeated += 1
+                else:
+                    packets = stream.encoder.frame(data)
                 stream.send(packets)
                 if stream.slow:
                     self.say("the link is too slow: frames dropped, a key frame follows")

@@ -1,0 +1,116 @@
+"""What being causal costs: the live encoder (imfcodec/live/encoder.py) against the file mode
+at the same quality levels, on the val clips, as rate (video only) against MS-SSIM and PSNR.
+
+    python benchmarks/causal.py ../shared/data/val --json      # benchmarks/val/causal.json
+
+Four curves a clip, each over the quality levels (--qualities):
+  file     `imfcodec encode --adaptive` as a file is coded: key placement in two passes (each
+           run's key frame at its centre), a second of frames in each token record;
+  causal   the live encoder with one frame a token record (what `imfcodec send` sends by
+           default): key frame first, refreshes decided from what has been seen, each frame's
+           tokens in a record of its own (adaptive tables, format 9.0);
+  causal-2 the same with two frames a token record (`send --packet-frames 2`: 40 ms more
+           latency at 25 fps, half the records);
+  causal-1s  the same causal decisions with a second of frames a token record: what the
+           decisions alone cost, without the per-frame records.
+BD-rate (MS-SSIM) of each causal curve against the file curve, per clip and on average. The
+frames are those decoded from the bytes (the live stream through LiveDecoder, which a test
+shows gives the file decoder's frames bit for bit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import imfcodec
+from imfcodec.bench.bdrate import bd_rate
+from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
+from imfcodec.metrics import clip_quality
+
+MODES = ("file", "causal", "causal-2", "causal-1s")
+PACKET_FRAMES = {"causal": 1, "causal-2": 2}  # causal-1s: the clip's frames a second
+
+
+def file_point(codec, src, frames, quality):
+    stream = codec.encode(src, quality=quality, adaptive=True, audio=None)
+    decoded = list(codec.decode(stream))
+    return stream.stats.video_kbps, clip_quality(frames, decoded), stream.stats.key_frames
+
+
+def causal_point(codec, src, frames, quality, packet_frames):
+    encoder = LiveEncoder(codec, src.fps, LiveSettings(quality=quality, packet_frames=packet_frames),
+                          sound=False)
+    decoder = LiveDecoder(codec)
+    shown = []
+    packets = encoder.start()
+    for frame in frames:
+        packets += encoder.frame(frame)
+    packets += encoder.close()
+    for packet in packets:
+        shown += [picture for _, picture in decoder.packet(packet).frames]
+    kbps = encoder.bytes_video * 8 / 1000 / (len(frames) / float(src.fps))
+    return kbps, clip_quality(frames, shown), encoder.key_frames
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", help="a folder of clips (val/) or one clip")
+    parser.add_argument("--qualities", default="0,1,2,3,4,5,6")
+    parser.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    parser.add_argument("--out", default="benchmarks/val/causal.json")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    folder = Path(args.clips)
+    paths = sorted(folder.glob("*.mp4")) if folder.is_dir() else [folder]
+    qualities = [int(q) for q in args.qualities.split(",")]
+    codec = imfcodec.Codec.load(device="cpu")
+    rows, started = [], time.time()
+    for path in paths:
+        src = codec.open(path, size=f"{codec.model.image_size}x{codec.model.image_size}")
+        frames = src.read(args.frames)
+        if args.frames:
+            src = imfcodec.Source.from_frames(frames, src.fps, path.name)
+        for quality in qualities:
+            for mode in MODES:
+                if mode == "file":
+                    kbps, q, keys = file_point(codec, src, frames, quality)
+                else:
+                    kbps, q, keys = causal_point(codec, src, frames, quality,
+                                                 PACKET_FRAMES.get(mode, round(float(src.fps))))
+                rows.append({"clip": path.name, "mode": mode, "quality": quality,
+                             "video_kbps": round(kbps, 4), "psnr": round(q["psnr"], 4),
+                             "msssim": round(q["msssim"], 5), "key_frames": keys})
+                print(f"{path.name[:40]:40s} q{quality} {mode:10s} {kbps:7.2f} kbps "
+                      f"MS-SSIM {q['msssim']:.4f} PSNR {q['psnr']:.2f} keys {keys}",
+                      file=sys.stderr, flush=True)
+    bd = {}
+    for mode in MODES[1:]:
+        per_clip = {}
+        for path in paths:
+            def curve(m):
+                pts = [r for r in rows if r["clip"] == path.name and r["mode"] == m]
+                return [r["video_kbps"] for r in pts], [r["msssim"] for r in pts]
+            result = bd_rate(*curve("file"), *curve(mode))
+            per_clip[path.name] = None if result.bd_rate is None else round(result.bd_rate, 2)
+        values = [v for v in per_clip.values() if v is not None]
+        bd[mode] = {"per_clip": per_clip, "mean": round(float(np.mean(values)), 2) if values else None}
+    summary = {"clips": [p.name for p in paths], "qualities": qualities, "frames": args.frames,
+               "model": codec.model.name, "bd_rate_msssim_vs_file": bd, "rows": rows,
+               "seconds": round(time.time() - started, 1)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}) if args.json else
+          "\n".join(f"{m}: BD-rate {v['mean']} % (MS-SSIM) vs file; per clip {v['per_clip']}"
+                    for m, v in bd.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
