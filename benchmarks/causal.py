@@ -60,14 +60,14 @@ def causal_point(codec, src, frames, quality, packet_frames):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clips", help="a folder of clips (val/) or one clip")
+    parser.add_argument("clips", nargs="+", help="folders of clips (val/) or clips")
     parser.add_argument("--qualities", default="0,1,2,3,4,5,6")
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames")
     parser.add_argument("--out", default="benchmarks/val/causal.json")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    folder = Path(args.clips)
-    paths = sorted(folder.glob("*.mp4")) if folder.is_dir() else [folder]
+    paths = [p for given in map(Path, args.clips)
+             for p in (sorted(given.glob("*.mp4")) if given.is_dir() else [given])]
     qualities = [int(q) for q in args.qualities.split(",")]
     codec = imfcodec.Codec.load(device="cpu")
     rows, started = [], time.time()
@@ -89,6 +89,18 @@ def main() -> int:
                 print(f"{path.name[:40]:40s} q{quality} {mode:10s} {kbps:7.2f} kbps "
                       f"MS-SSIM {q['msssim']:.4f} PSNR {q['psnr']:.2f} keys {keys}",
                       file=sys.stderr, flush=True)
+        write(Path(args.out), paths, qualities, args.frames, codec, rows, started)
+    summary = write(Path(args.out), paths, qualities, args.frames, codec, rows, started)
+    bd = summary["bd_rate_msssim_vs_file"]
+    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}) if args.json else
+          "\n".join(f"{m}: BD-rate {v['mean']} % (MS-SSIM) vs file; per clip {v['per_clip']}"
+                    for m, v in bd.items()))
+    return 0
+
+
+def write(out: Path, paths, qualities, frames, codec, rows, started) -> dict:
+    """The BD-rates of the clips done so far, and every point, to ``out`` (after each clip)."""
+    paths = [p for p in paths if any(r["clip"] == p.name for r in rows)]
     bd = {}
     for mode in MODES[1:]:
         per_clip = {}
@@ -100,16 +112,12 @@ def main() -> int:
             per_clip[path.name] = None if result.bd_rate is None else round(result.bd_rate, 2)
         values = [v for v in per_clip.values() if v is not None]
         bd[mode] = {"per_clip": per_clip, "mean": round(float(np.mean(values)), 2) if values else None}
-    summary = {"clips": [p.name for p in paths], "qualities": qualities, "frames": args.frames,
+    summary = {"clips": [p.name for p in paths], "qualities": qualities, "frames": frames,
                "model": codec.model.name, "bd_rate_msssim_vs_file": bd, "rows": rows,
                "seconds": round(time.time() - started, 1)}
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k != "rows"}) if args.json else
-          "\n".join(f"{m}: BD-rate {v['mean']} % (MS-SSIM) vs file; per clip {v['per_clip']}"
-                    for m, v in bd.items()))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

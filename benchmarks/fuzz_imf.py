@@ -79,7 +79,29 @@ def make_sample(folder: Path):
     moving = Codec(loaded).encode(wide, options=options).data
     still = Codec(loaded).encode(wide, options=replace(options, tuning=Tuning(global_motion=False))).data
     assert moving[4] == 8 and still[4] == 7
-    return path, loaded, [stream.with_sound(track).data, still, moving]
+    return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base)]
+
+
+def _live(loaded, base) -> bytes:
+    """A live stream (format 9.0: a stream id, an open frame count, adaptive token tables, a
+    key frame a receiver asked for, sound in 60 ms records), its packets end to end."""
+    import numpy as np
+
+    from imfcodec.codec import Codec
+    from imfcodec.live import LiveEncoder, LiveSettings
+
+    encoder = LiveEncoder(Codec(loaded), Fraction(10), LiveSettings(packet_frames=2))
+    packets = encoder.start()
+    tone = (np.sin(np.arange(4800 * 12) / 7.0) * 8000).astype(np.int16)[:, None]
+    for i in range(12):
+        if i == 7:
+            encoder.request_key()
+        packets += encoder.frame(np.roll(base, i, axis=1))
+        packets += encoder.audio(tone[i * 4800 : (i + 1) * 4800], i / 10)
+    packets += encoder.close()
+    data = b"".join(packets)
+    assert data[4] == 9
+    return data
 
 
 def _with_reference(data: bytes) -> bytes:
@@ -112,9 +134,14 @@ def _tone(path: Path, seconds: float, rate: int = 16000) -> Path:
     return path
 
 
+def _start_length(data: bytes) -> int:
+    """The file start's length: 6, or 10 with a stream id (format 9.0)."""
+    return 10 if len(data) > 4 and data[4] >= 9 else 6
+
+
 def split_records(data: bytes) -> list[tuple[int, int, int]]:
     """(start, payload start, end) of each record of a valid file."""
-    out, pos = [], 6
+    out, pos = [], _start_length(data)
     while pos < len(data):
         i, length, shift = pos + 1, 0, 0
         while True:
@@ -128,9 +155,11 @@ def split_records(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-def reseal(kind: int, payload: bytes) -> bytes:
+def reseal(kind: int, payload: bytes, data: bytes = b"") -> bytes:
+    """A record with a valid CRC (in a 9.0 ``data``, over its stream id too)."""
     framed = bytes([kind]) + bs.write_varint(len(payload)) + payload
-    return framed + struct.pack("<I", zlib.crc32(framed))
+    seed = zlib.crc32(data[6:10]) if _start_length(data) == 10 else 0
+    return framed + struct.pack("<I", zlib.crc32(framed, seed))
 
 
 ABSURD = {
@@ -193,7 +222,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
                            + bytes([h.quality]) + struct.pack("<f", h.token_step)
                            + bytes([h.intra_codec, h.intra_qp, int(h.fit)])
                            + bs.write_varint(h.chunk_frames) + bs.write_varint(h.keyframe_interval))
-        b = bytearray(data[:start] + reseal(1, bytes(payload)) + data[end:])
+        b = bytearray(data[:start] + reseal(1, bytes(payload), data) + data[end:])
     elif kind == "payload":
         start, pstart, end = rng.choice(records[1:])
         payload = bytearray(data[pstart : end - 4])
@@ -206,14 +235,40 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
                 if tail:
                     tail[rng.randrange(len(tail))] ^= 1 << rng.randrange(8)
             tail = bytes(tail)
-        b = bytearray(data[:start] + reseal(data[start], bytes(payload[:head]) + tail) + data[end:])
+        b = bytearray(data[:start] + reseal(data[start], bytes(payload[:head]) + tail, data)
+                      + data[end:])
     elif kind == "garbage":
-        b = bytearray(data[:6] + bytes(rng.randrange(256) for _ in range(rng.randint(0, 200))))
+        b = bytearray(data[:_start_length(data)]
+                      + bytes(rng.randrange(256) for _ in range(rng.randint(0, 200))))
     elif kind == "length":
         start, _, _ = rng.choice(records)
         b = bytearray(data[: start + 1] + bs.write_varint(rng.choice([2**31, 2**60, 10**6]))
                       + data[start + 2 :])
     return kind, bytes(b)
+
+
+def live(data: bytes, loaded) -> None:
+    """The case as a live receiver takes it: its bytes in pieces (as TCP gives them), then
+    packet by packet (as WebSocket messages); a bad record may only ever be refused."""
+    from imfcodec.codec import Codec
+    from imfcodec.live import LiveDecoder
+
+    codec = Codec(loaded)
+    decoder = LiveDecoder(codec)
+    for start in range(0, len(data), 37):
+        decoder.feed(data[start : start + 37])
+    decoder = LiveDecoder(codec)
+    pos, records = 0, []
+    try:
+        pos = _start_length(data)
+        records = [(a, c) for a, _, c in split_records(data)]
+    except (IndexError, ValueError):
+        pass
+    for a, c in [(0, pos)] + records:
+        try:
+            decoder.packet(data[a:c])
+        except FormatError:
+            pass
 
 
 def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
@@ -242,6 +297,19 @@ def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
         outcome = "format-error"
     except ModelError:
         outcome = "model-error"
+    except Hang:
+        outcome = "hang"
+    except Exception as exc:  # anything else is a crash the harness reports
+        outcome = f"crash: {type(exc).__name__}: {exc}"
+    try:
+        if outcome in ("ok", "format-error") and len(data) > 4 and data[4] == 9:
+            live(data, loaded)  # a live receiver must refuse what a file reader refuses
+    except (FormatError, ModelError):
+        pass
+    except Hang:
+        outcome = "hang"
+    except Exception as exc:
+        outcome = f"crash (live): {type(exc).__name__}: {exc}"
     except Hang:
         outcome = "hang"
     except Exception as exc:  # anything else is a crash the harness reports

@@ -54,5 +54,10 @@ python benchmarks/native.py "$(dirname "$VAL")/native" --json > benchmarks/nativ
 python benchmarks/memory.py --size 1280x720 --frames 60,240 --json > benchmarks/native/memory_720p.json
 python benchmarks/memory.py --size 1920x1080 --frames 60,240 --json > benchmarks/native/memory_1080p.json
 
+# Live calls (issue 39): what being causal costs against the file mode, on the val clips; a
+# call on loopback for 10 minutes (latency, rate, quality against the file mode, memory).
+python benchmarks/causal.py "$VAL" --json --out benchmarks/val/causal.json
+python benchmarks/live.py --seconds 600 --json --out benchmarks/live/results.json
+
 # The .imf reader against damaged files (prints its counts; exits 1 on any failure).
 python benchmarks/fuzz_imf.py --cases 10000 --cli-every 200

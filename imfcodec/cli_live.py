@@ -29,7 +29,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
                   help="A target for video and sound together (e.g. 16k), followed as it goes.")
     @click.option("--adaptive/--no-adaptive", default=True, show_default=True,
                   help="Closed-loop (predicted) key frames where they pay.")
-    @click.option("--packet-frames", type=click.IntRange(1, 25), default=1, show_default=True,
+    @click.option("--packet-frames", type=click.IntRange(1, 60), default=1, show_default=True,
                   help="Frames in each token packet: 1 sends each frame as soon as it is coded; "
                        "more cost fewer bytes and that much more latency.")
     @click.option("--max-key-seconds", type=click.FloatRange(0), default=0.0, show_default=True,

@@ -212,3 +212,46 @@ def test_settings_are_checked():
                 {"max_key_seconds": -1}):
         with pytest.raises(InputError):
             LiveSettings(**bad)
+
+
+def test_a_slow_receiver_drops_frames_instead_of_piling_them_up(tiny_codec, frames, tmp_path):
+    from imfcodec.live.receive import Receiver, _Sender
+
+    _, packets, _, _ = live_stream(tiny_codec, synthetic_frames(60, 64, 64, seed=4))
+    receiver = Receiver(tiny_codec, str(tmp_path / "slow.mkv"), say=lambda message: None)
+    sender = _Sender(lambda: None, "test")
+    receiver.arrive(sender, "open")
+    for packet in packets:  # all of them at once: far more than half a second waits
+        receiver.arrive(sender, "packet", packet)
+    receiver.thread.start()
+    assert receiver.done.wait(60)  # the END record ends it
+    report = receiver.finish(interrupted=False)
+    # every frame written (the ones not rendered as the last picture again), some skipped
+    assert report.frames == 60 and 0 < report.dropped < 60
+    import av
+
+    with av.open(str(tmp_path / "slow.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 60
+
+
+def test_a_slow_link_drops_what_waits_and_says_so():
+    import threading
+
+    from imfcodec.live.transport import SEND_QUEUE, Link
+
+    release = threading.Event()
+
+    class Stuck(Link):
+        def _write(self, kind, item):
+            release.wait(10)
+
+        def _shut(self):
+            pass
+
+    link = Stuck().start()
+    sent = [link.send(bytes(20)) for _ in range(SEND_QUEUE + 10)]
+    assert not all(sent) and link.dropped > 0  # the queue never holds more than SEND_QUEUE
+    assert link.queue.qsize() <= SEND_QUEUE
+    release.set()
+    link.close()
+    assert not link.alive

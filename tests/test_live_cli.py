@@ -16,7 +16,7 @@ import av
 import pytest
 
 from .conftest import synthetic_frames
-from .test_audio import write_av
+from .test_audio import first_sound, sound_of, write_av
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,16 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30.0) 
     raise AssertionError("receive did not listen")
 
 
+def wait_lines(path, count: int, timeout: float = 60.0) -> None:
+    """Until a --log file has ``count`` lines (frames written)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {count} lines")
+
+
 def finish(process: subprocess.Popen, timeout: float = 60.0) -> tuple[int, str]:
     out, _ = process.communicate(timeout=timeout)
     return process.returncode, out
@@ -71,9 +81,10 @@ def has_sound(path) -> bool:
 
 @pytest.fixture(scope="module")
 def talking(tmp_path_factory):
-    """2 s at 25 fps, 96x64, with a tone."""
+    """2 s at 25 fps, 96x64, with a tone from 0.4 s on."""
     path = tmp_path_factory.mktemp("live") / "talk.mkv"
-    return write_av(path, synthetic_frames(50, 96, 64, seed=5), fps=Fraction(25))
+    return write_av(path, synthetic_frames(50, 96, 64, seed=5), fps=Fraction(25), start=0.4,
+                    seconds=1.6)
 
 
 @pytest.mark.parametrize("scheme", ["ws", "tcp"])
@@ -92,6 +103,9 @@ def test_a_call_on_loopback_arrives_whole_with_its_sound(talking, tiny_model_pat
     assert sent["sent"] == sent["frames"] == 50
     assert got["frames"] == 50 and got["lost"] == 0 and got["refused"] == 0
     assert frames_in(out) == 50 and has_sound(out) and got["sound"]
+    # in sync: the tone starts 0.4 s after the first frame, as in the source
+    begins, samples, rate, _ = sound_of(out)
+    assert abs(begins + first_sound(samples, rate) - 0.4) <= 1 / 25
     # the receiver counted the very bytes the sender sent
     assert got["bytes_video"] == sent["bytes_video"] and got["bytes_audio"] == sent["bytes_audio"]
     shown = [json.loads(line) for line in open(tmp_path / "rx.jsonl")]
@@ -129,11 +143,12 @@ def test_ctrl_c_ends_either_side_cleanly(talking, tiny_model_path, tmp_path):
     # Ctrl-C on the receiver: its output is complete up to the last frame; the sender says
     # the connection dropped and (continue) carries on to the end of its source
     port, out = free_port(), tmp_path / "cut.mkv"
-    receiver = start("receive", f"tcp://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    receiver = start("receive", f"tcp://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json",
+                     "--log", tmp_path / "cut.jsonl")
     wait_listening(port, receiver)
     sender = start("send", talking, f"tcp://127.0.0.1:{port}", "--model", tiny_model_path,
                    "--on-drop", "continue", "--loop", "--seconds", "6")
-    time.sleep(3.0)
+    wait_lines(tmp_path / "cut.jsonl", 10)
     receiver.send_signal(signal.SIGINT)
     code, text = finish(receiver)
     assert code == 0, text
@@ -143,11 +158,12 @@ def test_ctrl_c_ends_either_side_cleanly(talking, tiny_model_path, tmp_path):
     assert code == 0 and "dropped" in text, text
     # Ctrl-C on the sender: the stream ends with its END record; the receiver writes it all
     port, out = free_port(), tmp_path / "stop.mkv"
-    receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json",
+                     "--log", tmp_path / "stop.jsonl")
     wait_listening(port, receiver)
     sender = start("send", talking, f"ws://127.0.0.1:{port}", "--model", tiny_model_path,
                    "--loop", "--json")
-    time.sleep(3.0)
+    wait_lines(tmp_path / "stop.jsonl", 10)
     sender.send_signal(signal.SIGINT)
     code, text = finish(sender)
     assert code == 0, text
@@ -169,3 +185,27 @@ def test_bad_addresses_and_sources_are_one_line(talking, tiny_model_path, tmp_pa
         lines = text.strip().splitlines()
         assert code != 0 and len(lines) == 1 and words in lines[0], text
         assert "Traceback" not in text
+
+
+def test_a_receiver_started_again_gets_a_new_stream_at_once(talking, tiny_model_path, tmp_path):
+    port = free_port()
+    first = start("receive", f"ws://127.0.0.1:{port}", tmp_path / "a.mkv", "--model",
+                  tiny_model_path, "--json", "--log", tmp_path / "a.jsonl")
+    wait_listening(port, first)
+    sender = start("send", talking, f"ws://127.0.0.1:{port}", "--model", tiny_model_path,
+                   "--loop", "--seconds", "7")
+    wait_lines(tmp_path / "a.jsonl", 10)
+    first.send_signal(signal.SIGINT)
+    code, text = finish(first)
+    assert code == 0 and last_json(text)["frames"] > 0, text
+    second = start("receive", f"ws://127.0.0.1:{port}", tmp_path / "b.mkv", "--model",
+                   tiny_model_path, "--json")
+    code, text = finish(second)
+    assert code == 0, text
+    got = last_json(text)
+    # the sender waited, connected again and began a new stream with a key frame: the new
+    # receiver shows every frame of it, none lost, from its first
+    assert got["frames"] > 10 and got["lost"] == 0 and got["streams"] == 1
+    assert frames_in(tmp_path / "b.mkv") == got["frames"]
+    code, text = finish(sender)
+    assert code == 0 and "dropped" in text and "2 stream(s)" in text, text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
-import time
 import urllib.request
 from fractions import Fraction
 

@@ -56,8 +56,8 @@ class LiveSettings:
     max_key_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.packet_frames <= 25:
-            raise InputError(f"--packet-frames must be 1..25, got {self.packet_frames}")
+        if not 1 <= self.packet_frames <= 60:
+            raise InputError(f"--packet-frames must be 1..60, got {self.packet_frames}")
         if self.bitrate is not None and self.bitrate <= 0:
             raise InputError("--bitrate must be above 0")
         if self.max_key_seconds < 0:

@@ -235,10 +235,11 @@ class Receiver:
         self.board.post(refused=self.report.refused)
 
     def _show(self, shown, now: float) -> None:
-        if shown.header is not None:
+        if shown.header is not None:  # a new stream (a sender that connected again)
             self.report.streams += 1
             self.fps = shown.header.fps
             self.marks.clear()
+            self.streaming = False  # it continues the output from its first frame
         if shown.frames and self.decoder.header is not None and not self.streaming:
             self.streaming = self.output.begin(self.decoder.header, self.decoder.audio, self.say)
         if not self.streaming:
