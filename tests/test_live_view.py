@@ -158,7 +158,13 @@ def test_the_page_shows_the_stream_in_a_browser(tmp_path):
         second = driver.execute_script(PIXELS)
         assert second["src"] != first["src"]
 
+        # the latency, from the sender's time marks (once a second)
+        try:
+            wait.until(lambda d: d.find_element("id", "latency").text not in ("", "-"))
+        except TimeoutException:
+            pytest.fail(f"the latency never showed: {driver.execute_script(FIGURES)}")
         figures = driver.execute_script(FIGURES)
+        assert 0 <= float(figures["latency"]) < 10000, figures
         assert int(figures["frames"]) > 0, figures
         assert float(figures["kbps"]) > 0, figures
         assert float(figures["video_kbps"]) > 0, figures
