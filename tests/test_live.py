@@ -255,3 +255,17 @@ def test_a_slow_link_drops_what_waits_and_says_so():
     release.set()
     link.close()
     assert not link.alive
+
+
+def test_online_rate_control_prices_refreshes_by_the_bits_spent(tiny_codec):
+    encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(bitrate=16000, audio_bitrate=8000),
+                          sound=True)
+    rate, base = encoder.rate, encoder.loop.fixed.rule.lam
+    assert rate.budget == 8000 and rate.per_frame == 8000 / 25
+    for _ in range(25):  # a second at twice the budget: refreshes get dearer
+        rate.spent(2 * 8000 / 25 / 8)
+    assert rate.factor == pytest.approx(2.0, rel=0.05)
+    assert encoder.loop.fixed.rule.lam == pytest.approx(base * rate.factor)
+    for _ in range(200):  # well under it: cheaper, down to the floor (savings forgotten past 1 s)
+        rate.spent(0)
+    assert rate.factor == pytest.approx(0.5, rel=0.05) and rate.bucket == -rate.budget

@@ -209,3 +209,12 @@ def test_a_receiver_started_again_gets_a_new_stream_at_once(talking, tiny_model_
     assert frames_in(tmp_path / "b.mkv") == got["frames"]
     code, text = finish(sender)
     assert code == 0 and "dropped" in text and "2 stream(s)" in text, text
+
+
+def test_a_source_on_standard_input(talking, tiny_model_path, tmp_path):
+    target = tmp_path / "piped.imf"
+    with open(talking, "rb") as source:
+        done = subprocess.run(imfcodec("send", "-", target, "--model", tiny_model_path, "--json"),
+                              stdin=source, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert last_json(done.stdout)["sent"] == 50 and target.stat().st_size > 0

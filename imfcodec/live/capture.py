@@ -52,11 +52,21 @@ class Capture:
         self.has_audio = sound and bool(self.container.streams.audio)
         self.late = 0.0  # seconds the item just given is past its time (a paced file's)
 
+    @property
+    def _name(self) -> str:
+        return "standard input" if self.source == "-" else self.source
+
+    @property
+    def _hint(self) -> str:
+        """What to do about a pipe FFmpeg cannot read."""
+        return ("; a pipe needs a container that streams, such as Matroska (-f matroska) or "
+                "MPEG-TS, not an .mp4 whose index comes last") if self.source == "-" else ""
+
     def _open(self):
         try:
             container = av.open(self.target, "r", format=self.input_format)
         except (av.FFmpegError, OSError, ValueError) as exc:
-            raise InputError(f"{self.source}: cannot be opened ({str(exc).splitlines()[0]})") from None
+            raise InputError(f"{self._name}: cannot be opened ({_first(exc)}){self._hint}") from None
         if not container.streams.video:
             container.close()
             raise InputError(f"{self.source}: has no video stream")
@@ -122,7 +132,11 @@ class Capture:
                             yield "audio", heard, pcm
                             heard += len(pcm) / RATE
         except av.FFmpegError as exc:
-            raise InputError(f"{self.source}: reading failed ({str(exc).splitlines()[0]})") from None
+            raise InputError(f"{self._name}: reading failed ({_first(exc)}){self._hint}") from None
 
     def close(self) -> None:
         self.container.close()
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0]
