@@ -20,8 +20,7 @@ from functools import lru_cache
 import constriction
 import numpy as np
 
-from ..errors import FormatError
-from .coder import _index_model, _model, best_table
+from .coder import _index_model, _model, best_table, decoding
 from .tables import ALPHABET, MAX_RESIDUAL, frequency_table
 
 SHIFT = 3  # the estimate's memory: each residual weighs 1/8, the estimate before it 7/8
@@ -77,13 +76,9 @@ def encode_chunk(residuals: np.ndarray, absolute: np.ndarray | None, state: Tabl
 def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool,
                  state: TableState) -> tuple[np.ndarray, np.ndarray | None]:
     """Inverse of encode_chunk: (residuals (F, D), absolute (D,) or None); ``state`` moves on."""
-    if len(data) % 4:
-        raise FormatError("token chunk length is not a multiple of 4 bytes")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     residuals = np.zeros((n_residual, dims), dtype=np.int64)
     absolute = np.zeros(dims, dtype=np.int64) if has_absolute else None
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
+    with decoding(data) as decoder:
         if has_absolute:
             abs_tables = decoder.decode(_index_model(), dims)
             for d in range(dims):
@@ -92,11 +87,4 @@ def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool,
             for d, table in enumerate(state.tables()):
                 row[d] = int(decoder.decode(_model(int(table)))) - MAX_RESIDUAL
             state.update(row)
-        exhausted = decoder.maybe_exhausted()
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # constriction reports Rust panics as a BaseException
-        raise FormatError(f"token chunk does not decode: {type(exc).__name__}") from None
-    if not exhausted:
-        raise FormatError("token chunk has coded data left over after its last symbol")
     return residuals, absolute

@@ -16,6 +16,7 @@ Symbols are stored offset by MAX_RESIDUAL so they are non-negative.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from functools import lru_cache
 
 import constriction
@@ -87,11 +88,7 @@ def encode_chunk(residuals: np.ndarray, absolute: np.ndarray | None,
 def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool, n_shares: int = 0):
     """Inverse of encode_chunk: returns (residuals (F, D), absolute (D,) or None, shares
     (n_shares,) or None when n_shares is 0)."""
-    if len(data) % 4:
-        raise FormatError("token chunk length is not a multiple of 4 bytes")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
+    with decoding(data) as decoder:
         shares = decoder.decode(_share_model(), n_shares).astype(np.int64) if n_shares else None
         res_tables = decoder.decode(_index_model(), dims)
         abs_tables = decoder.decode(_index_model(), dims) if has_absolute else None
@@ -103,11 +100,23 @@ def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool, n_
             if n_residual:
                 column = decoder.decode(_model(int(res_tables[d])), n_residual)
                 residuals[:, d] = column.astype(np.int64) - MAX_RESIDUAL
+    return residuals, absolute, shares
+
+
+@contextmanager
+def decoding(data: bytes):
+    """A range decoder over a chunk's words, for the ``with`` block that decodes every symbol
+    of the chunk: any failure of the coder is a FormatError, and so are words left over."""
+    if len(data) % 4:
+        raise FormatError("token chunk length is not a multiple of 4 bytes")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    try:
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        yield decoder
         exhausted = decoder.maybe_exhausted()
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, FormatError):
         raise
     except BaseException as exc:  # constriction reports Rust panics as a BaseException
         raise FormatError(f"token chunk does not decode: {type(exc).__name__}") from None
     if not exhausted:
         raise FormatError("token chunk has coded data left over after its last symbol")
-    return residuals, absolute, shares
