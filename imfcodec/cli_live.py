@@ -7,12 +7,17 @@ from __future__ import annotations
 import click
 
 
-def _say(quiet: bool):
+def _say(quiet: bool, stderr: bool = False):
+    """Messages to the console, or (``stderr``: standard output carries the video) to stderr."""
     from rich.markup import escape
 
     from .console import console
 
-    return (lambda message: None) if quiet else (lambda message: console.print(escape(message)))
+    if quiet:
+        return lambda message: None
+    if stderr:
+        return lambda message: click.echo(message, err=True)
+    return lambda message: console.print(escape(message))
 
 
 
@@ -112,18 +117,23 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     def receive(listen, output, model_name, view_port, stay, no_audio, log, device, force, quiet,
                 as_json):
         """Receive a live stream on LISTEN (ws://HOST:PORT or tcp://HOST:PORT) and write it to
-        OUTPUT (.mkv, .mp4, .y4m, or - for .y4m on standard output) as frames arrive; a ws://
+        OUTPUT (.mkv, .mp4, .y4m, or - for .y4m on standard output, messages then on standard
+        error) as frames arrive; a ws://
         address also serves a page that shows the video live at http://HOST:PORT/. Ends when the
         sender ends its stream, or Ctrl-C."""
         from .codec import Codec
         from .live.receive import receive as run_receive
 
         codec = Codec.load(model_name, device)
-        say = _say(quiet or as_json or output == "-")
+        say = _say(quiet or as_json, stderr=output == "-")
         report = run_receive(codec, listen, output, force=force, sound=not no_audio, stay=stay,
                              view_port=view_port, say=say, log=log)
         data = report.to_dict()
-        if as_json:
+        if as_json and output == "-":  # standard output carries the video
+            import json
+
+            click.echo(json.dumps(data, sort_keys=True), err=True)
+        elif as_json:
             emit_json(data)
         else:
             latency = (f", latency {data['latency_ms_median']:.0f} ms median"
