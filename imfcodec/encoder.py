@@ -315,7 +315,8 @@ class FrameLoop:
         ``asked``) wants one, else a token; ``now``: coded at once, not when a batch is full
         (a live stream's frames, one by one)."""
         options = self.fixed.options
-        reason = asked or forced_reason(options, index, self.held.last.index, frame, previous)
+        reason = asked if asked is not None else \
+            forced_reason(options, index, self.held.last.index, frame, previous)
         if reason is not None and asked is None:
             self.run_batch()
             # a refresh decided in that batch may have moved the last key frame: ask again

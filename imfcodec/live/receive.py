@@ -40,6 +40,7 @@ from .view import PAGE, Board
 BEHIND = 0.5  # seconds of packets waiting before token frames are no longer rendered
 KEY_EVERY = 0.5  # seconds at least between two key requests
 RATE_WINDOW = 2.0  # seconds the page's kbps are measured over
+INBOX = 1000  # packets waiting for the decoding thread at most (some 20 s of a call's)
 Say = Callable[[str], None]
 
 
@@ -158,7 +159,9 @@ class Receiver:
         self.decoder = LiveDecoder(codec)
         self.output = _Output(output, force, sound)
         self.report = ReceiveReport(output)
-        self.inbox: queue.Queue = queue.Queue()
+        # (bounded: a decoding thread that cannot even read the tokens in time holds the
+        # connection back, and the sender's own bounded queue then drops; see transport.py)
+        self.inbox: queue.Queue = queue.Queue(INBOX)
         self.board = Board()
         self.say, self.stay = say, stay
         self.sender: _Sender | None = None
