@@ -14,7 +14,9 @@ sent is complete up to the last frame.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +95,7 @@ class Sender:
         self.link: Link | None = None
         self.stream: _Stream | None = None
         self.last_try = 0.0
+        self.stop = False  # Ctrl-C: the stream ends after the frame being coded
         self.log = open(log, "w") if log else None
 
     def _encoder(self) -> LiveEncoder:
@@ -118,6 +121,8 @@ class Sender:
         """A connection and a new stream on it: at once, or (``block``) once the receiver answers."""
         said = False
         while True:
+            if self.stop:
+                raise KeyboardInterrupt
             now = time.monotonic()
             if now - self.last_try >= RETRY:
                 self.last_try = now
@@ -143,15 +148,16 @@ class Sender:
         self.link = None
 
     def run(self) -> SendReport:
-        try:
-            if self.address is None:
-                self._to_file()
-            else:
-                self._to_link()
-        finally:
-            self.capture.close()
-            if self.log is not None:
-                self.log.close()
+        with _stopping(self):
+            try:
+                if self.address is None:
+                    self._to_file()
+                else:
+                    self._to_link()
+            finally:
+                self.capture.close()
+                if self.log is not None:
+                    self.log.close()
         return self.report
 
     def _to_file(self) -> None:
@@ -202,6 +208,8 @@ class Sender:
         """Frames and sound as they are due, into the current stream (``ready(t)``: whether
         there is one, making one where it can)."""
         for kind, t, data in self.capture:
+            if self.stop:
+                raise KeyboardInterrupt
             if self.limit is not None and t >= self.limit:
                 break
             if kind == "video":
@@ -229,6 +237,27 @@ class Sender:
                                                "read": read, "bytes": sum(map(len, packets))}) + "\n")
             elif self.stream is not None:
                 self.stream.send(self.stream.encoder.audio(data, t - self.stream.first))
+
+
+@contextlib.contextmanager
+def _stopping(sender: Sender):
+    """Ctrl-C (SIGINT) ends the stream between two frames, never inside one (a frame half
+    coded would leave the END record counting frames the receiver never got): the first sets
+    ``sender.stop``; a second, while the stream is being closed, interrupts at once."""
+    def handler(signum, frame):
+        if sender.stop:
+            raise KeyboardInterrupt
+        sender.stop = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C is the caller's
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _first_line(exc: BaseException) -> str:
