@@ -19,7 +19,6 @@ import json
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
@@ -177,9 +176,8 @@ class Sender:
                 except KeyboardInterrupt:
                     self.report.interrupted = True
                 self._end()
-        if self.report.sent == 0:
-            Path(self.dest).unlink(missing_ok=True)
-            raise InputError(f"{self.dest}: no frames were coded")
+            if self.report.sent == 0:  # (raised inside: nothing is put in place)
+                raise InputError(f"{self.dest}: no frames were coded")
 
     def _to_link(self) -> None:
         def ready(t: float) -> bool:
