@@ -218,3 +218,15 @@ def test_a_source_on_standard_input(talking, tiny_model_path, tmp_path):
                               stdin=source, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert last_json(done.stdout)["sent"] == 50 and target.stat().st_size > 0
+
+
+def test_a_port_in_use_is_one_line_and_leaves_no_file(tiny_model_path, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, text = finish(start("receive", f"ws://127.0.0.1:{port}", tmp_path / "a.mkv",
+                                  "--model", tiny_model_path))
+    lines = text.strip().splitlines()
+    assert code != 0 and len(lines) == 1 and "cannot listen there" in lines[0], text
+    assert not any(tmp_path.iterdir())

@@ -284,7 +284,8 @@ class Receiver:
 
     def finish(self, interrupted: bool) -> ReceiveReport:
         self.done.set()
-        self.thread.join(5)
+        if self.thread.ident is not None:  # (not started when listening failed)
+            self.thread.join(5)
         report = self.report
         report.interrupted = interrupted
         report.bytes_video, report.bytes_audio = self.decoder.bytes_video, self.decoder.bytes_audio

@@ -95,6 +95,7 @@ class Sender:
         self.stream: _Stream | None = None
         self.last_try = 0.0
         self.stop = False  # Ctrl-C: the stream ends after the frame being coded
+        self.waiting = False  # said that it waits for the receiver (until it connects)
         self.log = open(log, "w") if log else None
 
     def _encoder(self) -> LiveEncoder:
@@ -118,7 +119,6 @@ class Sender:
 
     def _connect(self, t: float, block: bool) -> bool:
         """A connection and a new stream on it: at once, or (``block``) once the receiver answers."""
-        said = False
         while True:
             if self.stop:
                 raise KeyboardInterrupt
@@ -128,10 +128,11 @@ class Sender:
                 try:
                     self.link = connect(self.address)
                 except Exception as exc:  # refused, unreachable, a handshake that failed
-                    if not said:
+                    if not self.waiting:
                         self.say(f"waiting for the receiver at {self.dest} ({_first_line(exc)})")
-                        said = True
+                        self.waiting = True
                 else:
+                    self.waiting = False
                     self.say(f"connected to {self.dest}")
                     self._begin(self.link.send, t)
                     return True
