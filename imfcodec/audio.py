@@ -193,18 +193,35 @@ def encode_audio(path: str | Path, video_start: float, settings: AudioSettings,
     return AudioTrack(header, records, fed, info)
 
 
-def timed_packets(header: bs.AudioHeader, chunks: Iterable[bs.AudioChunk]) -> Iterator[tuple[int, int, bytes]]:
-    """(pts, duration, data) of every packet to play, times in 1/48000 s from the first video
-    frame: the packet that starts at decoded sample d plays from start + d - pre_skip, for
-    its samples, less what the last record trims from the end."""
-    decoded = 0
-    for chunk in chunks:
+class SoundClock:
+    """Times the sound's packets as its AUDIO records come: the packet that starts at decoded
+    sample d plays from start + d - pre_skip (1/48000 s from the first video frame), for its
+    samples, less what the last record trims from the end."""
+
+    def __init__(self, header: bs.AudioHeader) -> None:
+        self.header = header
+        self.decoded = 0  # samples the packets so far decode to
+
+    def packets(self, chunk: bs.AudioChunk, resync: bool = False) -> list[tuple[int, int, bytes]]:
+        """(pts, duration, data) of the record's packets to play. ``resync``: records before
+        it were lost (a live receiver), so it goes on from where its own packets begin."""
+        if resync:
+            self.decoded = max(self.decoded, chunk.end - chunk.samples)
+        out = []
         for data in chunk.packets:
             samples = bs.opus_samples(data)
-            duration = min(samples, chunk.end - decoded)
+            duration = min(samples, chunk.end - self.decoded)
             if duration > 0:
-                yield header.start + decoded - header.pre_skip, duration, data
-            decoded += samples
+                out.append((self.header.start + self.decoded - self.header.pre_skip, duration, data))
+            self.decoded += samples
+        return out
+
+
+def timed_packets(header: bs.AudioHeader, chunks: Iterable[bs.AudioChunk]) -> Iterator[tuple[int, int, bytes]]:
+    """(pts, duration, data) of every packet to play (SoundClock)."""
+    clock = SoundClock(header)
+    for chunk in chunks:
+        yield from clock.packets(chunk)
 
 
 def extradata(header: bs.AudioHeader) -> bytes:

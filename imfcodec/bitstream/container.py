@@ -47,10 +47,15 @@ def crc_seed(stream_id: int | None) -> int:
     return 0 if stream_id is None else zlib.crc32(stream_id.to_bytes(4, "little"))
 
 
+def record_type(record) -> RecordType:
+    """The record type number of a record object."""
+    return _RECORD_TYPES[type(record)]
+
+
 def record_bytes(record, stream_id: int | None = None) -> bytes:
     """One framed record: type, varint length, payload, CRC-32 (from 9.0 over the stream id
     too: crc_seed)."""
-    kind = _RECORD_TYPES[type(record)]
+    kind = record_type(record)
     payload = record.to_bytes()
     framed = bytes([kind]) + write_varint(len(payload)) + payload
     return framed + struct.pack("<I", zlib.crc32(framed, crc_seed(stream_id)))
@@ -59,8 +64,8 @@ def record_bytes(record, stream_id: int | None = None) -> bytes:
 class Writer:
     """Writes a .imf stream; returns the number of bytes each call wrote."""
 
-    def __init__(self, stream: BinaryIO, stream_id: int | None = None) -> None:
-        self.stream, self.stream_id = stream, stream_id
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
         self.bytes_written = 0
 
     def _write(self, data: bytes) -> int:
@@ -69,10 +74,10 @@ class Writer:
         return len(data)
 
     def start(self, version: tuple[int, int] = PLAIN_VERSION) -> int:
-        return self._write(file_start(version, self.stream_id))
+        return self._write(file_start(version))
 
     def write(self, record) -> int:
-        return self._write(record_bytes(record, self.stream_id))
+        return self._write(record_bytes(record))
 
 
 def pack(header: Header, records: list) -> bytes:

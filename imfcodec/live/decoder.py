@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import bitstream as bs
-from ..bitstream.container import RecordChecker
+from ..audio import SoundClock
+from ..bitstream.container import RecordChecker, record_type
 from ..bitstream.packets import PacketReader, Start
 from ..bitstream.records import RecordType
 from ..decoder import RecordDecoder, check_model, model_for_header
@@ -35,10 +36,14 @@ class Shown:
     ended: bool = False  # the END record came
     lost: list[int] = field(default_factory=list)  # frames skipped to resynchronise
 
-
-_KINDS = {bs.Header: RecordType.HEADER, bs.KeyFrame: RecordType.KEYFRAME,
-          bs.TokenChunk: RecordType.TOKENS, bs.End: RecordType.END,
-          bs.AudioHeader: RecordType.AUDIO_HEADER, bs.AudioChunk: RecordType.AUDIO}
+    def extend(self, more: "Shown") -> None:
+        """What a later record of the same bytes gave, after this."""
+        self.frames += more.frames
+        self.sound += more.sound
+        self.lost += more.lost
+        self.header = more.header or self.header
+        self.audio_header = more.audio_header or self.audio_header
+        self.ended = self.ended or more.ended
 
 
 class LiveDecoder:
@@ -58,7 +63,7 @@ class LiveDecoder:
         self.waiting = True  # for an intra key frame (at a stream's start, or after a loss)
         self.asking = False  # waiting after a loss
         self.audio: bs.AudioHeader | None = None
-        self.decoded_audio = 0  # samples the sound's packets so far decode to
+        self.clock: SoundClock | None = None  # times the sound's packets
         self.sound_lost = False  # an AUDIO record may have been lost since the last one
         self.shown = 0  # frames shown in this stream (its next index)
         self.refused = 0  # packets refused
@@ -98,16 +103,9 @@ class LiveDecoder:
             if item is None:
                 return shown, errors
             try:
-                more = self._take(item, render)
+                shown.extend(self._take(item, render))
             except FormatError as exc:
                 errors.append(str(exc))
-                continue
-            shown.frames += more.frames
-            shown.sound += more.sound
-            shown.lost += more.lost
-            shown.header = more.header or shown.header
-            shown.audio_header = more.audio_header or shown.audio_header
-            shown.ended = shown.ended or more.ended
 
     def _lose(self) -> None:
         """A record was lost: nothing that may depend on it is shown before an intra key
@@ -124,13 +122,13 @@ class LiveDecoder:
         if isinstance(item, Start):
             self.start, self.checker = item, RecordChecker(item.version)
             self.header = self.records = self.reference = self.audio = self.last = None
-            self.waiting, self.asking, self.shown, self.decoded_audio = True, False, 0, 0
+            self.waiting, self.asking, self.shown, self.clock = True, False, 0, None
             self.bytes_video += size
             return shown
         if self.checker is None:
             self.refused += 1
             raise FormatError("bad packet: a record before any stream's start")
-        kind = _KINDS[type(item)]
+        kind = record_type(item)
         if self.waiting and kind is RecordType.KEYFRAME and item.codec != PREDICTED_HEVC \
                 and self.header is not None:
             self.checker.order.resync(item.frame_index)
@@ -164,8 +162,10 @@ class LiveDecoder:
             shown.header = item
         elif kind is RecordType.AUDIO_HEADER:
             self.audio = shown.audio_header = item
+            self.clock = SoundClock(item)
         elif kind is RecordType.AUDIO:
-            shown.sound += self._sound(item)
+            shown.sound += self.clock.packets(item, resync=self.sound_lost)
+            self.sound_lost = False  # (as order.AudioOrder.resync takes it up)
         elif kind is RecordType.KEYFRAME:
             if item.frame_index > self.shown:
                 shown.lost += list(range(self.shown, item.frame_index))
@@ -196,16 +196,3 @@ class LiveDecoder:
             self.checker = None
         return shown
 
-    def _sound(self, chunk: bs.AudioChunk) -> list[tuple[int, int, bytes]]:
-        out = []
-        header = self.audio
-        if self.sound_lost:  # (as order.AudioOrder.resync takes it up)
-            self.decoded_audio = max(self.decoded_audio, chunk.end - chunk.samples)
-            self.sound_lost = False
-        for data in chunk.packets:
-            samples = bs.opus_samples(data)
-            duration = min(samples, chunk.end - self.decoded_audio)
-            if duration > 0:
-                out.append((header.start + self.decoded_audio - header.pre_skip, duration, data))
-            self.decoded_audio += samples
-        return out

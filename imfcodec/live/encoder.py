@@ -221,26 +221,23 @@ class LiveEncoder:
         rgb = square(rgb, self.side, self.settings.fit)
         asked = bs.KeyReason.REQUEST if self.key_asked and self.count else None
         self.key_asked = False
-        before = self.bytes_video
         self.loop.step(self.count, rgb, self.previous, asked, now=True)
-        self.previous, self.count = rgb, self.count + 1
+        self.previous = rgb
         self.loop.stats.levels.clear()  # (a file's statistics; a call would pile them up)
-        out = self._packets(self.records)
-        self.records.clear()
-        if self.rate is not None:
-            self.rate.spent(self.bytes_video - before)
-        return out
+        return self._coded()
 
     def repeat(self) -> list[bytes]:
         """The next frame as the one before it again (its token repeated: a few bytes, no
         analysis, and a receiver shows the picture it has): what a sender that has fallen
-        behind real time sends for a frame it skips. Right after a key frame (no token to
-        repeat) nothing is sent and None is returned by ``repeatable``."""
+        behind real time sends for a frame it skips. Only where ``repeatable`` (right after
+        a key frame there is no token to repeat)."""
         if not self.repeatable:
             raise RuntimeError("repeat() with no token to repeat")
-        chunker = self.loop.chunker
-        levels = chunker.last.copy()
-        chunker.add(levels)
+        self.loop.chunker.add(self.loop.chunker.last.copy())
+        return self._coded()
+
+    def _coded(self) -> list[bytes]:
+        """After a frame: its packets (the video records it made), charged to rate control."""
         self.count += 1
         out = self._packets(self.records)
         self.records.clear()
