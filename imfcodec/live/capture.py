@@ -19,8 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.audio import RATE, layout
-from ..io.reader import upright
-from .frames import square
+from ..io.reader import fit_frame, upright
 
 DEVICE_PREFIXES = ("/dev/video",)
 
@@ -121,8 +120,8 @@ class Capture:
                         if first is None:
                             first = stamp or 0.0
                         t = (stamp - first) if stamp is not None else 0.0
-                        rgb = upright(frame, int(round(frame.rotation / 90)) * 90 % 360)
-                        yield "video", t, square(rgb.to_ndarray(format="rgb24"), self.side, self.fit)
+                        turned = upright(frame, int(round(frame.rotation / 90)) * 90 % 360)
+                        yield "video", t, fit_frame(turned, self.side, self.fit)
                     elif first is not None:
                         if heard is None:
                             heard = (stamp - first) if stamp is not None else 0.0

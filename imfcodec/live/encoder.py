@@ -23,8 +23,8 @@ from ..bitstream.versions import LIVE_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
+from ..io.reader import fit_frame
 from ..options import EncodeSettings, Tuning
-from .frames import square
 from .rate import OnlineRate
 
 FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
@@ -218,7 +218,9 @@ class LiveEncoder:
         """One frame (any size: cropped or padded to the model's square by ``fit``)."""
         if not self.started or self.closed:
             raise RuntimeError("frame() before start() or after close()")
-        rgb = square(rgb, self.side, self.settings.fit)
+        if rgb.shape[:2] != (self.side, self.side):  # as files are read (io/reader.py)
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            rgb = fit_frame(picture, self.side, self.settings.fit)
         asked = bs.KeyReason.REQUEST if self.key_asked and self.count else None
         self.key_asked = False
         self.loop.step(self.count, rgb, self.previous, asked, now=True)
