@@ -233,9 +233,8 @@ class Receiver:
             sender.ask()
 
     def _refused(self, message: str) -> None:
-        self.report.refused += 1
         self.say(f"refused: {message}")
-        self.board.post(refused=self.report.refused)
+        self.board.post(refused=self.decoder.refused)  # (the decoder counts every refusal)
 
     def _show(self, shown, now: float) -> None:
         if shown.header is not None:  # a new stream (a sender that connected again)
@@ -280,7 +279,7 @@ class Receiver:
         latency = self.report.latency_ms[-1] if self.report.latency_ms else None
         self.board.post(picture, frames=self.report.frames, kbps=video + audio, video_kbps=video,
                         audio_kbps=audio, latency_ms=latency, dropped=self.report.dropped,
-                        refused=self.report.refused)
+                        refused=self.decoder.refused)
 
     def finish(self, interrupted: bool) -> ReceiveReport:
         self.done.set()
@@ -289,7 +288,7 @@ class Receiver:
         report = self.report
         report.interrupted = interrupted
         report.bytes_video, report.bytes_audio = self.decoder.bytes_video, self.decoder.bytes_audio
-        report.refused = max(report.refused, self.decoder.refused)
+        report.refused = self.decoder.refused
         report.seconds = report.frames / float(self.fps)
         report.sound = self.output.sound
         self.output.finish(report.frames > 0)
@@ -372,10 +371,6 @@ def _tcp_server(receiver: Receiver, address: Address):
     return Server((address.host, address.port), Handler)
 
 
-def _view_only(receiver: Receiver, port: int):
-    return _ws_server(receiver, Address("ws", "", port))
-
-
 def receive(codec, listen: str, output: str, *, force: bool = False, sound: bool = True,
             stay: bool = False, view_port: int | None = None, say: Say = print,
             log: str | None = None, ready: Callable[[], None] | None = None) -> ReceiveReport:
@@ -393,7 +388,7 @@ def receive(codec, listen: str, output: str, *, force: bool = False, sound: bool
             else:
                 servers.append(_tcp_server(receiver, address))
                 if view_port:
-                    servers.append(_view_only(receiver, view_port))
+                    servers.append(_ws_server(receiver, Address("ws", "", view_port)))
         except OSError as exc:
             raise InputError(f"{listen}: cannot listen there ({exc.strerror or exc})") from None
         for server in servers:

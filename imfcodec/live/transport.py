@@ -122,7 +122,7 @@ class Link:
                 self._write(kind, item)
                 if kind == "bin":
                     self.bytes += len(item)
-        except (OSError, Exception) as exc:  # the connection's own errors, whatever the library
+        except Exception as exc:  # the connection's own errors, whatever the library
             self.error = self.error or _why(exc)
         finally:
             self._shut()
