@@ -178,8 +178,10 @@ class FrameLoop:
 
     def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions, sink,
                  progress: fr.Progress | None = None, token_cache: dict | None = None,
-                 decide: bool = True, adaptive_tables: bool = False) -> None:
-        """``adaptive_tables``: token chunks whose tables follow the run (a live stream's)."""
+                 decide: bool = True, adaptive_tables: bool = False,
+                 frame_records: bool = False) -> None:
+        """``adaptive_tables``: token chunks whose tables follow the run (a live stream's);
+        ``frame_records`` (with it): predicted frames alone in FRAME records (10.0)."""
         rule = RefreshRule.of(options, header.fps, header.intra_codec, header.intra_qp) if decide else None
         self.fixed = _Fixed(motion, header, options, rule, sink, progress)
         self.predict = Predictor(motion, header, options, token_cache)
@@ -190,7 +192,7 @@ class FrameLoop:
         # pass's decoded-reference features alive until a full garbage collection, and rate
         # control's passes would pile them up)
         self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink),
-                                    adaptive_tables)
+                                    adaptive_tables, frame_records)
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.held = Held(options.references)  # the key frames a decoder holds
         self.keys = KeyCoder(header, options)

@@ -23,10 +23,12 @@ class TokenChunker:
     """Collects quantised levels between key frames and emits TOKENS records."""
 
     def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None],
-                 adaptive: bool = False) -> None:
+                 adaptive: bool = False, frames: bool = False) -> None:
         """``adaptive``: chunks whose tables follow the run's tokens (entropy/adaptive.py,
-        version 9.0: a live stream's records of a frame or two)."""
+        version 9.0: a live stream's records of a frame or two); ``frames`` (with it): each
+        predicted frame alone as a FRAME record (version 10.0) where its bytes fit one."""
         self.chunk_frames, self.emit, self.adaptive = chunk_frames, emit, adaptive
+        self.frames = adaptive and frames
         self.tables: adaptive_coder.TableState | None = None  # the run's, when adaptive
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
@@ -78,20 +80,36 @@ class TokenChunker:
         # blended only when a frame takes a share of the partner (a share of 0 is the frame
         # rebuilt from its reference alone, exactly)
         blended = any(self.shares)
+        record = None
         if self.adaptive and not blended:
             if absolute is not None or self.tables is None:
                 self.tables = adaptive_coder.TableState(rows.shape[1])
-            data = adaptive_coder.encode_chunk(residuals, absolute, self.tables)
+            if self.frames and absolute is None and len(rows) == 1 and not self.reference:
+                record = self._frame(residuals[0])
+            if record is None:
+                data = adaptive_coder.encode_chunk(residuals, absolute, self.tables)
         else:
             data = coder.encode_chunk(residuals, absolute, self.shares if blended else None)
-        self.emit(bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data,
-                                self.reference, self.partner if blended else None,
-                                self.adaptive and not blended))
+        self.emit(record or bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data,
+                                          self.reference, self.partner if blended else None,
+                                          self.adaptive and not blended))
         self.first_frame += len(rows)
         if self.first_frame == self.skip:
             self.first_frame, self.skip = self.first_frame + 1, None
         self.previous = rows[-1]
         self.pending, self.shares = [], []
+
+
+    def _frame(self, residuals: np.ndarray) -> bs.TokenChunk | None:
+        """One predicted frame as a FRAME record (the tables moved on past it), or None (the
+        tables left as they were) where its bytes are more than one holds."""
+        tables = adaptive_coder.TableState(len(residuals))
+        tables.mean = self.tables.mean.copy()
+        data = adaptive_coder.encode_frame(residuals, tables)
+        if len(data) > bs.MAX_FRAME_PAYLOAD:
+            return None
+        self.tables = tables
+        return bs.TokenChunk.frame(data, self.first_frame)
 
 
 class RunState:
@@ -120,7 +138,14 @@ def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | Non
     share indices (coder.SHARES); ``previous``: the levels of the token before it in the run
     (None right after a key frame); ``tables``: an adaptive chunk's run estimates (moved on)."""
     if record.absolute_first != (previous is None):
-        raise FormatError("token chunk prediction flag does not match the stream")
+        raise FormatError("a FRAME record right after a key frame" if record.compact else
+                          "token chunk prediction flag does not match the stream")
+    if record.compact:
+        residual = adaptive_coder.decode_frame(record.data, tables)
+        levels = quant.from_residuals(None, residual[None], previous)
+        if np.abs(levels).max(initial=0) > MAX_LEVEL:
+            raise FormatError("token levels out of range")
+        return levels, None
     n_res = record.frame_count - (1 if record.absolute_first else 0)
     n_shares = record.frame_count if record.partner is not None else 0
     if record.adaptive:

@@ -79,3 +79,60 @@ def test_held_quantisation_keeps_a_level_while_the_token_wobbles_about_a_boundar
     # against a previous token's levels, and with no hold it is plain rounding
     assert quantize_held(tokens[:1], grid, np.array([1, 0]), 0.25)[0].tolist() == [1, 0]
     assert np.array_equal(quantize_held(tokens, grid, np.array([5, 5]), 0.0), quantize(tokens, grid))
+
+
+def _byte_coded(symbols, table_of, uniform=()):
+    from imfcodec.entropy.bytecoder import ByteEncoder
+
+    encoder = ByteEncoder()
+    for value, n in uniform:
+        encoder.encode_uniform(value, n)
+    for s, t in zip(symbols, table_of):
+        encoder.encode(int(s) + tables.MAX_RESIDUAL, int(t))
+    return encoder.finish()
+
+
+def test_byte_coder_round_trips_and_ends_within_a_byte_of_the_information():
+    from imfcodec.entropy.bytecoder import ByteDecoder
+
+    rng = np.random.default_rng(7)
+    extra = []
+    for _ in range(300):
+        n = int(rng.integers(0, 90))
+        scale = float(rng.uniform(0.05, 20))
+        symbols = np.clip(rng.laplace(0, scale, n).round(), -254, 254).astype(int)
+        symbols[: n // 10] = rng.choice([-254, 254], n // 10)  # the alphabet's ends too
+        table_of = rng.integers(0, tables.N_TABLES, n)
+        uniform = [(int(rng.integers(0, 32)), 32), (int(rng.integers(0, 5)), 5)]
+        data = _byte_coded(symbols, table_of, uniform)
+        decoder = ByteDecoder(data)
+        assert [decoder.decode_uniform(n) for _, n in uniform] == [v for v, _ in uniform]
+        back = [decoder.decode(int(t)) - tables.MAX_RESIDUAL for t in table_of]
+        assert back == symbols.tolist()
+        decoder.finish()
+        bits = tables.cost_table()[table_of, symbols + tables.MAX_RESIDUAL].sum() + np.log2(160)
+        extra.append(len(data) * 8 - bits)
+    # whole bytes, ended at once: never more than 2 bytes over the information, 1 on average
+    assert max(extra) < 16 and np.mean(extra) < 8
+
+
+def test_byte_coder_output_is_fixed_and_refuses_bytes_it_would_not_write():
+    from imfcodec.errors import FormatError
+    from imfcodec.entropy.bytecoder import ByteDecoder
+
+    symbols = [0, 1, -1, 0, 3, -7, 0, 0, 12, -254, 254]
+    table_of = [5, 5, 9, 0, 14, 20, 31, 3, 25, 31, 31]
+    data = _byte_coded(symbols, table_of)
+    # the bytes themselves are the format (docs/format.md, "FRAME"): pinned on every machine
+    assert data.hex() == "f2f8ae4bf13ecc"
+    assert _byte_coded([0] * 40, [0] * 40) == b""  # certain symbols cost nothing
+    for bad in (data + b"\x01", data + b"\x00"):
+        decoder = ByteDecoder(bad) if not bad.endswith(b"\0") else None
+        if decoder is None:
+            with pytest.raises(FormatError, match="zero byte"):
+                ByteDecoder(bad)
+            continue
+        for t in table_of:
+            decoder.decode(t)
+        with pytest.raises(FormatError, match="left over"):
+            decoder.finish()

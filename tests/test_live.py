@@ -66,11 +66,15 @@ def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames
     # the start, then one record a packet: a key frame and a token record a frame
     reader = PacketReader()
     items = [reader.packet(p) for p in packets]
-    assert isinstance(items[0], Start) and items[0].version == (9, 0)
+    assert isinstance(items[0], Start) and items[0].version == (10, 0)
     assert items[0].stream_id == encoder.stream_id
     tokens = [r for r in items if isinstance(r, bs.TokenChunk)]
     assert len(tokens) == len(frames) - encoder.key_frames
     assert all(r.frame_count == 1 and r.adaptive for r in tokens)
+    # each run's first token whole in a TOKENS record, every other frame a FRAME record
+    assert sum(not r.compact for r in tokens) == encoder.key_frames
+    assert all(len(p) == len(r.data) + 3 for p, r in zip(packets, items)
+               if isinstance(r, bs.TokenChunk) and r.compact)
     assert isinstance(items[1], bs.Header) and items[1].frame_count == 0
     assert isinstance(items[-1], bs.End) and items[-1].frame_count == len(frames)
     # put end to end, the packets are an .imf file: decode and info read it, bit-exact
@@ -81,7 +85,7 @@ def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames
     for (_, live), filed in zip(shown, video):
         assert np.array_equal(live, filed)
     facts = describe(path)
-    assert facts["format_version"] == "9.0" and facts["live"] and facts["frames"] == len(frames)
+    assert facts["format_version"] == "10.0" and facts["live"] and facts["frames"] == len(frames)
     # the sound: every packet timed from the first frame, the last trimmed to what was fed
     assert heard[0][0] == -encoder.sound.pre_skip
     played = sum(duration for _, duration, _ in heard)
@@ -136,7 +140,7 @@ def test_bad_packets_are_refused_and_nothing_is_shown_until_a_key_frame(tiny_cod
             continue
         if i == 8:  # a record of another stream (its CRC covers its own stream id)
             with pytest.raises(FormatError, match="another stream"):
-                decoder.packet(other[6])
+                decoder.packet(other[2])
         shown += decoder.packet(packet).frames
     indices = [index for index, _ in shown]
     # frames before the loss, then nothing until the requested key frame, then all of them
@@ -154,13 +158,46 @@ def test_out_of_order_and_early_records_are_refused(tiny_codec, frames):
         decoder.packet(packets[3])
     for packet in packets[:4]:
         decoder.packet(packet)
-    with pytest.raises(FormatError, match="expected"):
-        decoder.packet(packets[5])  # frame 2 before frame 1
+    with pytest.raises(FormatError, match="out of order"):
+        decoder.packet(packets[5])  # frame 2 before frame 1 (a FRAME record: its CRC says so)
     assert decoder.wants_key
     with pytest.raises(FormatError, match="cut short"):
         decoder.packet(packets[4][:-1])
     with pytest.raises(FormatError, match="after its record"):
         decoder.packet(packets[4] + packets[5])
+
+
+def test_frame_records_lost_reordered_or_of_another_stream_are_refused(tiny_codec, frames):
+    packets = live_stream(tiny_codec, frames[:8])[1]
+    other = live_stream(tiny_codec, frames[:8])[1]
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    first = next(i for i, r in enumerate(items) if isinstance(r, bs.TokenChunk) and r.compact)
+    cases = {"another stream": other[first], "out of order": packets[first + 1],
+             "damaged": bytes(packets[first][:-2]) + bytes(b ^ 1 for b in packets[first][-2:])}
+    for why, bad in cases.items():
+        decoder = LiveDecoder(tiny_codec)
+        shown = [f for p in packets[:first] for f in decoder.packet(p).frames]
+        with pytest.raises(FormatError, match="FRAME record for frame"):
+            decoder.packet(bad)  # (the FRAME record of the right frame is the one skipped)
+        assert decoder.wants_key and decoder.refused == 1, why
+        after = [f for p in packets[first + 1 : -1] for f in decoder.packet(p).frames]
+        assert len(shown) == first - 2 and after == [], why  # nothing until a key frame
+    # a file with a FRAME record missing does not read
+    with pytest.raises(FormatError, match="out of order"):
+        list(bs.read_records(io.BytesIO(b"".join(packets[:first] + packets[first + 1 :]))))
+
+
+def test_version_9_streams_still_decode(tiny_codec, frames):
+    encoder = LiveEncoder(tiny_codec, FPS, sound=False, frame_records=False)
+    packets = encoder.start() + [p for f in frames[:6] for p in encoder.frame(f)] + encoder.close()
+    assert packets[0][4:6] == bytes([9, 0])
+    reader = PacketReader()
+    assert not any(getattr(reader.packet(p), "compact", False) for p in packets)
+    decoder = LiveDecoder(tiny_codec)
+    live = [f for p in packets for _, f in decoder.packet(p).frames]
+    filed = list(tiny_codec.decode(b"".join(packets)))
+    assert len(live) == 6 and all(np.array_equal(a, b) for a, b in zip(live, filed))
 
 
 def test_a_byte_stream_in_any_pieces_gives_the_same_frames(tiny_codec, frames):

@@ -33,6 +33,7 @@ from .container import (
 )
 from .opus import OPUS_MAX_PACKET_SAMPLES, opus_samples
 from .records import (
+    MAX_FRAME_PAYLOAD,
     MAX_REFERENCES,
     End,
     Fit,
@@ -62,6 +63,7 @@ __all__ = [
     "BLEND_VERSION",
     "LEADING_VERSION",
     "MAGIC",
+    "MAX_FRAME_PAYLOAD",
     "MAX_REFERENCES",
     "OPUS",
     "OPUS_MAX_PACKET_SAMPLES",

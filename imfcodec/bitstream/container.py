@@ -1,5 +1,6 @@
 """The container's framing: the file start (MAGIC and version bytes; from 9.0 a stream id),
-records framed as type, varint length, payload and CRC-32 (record_bytes, Writer, pack), and
+records framed as type, varint length, payload and CRC-32 (record_bytes, Writer, pack; from
+10.0 also FRAME records: a type byte with the length in it, payload and CRC-16), and
 read_records, which reads them back with every check: framing, CRCs, versions and record
 order (RecordChecker, which a live stream's packet reader, packets.py, runs too)."""
 
@@ -13,10 +14,11 @@ from typing import BinaryIO, Iterator
 
 from ..errors import FormatError
 from .audio import AudioChunk, AudioHeader
+from .checksum import crc_seed, frame_crc
 from .order import AudioOrder, FrameOrder
-from .records import End, Header, KeyFrame, RecordType, TokenChunk
+from .records import FRAME_TYPE, End, Header, KeyFrame, RecordType, TokenChunk
 from .varint import read_varint, write_varint
-from .versions import LIVE_VERSION, PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
+from .versions import FRAME_VERSION, LIVE_VERSION, PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
 
 MAGIC = b"\x89IMF"
 
@@ -40,13 +42,6 @@ def file_start(version: tuple[int, int] = PLAIN_VERSION, stream_id: int | None =
     return start if stream_id is None else start + stream_id.to_bytes(4, "little")
 
 
-def crc_seed(stream_id: int | None) -> int:
-    """Where a record's CRC-32 starts: 0, or (9.0) the CRC-32 of the stream id's 4 bytes, so
-    that the CRC covers the stream id followed by the framed record and a record of another
-    stream fails its check."""
-    return 0 if stream_id is None else zlib.crc32(stream_id.to_bytes(4, "little"))
-
-
 def record_type(record) -> RecordType:
     """The record type number of a record object."""
     return _RECORD_TYPES[type(record)]
@@ -54,9 +49,13 @@ def record_type(record) -> RecordType:
 
 def record_bytes(record, stream_id: int | None = None) -> bytes:
     """One framed record: type, varint length, payload, CRC-32 (from 9.0 over the stream id
-    too: crc_seed)."""
+    too: crc_seed); a FRAME record (10.0): its type byte (FRAME_TYPE plus the payload's
+    length), payload, CRC-16."""
     kind = record_type(record)
     payload = record.to_bytes()
+    if getattr(record, "compact", False):  # (10.0) a FRAME record: the length in the type byte
+        framed = bytes([FRAME_TYPE + len(payload)]) + payload
+        return framed + struct.pack("<H", frame_crc(framed, stream_id, record.first_frame))
     framed = bytes([kind]) + write_varint(len(payload)) + payload
     return framed + struct.pack("<I", zlib.crc32(framed, crc_seed(stream_id)))
 
@@ -122,13 +121,15 @@ def read_stream_id(stream: BinaryIO, version: tuple[int, int]) -> int | None:
     return int.from_bytes(data, "little")
 
 
-def _read_framed(stream: BinaryIO, position: int, size: int | None,
-                 seed: int = 0) -> tuple[int, RecordType, bytes]:
-    """One framed record at byte ``position``: (its size in bytes, type, payload), with its
-    length checked against the bytes left and its CRC checked."""
+def _read_framed(stream: BinaryIO, position: int, size: int | None, version: tuple[int, int],
+                 seed: int) -> tuple[int, object]:
+    """One framed record at byte ``position``: (its size in bytes, the record), with its
+    length checked against the bytes left and its CRC-32 checked (``seed``: crc_seed)."""
     kind_byte = stream.read(1)
     if not kind_byte:
         raise FormatError("file is truncated (no end record)")
+    if kind_byte[0] >= FRAME_TYPE and version >= FRAME_VERSION:
+        return _read_frame(stream, position, size, kind_byte)
     length_bytes = bytearray()
 
     def take(n: int) -> bytes:
@@ -153,7 +154,20 @@ def _read_framed(stream: BinaryIO, position: int, size: int | None,
         kind = RecordType(kind_byte[0])
     except ValueError:
         raise FormatError(f"unknown record type {kind_byte[0]} at byte {position + framed_len}") from None
-    return framed_len, kind, payload
+    return framed_len, parse_record(kind, payload)
+
+
+def _read_frame(stream: BinaryIO, position: int, size: int | None,
+                kind_byte: bytes) -> tuple[int, TokenChunk]:
+    """The rest of a FRAME record (10.0) whose type byte was read (its CRC is checked with its
+    order: order.FrameOrder)."""
+    length = kind_byte[0] - FRAME_TYPE
+    if size is not None and position + 1 + length + 2 > size:
+        raise FormatError("file is truncated (a record runs past the end)")
+    payload, crc = stream.read(length), stream.read(2)
+    if len(payload) != length or len(crc) != 2:
+        raise FormatError("file is truncated (a record runs past the end)")
+    return 1 + length + 2, TokenChunk.frame(payload, crc=struct.unpack("<H", crc)[0])
 
 
 def parse_record(kind: RecordType, payload: bytes):
@@ -165,8 +179,8 @@ class RecordChecker:
     """The checks of a stream's records in order: a header first, then the video records'
     order (order.FrameOrder) and the sound's (order.AudioOrder)."""
 
-    def __init__(self, version: tuple[int, int]) -> None:
-        self.version = version
+    def __init__(self, version: tuple[int, int], stream_id: int | None = None) -> None:
+        self.version, self.stream_id = version, stream_id
         self.order: FrameOrder | None = None
         self.sound = AudioOrder(version)
         self.count = 0  # records checked
@@ -178,7 +192,7 @@ class RecordChecker:
             if kind is not RecordType.HEADER:
                 raise FormatError("the first record is not a header")
             refuse_unheld(kind, record, self.version)
-            self.order = FrameOrder(record, self.version)
+            self.order = FrameOrder(record, self.version, self.stream_id)
         elif kind in (RecordType.AUDIO_HEADER, RecordType.AUDIO):
             self.sound.check(kind, record, first=self.count == 1)
         else:
@@ -198,11 +212,11 @@ def read_records(stream: BinaryIO) -> Iterator[tuple[int, object]]:
     refuse_unreadable(major, minor)
     stream_id = read_stream_id(stream, (major, minor))
     position, seed = 6 if stream_id is None else 10, crc_seed(stream_id)
-    checker = RecordChecker((major, minor))
+    checker = RecordChecker((major, minor), stream_id)
     while True:
-        framed_len, kind, payload = _read_framed(stream, position, size, seed)
+        framed_len, record = _read_framed(stream, position, size, (major, minor), seed)
         position += framed_len
-        record = parse_record(kind, payload)
+        kind = record_type(record)
         checker.check(kind, record, stream)
         yield framed_len, record
         if kind is RecordType.END:

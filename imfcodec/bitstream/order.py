@@ -8,7 +8,8 @@ from typing import BinaryIO
 
 from ..errors import FormatError
 from .audio import AudioHeader
-from .records import End, Header, RecordType, TokenChunk
+from .checksum import frame_crc
+from .records import FRAME_TYPE, End, Header, RecordType, TokenChunk
 from .versions import refuse_unheld
 
 
@@ -17,8 +18,10 @@ class FrameOrder:
     except a key frame sent ahead of its leading frames (version 2), whose frame is counted
     when the token chunks reach it."""
 
-    def __init__(self, header: Header, version: tuple[int, int]) -> None:
+    def __init__(self, header: Header, version: tuple[int, int],
+                 stream_id: int | None = None) -> None:
         self.header, self.major, self.version = header, version[0], version
+        self.stream_id = stream_id  # (10.0) with the frame's index, in a FRAME record's CRC
         self.seen = 0  # the frames covered so far, in display order
         self.ahead: int | None = None  # a key frame read whose leading frames are still to come
         self.keys = 0  # key frames read so far
@@ -64,6 +67,8 @@ class FrameOrder:
             raise FormatError(f"key frame for frame {index}, header counts {self.count}")
 
     def _tokens(self, record: TokenChunk) -> None:
+        if record.compact:  # (10.0) a FRAME record: the next frame not yet held
+            self._frame(record)
         if record.first_frame != self.seen or (self.seen == 0 and self.ahead is None):
             raise FormatError(f"token chunk for frame {record.first_frame}, expected {self.seen}")
         if record.frame_count > self.header.chunk_frames:
@@ -76,6 +81,16 @@ class FrameOrder:
                                   f"{self.seen - 1} runs over the key frame at {self.ahead}")
             if self.seen == self.ahead:
                 self.seen, self.ahead = self.ahead + 1, None
+
+    def _frame(self, record: TokenChunk) -> None:
+        """A FRAME record's frame is the next not yet held; its CRC, over that index, says
+        whether it is (a lost or reordered record fails it, as a damaged one does)."""
+        framed = bytes([FRAME_TYPE + len(record.data)]) + record.data
+        if self.seen == 0 or self.ahead is not None or \
+                frame_crc(framed, self.stream_id, self.seen) != record.crc:
+            raise FormatError(f"checksum mismatch in the FRAME record for frame {self.seen} "
+                              f"(damaged, out of order, or of another stream)")
+        record.first_frame = self.seen
 
     def _end(self, record: End, stream: BinaryIO) -> None:
         if self.ahead is not None:

@@ -13,8 +13,8 @@ import zlib
 
 from ..errors import FormatError
 from .container import MAGIC, crc_seed, parse_record
-from .records import End, RecordType
-from .versions import LIVE_VERSION, refuse_unreadable
+from .records import FRAME_TYPE, End, RecordType, TokenChunk
+from .versions import FRAME_VERSION, LIVE_VERSION, refuse_unreadable
 
 # The largest record a live reader buffers (a 1080p intra key frame at the finest QP is a few
 # hundred kB): a damaged length cannot make it hold more.
@@ -47,9 +47,12 @@ def _start(data: bytes | bytearray) -> tuple[int, Start] | None:
     return 10, Start(version, int.from_bytes(data[6:10], "little"))
 
 
-def _framed(data: bytes | bytearray, seed: int) -> tuple[int, object] | None:
+def _framed(data: bytes | bytearray, start: Start) -> tuple[int, object] | None:
     """The record at the head of ``data`` and its framed length (None: more bytes needed);
     FormatError (with the length it spans, ``.skip``) for a damaged one."""
+    if data and data[0] >= FRAME_TYPE and start.version >= FRAME_VERSION:
+        return _frame(data)
+    seed = crc_seed(start.stream_id)
     length, shift, pos = 0, 0, 1
     while True:
         if pos >= len(data):
@@ -80,6 +83,16 @@ def _framed(data: bytes | bytearray, seed: int) -> tuple[int, object] | None:
         raise _bad(str(exc), end) from None
 
 
+def _frame(data: bytes | bytearray) -> tuple[int, object] | None:
+    """A FRAME record (10.0) at the head of ``data``, as _framed; its CRC is checked with its
+    order (order.FrameOrder), where its frame's index is known."""
+    end = 1 + data[0] - FRAME_TYPE + 2
+    if len(data) < end:
+        return None
+    crc = struct.unpack("<H", data[end - 2 : end])[0]
+    return end, TokenChunk.frame(bytes(data[1 : end - 2]), crc=crc)
+
+
 def _bad(message: str, skip: int) -> FormatError:
     error = FormatError(message)
     error.skip = skip
@@ -92,7 +105,6 @@ class PacketReader:
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.start: Start | None = None  # the current stream's start (None: a start is next)
-        self.seed = 0
         self.size = 0  # bytes of the last start or record read
 
     def _take(self, data: bytes | bytearray) -> tuple[int, object] | None:
@@ -100,9 +112,8 @@ class PacketReader:
             found = _start(data)
             if found is not None:
                 self.start = found[1]
-                self.seed = crc_seed(self.start.stream_id)
             return found
-        found = _framed(data, self.seed)
+        found = _framed(data, self.start)
         if found is not None and isinstance(found[1], End):
             self.start = None  # another stream may follow
         return found

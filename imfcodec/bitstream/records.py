@@ -17,6 +17,10 @@ MAX_SIDE = 16384
 MAX_FRAMES = 1 << 31
 MAX_TOKEN_DIM = 1024
 MAX_NAME = 255
+# (version 10.0) a type byte from FRAME_TYPE up starts a FRAME record (one predicted token
+# frame) of (byte - FRAME_TYPE) payload bytes and a CRC-16 (docs/format.md, "FRAME")
+FRAME_TYPE = 0x80
+MAX_FRAME_PAYLOAD = 127  # a FRAME record's payload length is the low 7 bits of its type byte
 
 
 class RecordType(enum.IntEnum):
@@ -178,7 +182,7 @@ class KeyFrame:
 
 @dataclass
 class TokenChunk:
-    first_frame: int
+    first_frame: int | None  # None: a FRAME record's, until its order is checked
     frame_count: int
     absolute_first: bool  # the first frame is coded without prediction (see docs/format.md)
     data: bytes = field(repr=False)
@@ -191,8 +195,15 @@ class TokenChunk:
     # (version 9.0) the residuals' tables follow the run's tokens before them, none sent
     # (entropy/adaptive.py): what lets a live stream send each frame alone
     adaptive: bool = False
+    # (version 10.0) a FRAME record: one predicted frame, adaptive tables, byte-coded
+    # (entropy/bytecoder.py), in a framing of its own (container.py) without a frame index:
+    # its frame is the next not yet held (order.FrameOrder fills ``first_frame`` in)
+    compact: bool = False
+    crc: int | None = field(default=None, repr=False)  # a FRAME record's CRC-16, as read
 
     def to_bytes(self) -> bytes:
+        if self.compact:
+            return self.data
         head = write_varint(self.first_frame) + write_varint(self.frame_count)
         blended = self.partner is not None
         flags = int(self.absolute_first) | (2 if self.reference else 0) | (4 if blended else 0) \
@@ -219,6 +230,15 @@ class TokenChunk:
         if flags & 8 and partner is not None:
             raise FormatError("token chunk: adaptive tables in a blended chunk")
         return cls(first, count, bool(flags & 1), c.rest(), reference, partner, bool(flags & 8))
+
+    @classmethod
+    def frame(cls, data: bytes, first_frame: int | None = None,
+              crc: int | None = None) -> "TokenChunk":
+        """A FRAME record (version 10.0) of payload ``data``. A reader knows its frame's index,
+        and so can check its ``crc``, only where it checks the record's order."""
+        if len(data) > MAX_FRAME_PAYLOAD:
+            raise ValueError(f"a FRAME record's payload is at most {MAX_FRAME_PAYLOAD} bytes")
+        return cls(first_frame, 1, False, data, adaptive=True, compact=True, crc=crc)
 
 
 @dataclass

@@ -11,6 +11,9 @@ tables.
 Layout of the range-coded symbols: with an absolute first token, its dimensions' table
 indices (uniform over N_TABLES) and then its symbols, as coder.py codes them; then, frame
 after frame, each residual symbol with its dimension's table of the moment.
+
+A one-frame record of version 10.0 (``encode_frame``) holds one predicted frame's residuals
+alone, in the same order and with the same tables, coded by bytecoder.py (bytes, not words).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from functools import lru_cache
 import constriction
 import numpy as np
 
+from .bytecoder import ByteDecoder, ByteEncoder
 from .coder import _index_model, _model, best_table, decoding
 from .tables import ALPHABET, MAX_RESIDUAL, frequency_table
 
@@ -88,3 +92,26 @@ def decode_chunk(data: bytes, n_residual: int, dims: int, has_absolute: bool,
                 row[d] = int(decoder.decode(_model(int(table)))) - MAX_RESIDUAL
             state.update(row)
     return residuals, absolute
+
+
+def encode_frame(residuals: np.ndarray, state: TableState) -> bytes:
+    """One predicted frame's (D,) residual symbols, byte-coded (a FRAME record's payload);
+    ``state`` moves on past the frame."""
+    residuals = np.asarray(residuals, dtype=np.int64)
+    if np.abs(residuals).max(initial=0) > MAX_RESIDUAL:
+        raise ValueError("symbol outside the coder's alphabet")
+    encoder = ByteEncoder()
+    for value, table in zip(residuals.tolist(), state.tables().tolist()):
+        encoder.encode(value + MAX_RESIDUAL, table)
+    state.update(residuals)
+    return encoder.finish()
+
+
+def decode_frame(data: bytes, state: TableState) -> np.ndarray:
+    """Inverse of encode_frame: the frame's (D,) residuals; ``state`` moves on."""
+    decoder = ByteDecoder(data)
+    row = np.array([decoder.decode(table) - MAX_RESIDUAL for table in state.tables().tolist()],
+                   dtype=np.int64)
+    decoder.finish()
+    state.update(row)
+    return row

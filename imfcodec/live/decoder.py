@@ -120,7 +120,7 @@ class LiveDecoder:
         shown = Shown()
         size = self.reader.size
         if isinstance(item, Start):
-            self.start, self.checker = item, RecordChecker(item.version)
+            self.start, self.checker = item, RecordChecker(item.version, item.stream_id)
             self.header = self.records = self.reference = self.audio = self.last = None
             self.waiting, self.asking, self.shown, self.clock = True, False, 0, None
             self.bytes_video += size

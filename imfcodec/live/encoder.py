@@ -4,8 +4,9 @@ Causal coding: the first frame is an intra key frame; each later frame is coded 
 (one pass, no key placement, nothing held back but ``packet_frames``), its refresh decided
 from what has been seen (the closed-loop rule of refresh.py, run on the frame itself); a
 receiver that asks gets an intra key frame at the next frame. Each packet is one record of
-format 9.0 (the stream id in every CRC), so the packets of a stream, put end to end, are an
-.imf file (the END record comes with ``close``).
+format 10.0 (the stream id in every CRC; each predicted frame a FRAME record of a few bytes),
+so the packets of a stream, put end to end, are an .imf file (the END record comes with
+``close``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from .. import bitstream as bs
 from ..audio import AudioSettings, _encoder
-from ..bitstream.versions import LIVE_VERSION
+from ..bitstream.versions import FRAME_VERSION, LIVE_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
@@ -165,7 +166,11 @@ class LiveEncoder:
     packets)."""
 
     def __init__(self, codec, fps: Fraction | float, settings: LiveSettings = LiveSettings(),
-                 source_size: tuple[int, int] | None = None, sound: bool = True) -> None:
+                 source_size: tuple[int, int] | None = None, sound: bool = True,
+                 frame_records: bool = True) -> None:
+        """``frame_records``: each predicted frame in a FRAME record of its own (format 10.0,
+        a few bytes less a frame); False writes format 9.0 (TOKENS records only), as senders
+        before 10.0 did."""
         self.settings = settings
         self.fps = Fraction(fps).limit_denominator(1 << 20)
         self.motion = codec.model
@@ -181,8 +186,9 @@ class LiveEncoder:
         self.header.chunk_frames = settings.packet_frames
         self.stream_id = secrets.randbits(32)
         self.records: list = []
+        self.version = FRAME_VERSION if frame_records else LIVE_VERSION
         self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
-                              adaptive_tables=True)
+                              adaptive_tables=True, frame_records=frame_records)
         self.sound = _Sound(settings) if sound else None
         self.rate = OnlineRate(settings.bitrate, self.fps, settings.audio_bitrate if sound else 0,
                                self.loop) if settings.bitrate else None
@@ -206,7 +212,7 @@ class LiveEncoder:
     def start(self) -> list[bytes]:
         """The stream's start and header (and the sound's header)."""
         self.started = True
-        start = bs.file_start(LIVE_VERSION, self.stream_id)
+        start = bs.file_start(self.version, self.stream_id)
         self.bytes_video += len(start)
         records = [self.header] + ([self.sound.header] if self.sound else [])
         return [start] + self._packets(records)
