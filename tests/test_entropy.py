@@ -125,7 +125,7 @@ def test_byte_coder_output_is_fixed_and_refuses_bytes_it_would_not_write():
     data = _byte_coded(symbols, table_of)
     # the bytes themselves are the format (docs/format.md, "FRAME"): pinned on every machine
     assert data.hex() == "f2f8ae4bf13ecc"
-    assert _byte_coded([0] * 40, [0] * 40) == b""  # certain symbols cost nothing
+    assert len(_byte_coded([0] * 40, [0] * 40)) == 1  # near-certain symbols: a byte in all
     for bad in (data + b"\x01", data + b"\x00"):
         decoder = ByteDecoder(bad) if not bad.endswith(b"\0") else None
         if decoder is None:
