@@ -2,6 +2,7 @@
 at the same quality levels, on the val clips, as rate (video only) against MS-SSIM and PSNR.
 
     python benchmarks/causal.py ../shared/data/val --json      # benchmarks/val/causal.json
+    python benchmarks/causal.py ... --modes causal --keep old.json   # one curve again
 
 Four curves a clip, each over the quality levels (--qualities):
   file     `imfcodec encode --adaptive` as a file is coded: key placement in two passes (each
@@ -65,19 +66,28 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames")
     parser.add_argument("--out", default="benchmarks/val/causal.json")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="the curves to code (file is needed for the BD-rates)")
+    parser.add_argument("--keep", default=None,
+                        help="a report of this script whose points of the modes not coded "
+                             "here are taken as they are (the same clips, frames and levels)")
     args = parser.parse_args()
+    modes = args.modes.split(",")
     paths = [p for given in map(Path, args.clips)
              for p in (sorted(given.glob("*.mp4")) if given.is_dir() else [given])]
     qualities = [int(q) for q in args.qualities.split(",")]
     codec = imfcodec.Codec.load(device="cpu")
     rows, started = [], time.time()
+    kept = [] if args.keep is None else [r for r in json.loads(Path(args.keep).read_text())["rows"]
+                                         if r["mode"] not in modes]
     for path in paths:
         src = codec.open(path, size=f"{codec.model.image_size}x{codec.model.image_size}")
         frames = src.read(args.frames)
         if args.frames:
             src = imfcodec.Source.from_frames(frames, src.fps, path.name)
+        rows += [r for r in kept if r["clip"] == path.name]
         for quality in qualities:
-            for mode in MODES:
+            for mode in modes:
                 if mode == "file":
                     kbps, q, keys = file_point(codec, src, frames, quality)
                 else:

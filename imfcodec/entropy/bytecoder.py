@@ -73,24 +73,27 @@ class ByteEncoder:
 
     def finish(self) -> bytes:
         """The stream: the fewest bytes whose continuation by zero bytes lies in the interval."""
-        size = HEAD + self.shifts
-        high = self.low + self.range
-        for kept in range(size + 1):
-            unit = 1 << (8 * (size - kept))
-            value = -(-self.low // unit) * unit
-            if value < high:
-                return value.to_bytes(size, "big")[:kept]
-        raise AssertionError("unreachable: the whole number always lies in the interval")
+        return _shortest(self.low, self.range, HEAD + self.shifts)
+
+
+def _shortest(low: int, width: int, size: int) -> bytes:
+    """The first bytes of the ``size``-byte number in [low, low + width) with the most trailing
+    zero bytes, those zeros left out."""
+    for kept in range(size + 1):
+        unit = 1 << (8 * (size - kept))
+        value = -(-low // unit) * unit
+        if value < low + width:
+            return value.to_bytes(size, "big")[:kept]
+    raise AssertionError("unreachable: the whole number always lies in the interval")
 
 
 class ByteDecoder:
-    """Reads what ByteEncoder wrote, symbol for symbol; ``finish`` checks that the stream held
-    no byte beyond those the symbols needed (FormatError)."""
+    """Reads what ByteEncoder wrote, symbol for symbol; ``finish`` checks that the bytes are
+    exactly those ByteEncoder writes for the symbols read (FormatError): a frame is read from
+    one string of bytes only."""
 
     def __init__(self, data: bytes) -> None:
         self.data = bytes(data)
-        if self.data.endswith(b"\0"):
-            raise FormatError("token frame ends in a zero byte (its coder never writes one)")
         self.pos = HEAD
         self.code = int.from_bytes(self.data[:HEAD].ljust(HEAD, b"\0"), "big")
         self.range = TOP
@@ -125,3 +128,6 @@ class ByteDecoder:
     def finish(self) -> None:
         if len(self.data) > self.pos:
             raise FormatError("token frame has bytes left over after its last symbol")
+        point = int.from_bytes(self.data.ljust(self.pos, b"\0"), "big")
+        if _shortest(point - self.code, self.range, self.pos) != self.data:
+            raise FormatError("token frame is not the shortest coding of its symbols")
