@@ -306,3 +306,80 @@ def test_online_rate_control_prices_refreshes_by_the_bits_spent(tiny_codec):
     for _ in range(200):  # well under it: cheaper, down to the floor (savings forgotten past 1 s)
         rate.spent(0)
     assert rate.factor == pytest.approx(0.5, rel=0.05) and rate.bucket == -rate.budget
+
+
+def test_a_live_stream_matches_docs_format_md(tiny_codec, frames):
+    """Parses a 10.0 stream by docs/format.md (framing, CRCs, FRAME records and their range
+    coder), independently of imfcodec/bitstream/ and imfcodec/entropy/, and compares the
+    residuals with what imfcodec reads."""
+    import binascii
+    import struct
+    import zlib
+
+    from imfcodec.entropy.tables import frequency_table
+
+    encoder, packets, _, _ = live_stream(tiny_codec, frames[:12], keys_at=(7,))
+    data = b"".join(packets)
+    assert data[:6] == b"\x89IMF" + bytes([10, 0])
+    stream_id = data[6:10]
+    freqs = frequency_table().tolist()
+    cums = [[sum(row[:s]) for s in range(len(row) + 1)] for row in freqs]
+    means = [sum(f * abs(s - 254) for s, f in enumerate(row)) for row in freqs]
+    dims = tiny_codec.model.token_dim
+    pos, frame, mean, ours = 10, 0, None, []
+    while pos < len(data):
+        kind = data[pos]
+        if kind >= 128:
+            n = kind - 128
+            payload = data[pos + 1 : pos + 1 + n]
+            (crc,) = struct.unpack("<H", data[pos + 1 + n : pos + 3 + n])
+            head = stream_id + frame.to_bytes(4, "little")
+            assert crc == binascii.crc_hqx(head + data[pos : pos + 1 + n], 0)
+            padded = payload + b"\0" * 64
+            code, width, read, row = int.from_bytes(padded[:8], "big"), 1 << 64, 8, []
+            for d in range(dims):
+                table = min(range(32), key=lambda i: (abs((mean[d] << 8) - means[i]), i))
+                r = width >> 24
+                v = code // r
+                s = max(i for i in range(509) if cums[table][i] <= v)
+                code, width = code - r * cums[table][s], r * freqs[table][s]
+                while width <= 1 << 56:
+                    code, width, read = (code << 8) | padded[read], width << 8, read + 1
+                row.append(s - 254)
+                mean[d] += (abs(row[-1]) << 13) - (mean[d] >> 3)
+            assert n <= read
+            ours.append((frame, row))
+            frame, pos = frame + 1, pos + 3 + n
+            continue
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            length |= (data[i] & 0x7F) << shift
+            shift, i = shift + 7, i + 1
+            if not data[i - 1] & 0x80:
+                break
+        payload = data[i : i + length]
+        (crc,) = struct.unpack("<I", data[i + length : i + length + 4])
+        assert crc == zlib.crc32(data[pos : i + length], zlib.crc32(stream_id))
+        if kind == 2:  # KEYFRAME: its frame index first
+            frame = payload[0] + 1  # (frames under 128: a one-byte varint)
+        elif kind == 3:  # TOKENS: a run's first token, whole (flags 8 | 1)
+            assert payload[2] == 9 and payload[1] == 1
+            frame, mean = payload[0] + 1, [1 << 15] * dims
+        pos = i + length + 4
+    assert len(ours) == 12 - 2 * encoder.key_frames
+    reader = PacketReader()
+    records = [reader.packet(p) for p in packets]
+    from imfcodec.bitstream.container import RecordChecker, record_type
+    from imfcodec.decoder import RecordDecoder
+
+    decoder = RecordDecoder(records[1], tiny_codec.model)
+    checker = RecordChecker((10, 0), encoder.stream_id)
+    levels = {}
+    for record in records[1:]:
+        checker.check(record_type(record), record)
+        if isinstance(record, bs.KeyFrame):
+            decoder.key_frame(record)
+        elif isinstance(record, bs.TokenChunk):
+            levels[record.first_frame] = decoder.tokens(record)[0][0]
+    for index, row in ours:
+        assert np.array_equal(levels[index] - levels[index - 1], row)
