@@ -20,6 +20,7 @@ the input (and a finished output) may be left in the folder. Prints the counts.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import signal
 import struct
@@ -79,18 +80,21 @@ def make_sample(folder: Path):
     moving = Codec(loaded).encode(wide, options=options).data
     still = Codec(loaded).encode(wide, options=replace(options, tuning=Tuning(global_motion=False))).data
     assert moving[4] == 8 and still[4] == 7
-    return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base)]
+    return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base, 9),
+                          _live(loaded, base, 10)]
 
 
-def _live(loaded, base) -> bytes:
+def _live(loaded, base, major: int) -> bytes:
     """A live stream (format 9.0: a stream id, an open frame count, adaptive token tables, a
-    key frame a receiver asked for, sound in 60 ms records), its packets end to end."""
+    key frame a receiver asked for, sound in 60 ms records; 10.0: and FRAME records, a
+    predicted frame each), its packets end to end."""
     import numpy as np
 
     from imfcodec.codec import Codec
     from imfcodec.live import LiveEncoder, LiveSettings
 
-    encoder = LiveEncoder(Codec(loaded), Fraction(10), LiveSettings(packet_frames=2))
+    settings = LiveSettings(packet_frames=2 if major == 9 else 1)
+    encoder = LiveEncoder(Codec(loaded), Fraction(10), settings, frame_records=major == 10)
     packets = encoder.start()
     tone = (np.sin(np.arange(4800 * 12) / 7.0) * 8000).astype(np.int16)[:, None]
     for i in range(12):
@@ -100,7 +104,7 @@ def _live(loaded, base) -> bytes:
         packets += encoder.audio(tone[i * 4800 : (i + 1) * 4800], i / 10)
     packets += encoder.close()
     data = b"".join(packets)
-    assert data[4] == 9
+    assert data[4] == major
     return data
 
 
@@ -139,19 +143,41 @@ def _start_length(data: bytes) -> int:
     return 10 if len(data) > 4 and data[4] >= 9 else 6
 
 
-def split_records(data: bytes) -> list[tuple[int, int, int]]:
-    """(start, payload start, end) of each record of a valid file."""
+@functools.lru_cache(maxsize=16)
+def split_records(data: bytes) -> list[tuple[int, int, int, object]]:
+    """(start, payload start, end, the record) of each record of a valid file."""
+    import io
+
+    out, pos = [], _start_length(data)
+    for size, record in bs.read_records(io.BytesIO(data)):
+        if getattr(record, "compact", False):  # a FRAME record (10.0): no length varint
+            out.append((pos, pos + 1, pos + size, record))
+        else:
+            i = pos + 1
+            while data[i] & 0x80:
+                i += 1
+            out.append((pos, i + 1, pos + size, record))
+        pos += size
+    return out
+
+
+def _framing(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each record as its framing alone says (the bytes may be damaged)."""
     out, pos = [], _start_length(data)
     while pos < len(data):
-        i, length, shift = pos + 1, 0, 0
-        while True:
-            length |= (data[i] & 0x7F) << shift
-            shift += 7
-            i += 1
-            if not data[i - 1] & 0x80:
-                break
-        out.append((pos, i, i + length + 4))
-        pos = i + length + 4
+        if data[4] >= 10 and data[pos] >= 0x80:  # a FRAME record: its length in its type byte
+            end = pos + 1 + data[pos] - 0x80 + 2
+        else:
+            i, length, shift = pos + 1, 0, 0
+            while True:
+                length |= (data[i] & 0x7F) << shift
+                shift += 7
+                i += 1
+                if not data[i - 1] & 0x80:
+                    break
+            end = i + length + 4
+        out.append((pos, end))
+        pos = end
     return out
 
 
@@ -160,6 +186,14 @@ def reseal(kind: int, payload: bytes, data: bytes = b"") -> bytes:
     framed = bytes([kind]) + bs.write_varint(len(payload)) + payload
     seed = zlib.crc32(data[6:10]) if _start_length(data) == 10 else 0
     return framed + struct.pack("<I", zlib.crc32(framed, seed))
+
+
+def reseal_frame(payload: bytes, data: bytes, frame: int) -> bytes:
+    """A FRAME record (10.0) of frame ``frame`` with a valid CRC-16."""
+    from imfcodec.bitstream.checksum import frame_crc
+
+    framed = bytes([0x80 + len(payload)]) + payload
+    return framed + struct.pack("<H", frame_crc(framed, int.from_bytes(data[6:10], "little"), frame))
 
 
 ABSURD = {
@@ -192,7 +226,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         pos = rng.randrange(len(b))
         del b[pos : pos + rng.randint(1, 16)]
     elif kind == "header":
-        start, _, end = records[0]
+        start, _, end, _ = records[0]
         header = bs.Header.from_bytes(data[records[0][1] : end - 4])
         field = rng.choice(list(ABSURD))
         value = rng.choice(ABSURD[field])
@@ -224,8 +258,9 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
                            + bs.write_varint(h.chunk_frames) + bs.write_varint(h.keyframe_interval))
         b = bytearray(data[:start] + reseal(1, bytes(payload), data) + data[end:])
     elif kind == "payload":
-        start, pstart, end = rng.choice(records[1:])
-        payload = bytearray(data[pstart : end - 4])
+        start, pstart, end, record = rng.choice(records[1:])
+        compact = getattr(record, "compact", False)
+        payload = bytearray(data[pstart : end - (2 if compact else 4)])
         head = rng.randint(0, min(4, len(payload)))
         tail = bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
         if rng.random() < 0.5:
@@ -235,13 +270,16 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
                 if tail:
                     tail[rng.randrange(len(tail))] ^= 1 << rng.randrange(8)
             tail = bytes(tail)
-        b = bytearray(data[:start] + reseal(data[start], bytes(payload[:head]) + tail, data)
-                      + data[end:])
+        if compact:  # (its frame index is in its CRC)
+            sealed = reseal_frame((bytes(payload[:head]) + tail)[:127], data, record.first_frame)
+        else:
+            sealed = reseal(data[start], bytes(payload[:head]) + tail, data)
+        b = bytearray(data[:start] + sealed + data[end:])
     elif kind == "garbage":
         b = bytearray(data[:_start_length(data)]
                       + bytes(rng.randrange(256) for _ in range(rng.randint(0, 200))))
     elif kind == "length":
-        start, _, _ = rng.choice(records)
+        start, _, _, _ = rng.choice(records)
         b = bytearray(data[: start + 1] + bs.write_varint(rng.choice([2**31, 2**60, 10**6]))
                       + data[start + 2 :])
     return kind, bytes(b)
@@ -261,7 +299,7 @@ def live(data: bytes, loaded) -> None:
     pos, records = 0, []
     try:
         pos = _start_length(data)
-        records = [(a, c) for a, _, c in split_records(data)]
+        records = _framing(data)
     except (IndexError, ValueError):
         pass
     for a, c in [(0, pos)] + records:
