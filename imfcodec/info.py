@@ -21,6 +21,7 @@ class _Tally:
     chunks: int = 0
     older: int = 0  # token chunks rebuilt from an earlier key frame than their run's
     blended: int = 0  # token chunks that blend in a second key frame
+    frame_records: int = 0  # (10.0) of them, FRAME records: one predicted frame each
     bytes_key: int = 0
     bytes_tokens: int = 0
     bytes_audio: int = 0
@@ -40,6 +41,7 @@ class _Tally:
             self.chunks += 1
             self.older += record.reference > 0
             self.blended += record.partner is not None
+            self.frame_records += record.compact
             self.bytes_tokens += size
         elif isinstance(record, bs.AudioHeader):
             self.sound = record
@@ -98,6 +100,7 @@ def describe(path: str | Path) -> dict:
         **_header_fields(header), "seconds": round(seconds, 4), "file_seconds": round(whole, 4),
         "key_frames": t.key_frames, "token_chunks": t.chunks,
         "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,
+        "token_chunks_frame_records": t.frame_records,
         "audio": sound,
         "audio_beyond_video_seconds": round(beyond(seconds, sound["start_seconds"], sound_seconds), 4)
         if sound else None,
@@ -150,7 +153,8 @@ def render(data: dict) -> None:
     console.print(table)
     notes = [f"{n} {what}" for n, what in (
         (data["token_chunks_older_reference"], "rebuilt from an earlier key frame than their run's"),
-        (data["token_chunks_blended"], "blending in a second key frame")) if n]
+        (data["token_chunks_blended"], "blending in a second key frame"),
+        (data["token_chunks_frame_records"], "FRAME records of one frame")) if n]
     console.print(f"{data['token_chunks']} token chunks"
                   + (f" ({'; '.join(notes)})" if notes else "")
                   + f", {data['bits_per_token_frame']} bits per predicted frame, "

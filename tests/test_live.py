@@ -86,6 +86,7 @@ def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames
         assert np.array_equal(live, filed)
     facts = describe(path)
     assert facts["format_version"] == "10.0" and facts["live"] and facts["frames"] == len(frames)
+    assert facts["token_chunks_frame_records"] == sum(r.compact for r in tokens) > 0
     # the sound: every packet timed from the first frame, the last trimmed to what was fed
     assert heard[0][0] == -encoder.sound.pre_skip
     played = sum(duration for _, duration, _ in heard)

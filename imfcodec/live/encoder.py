@@ -55,6 +55,9 @@ class LiveSettings:
     audio_bitrate: int = DEFAULT_AUDIO_BITRATE
     audio_channels: int = 1
     max_key_seconds: float = 0.0
+    # the encoder's measured constants (options.Tuning; None: the defaults, with a refresh
+    # tested every TEST_EVERY seconds): what benchmarks vary
+    tuning: Tuning | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.packet_frames <= 60:
@@ -176,9 +179,9 @@ class LiveEncoder:
         self.motion = codec.model
         self.side = self.motion.image_size
         stride = max(1, round(TEST_EVERY * float(self.fps)))
+        tuning = settings.tuning or Tuning(refresh_stride=stride)
         chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
-                                key_placement="start", fit=settings.fit,
-                                tuning=Tuning(refresh_stride=stride))
+                                key_placement="start", fit=settings.fit, tuning=tuning)
         options = chosen.options(self.fps)
         options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
         self.header = make_header(self.motion, options, self.fps,
