@@ -35,8 +35,11 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--adaptive/--no-adaptive", default=True, show_default=True,
                   help="Closed-loop (predicted) key frames where they pay.")
     @click.option("--packet-frames", type=click.IntRange(1, 60), default=1, show_default=True,
-                  help="Frames in each token packet: 1 sends each frame as soon as it is coded; "
-                       "more cost fewer bytes and that much more latency.")
+                  help="Frames in each token packet: 1 sends each frame as soon as it is coded, "
+                       "in a FRAME record (3 bytes besides its token); N > 1 holds N frames to "
+                       "a TOKENS record (about 13 bytes besides the tokens): fewer bytes only "
+                       "for several frames (2 cost more than 1; a second of frames less), "
+                       "for N - 1 frame times more latency (docs/live.md).")
     @click.option("--max-key-seconds", type=click.FloatRange(0), default=0.0, show_default=True,
                   help="An intra key frame at least this often (0: when a receiver asks, or at a "
                        "scene cut).")
