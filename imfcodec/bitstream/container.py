@@ -18,7 +18,8 @@ from .checksum import crc_seed, frame_crc
 from .order import AudioOrder, FrameOrder
 from .records import FRAME_TYPE, End, Header, KeyFrame, RecordType, TokenChunk
 from .varint import read_varint, write_varint
-from .versions import FRAME_VERSION, LIVE_VERSION, PLAIN_VERSION, refuse_unheld, refuse_unreadable, version_for
+from .versions import (FRAME_VERSION, LIVE_VERSION, PLAIN_VERSION, refuse_unheld,
+                       refuse_unreadable, version_for)
 
 MAGIC = b"\x89IMF"
 

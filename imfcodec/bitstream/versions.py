@@ -26,7 +26,7 @@ GLOBAL_VERSION = (8, 0)  # the picture's global motion: 8 more numbers in every 
 # header that may leave the frame count open (the END record counts them), token chunks whose
 # tables follow the tokens before them, and key frames a receiver asked for.
 LIVE_VERSION = (9, 0)
-# A live stream whose predicted token frames go one a FRAME record: a type byte that holds the
+# A live stream whose predicted token frames go one to a FRAME record: a type byte that holds the
 # payload's length, the frame's residuals byte-coded, a CRC-16 (docs/format.md, "FRAME").
 FRAME_VERSION = (10, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
@@ -35,8 +35,8 @@ READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 
 def version_for(records, header=None) -> tuple[int, int]:
     """The lowest format version that holds these records (and ``header``): 10.0 for a live
-    stream with FRAME records, 9.0 for a live
-    stream's (an open frame count, adaptive token tables, a key frame a receiver asked for),
+    stream with FRAME records, 9.0 for a live stream's other records (an open frame count,
+    adaptive token tables, a key frame a receiver asked for),
     8.0 for a picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
     with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
     before it, else 1.0."""

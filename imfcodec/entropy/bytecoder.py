@@ -15,7 +15,7 @@ The coder keeps an interval [low, low + range) of the numbers written so far, sc
 2**TOTAL_BITS) narrows it to r = range >> TOTAL_BITS, low += r * c[s], range = r * (c[s + 1] -
 c[s]); while range <= 2**56 both are shifted left by a byte. The stream is the big-endian
 bytes of the number V in the final interval with the most trailing zero bytes, those zeros
-left out. A uniform choice among n (a table index) narrows it the same way with r = range // n.
+left out.
 """
 
 from __future__ import annotations
@@ -64,13 +64,6 @@ class ByteEncoder:
         r = self.range >> TOTAL_BITS
         self._narrow(r * cum[symbol], r * (cum[symbol + 1] - cum[symbol]))
 
-    def encode_uniform(self, value: int, n: int) -> None:
-        """``value`` in 0..n-1, each equally likely."""
-        if not 0 <= value < n:
-            raise ValueError("value outside its uniform range")
-        r = self.range // n
-        self._narrow(r * value, r)
-
     def finish(self) -> bytes:
         """The stream: the fewest bytes whose continuation by zero bytes lies in the interval."""
         return _shortest(self.low, self.range, HEAD + self.shifts)
@@ -116,14 +109,6 @@ class ByteDecoder:
         symbol = bisect_right(cum, value) - 1
         self._narrow(r * cum[symbol], r * (cum[symbol + 1] - cum[symbol]))
         return symbol
-
-    def decode_uniform(self, n: int) -> int:
-        r = self.range // n
-        value = self.code // r
-        if value >= n:
-            raise FormatError("token frame does not decode (a point outside the interval)")
-        self._narrow(r * value, r)
-        return value
 
     def finish(self) -> None:
         if len(self.data) > self.pos:
