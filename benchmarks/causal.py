@@ -32,7 +32,9 @@ import numpy as np
 import imfcodec
 from imfcodec.bench.bdrate import bd_rate
 from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
+from imfcodec.live.encoder import TEST_EVERY
 from imfcodec.metrics import clip_quality
+from imfcodec.options import Tuning
 
 MODES = ("file", "causal", "causal-2", "causal-1s")
 PACKET_FRAMES = {"causal": 1, "causal-2": 2}  # causal-1s: the clip's frames a second
@@ -44,9 +46,13 @@ def file_point(codec, src, frames, quality):
     return stream.stats.video_kbps, clip_quality(frames, decoded), stream.stats.key_frames
 
 
-def causal_point(codec, src, frames, quality, packet_frames):
-    encoder = LiveEncoder(codec, src.fps, LiveSettings(quality=quality, packet_frames=packet_frames),
-                          sound=False)
+def causal_point(codec, src, frames, quality, packet_frames, horizon=None):
+    tuning = None
+    if horizon is not None:
+        tuning = Tuning(refresh_stride=max(1, round(TEST_EVERY * float(src.fps))),
+                        refresh_horizon=horizon)
+    settings = LiveSettings(quality=quality, packet_frames=packet_frames, tuning=tuning)
+    encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
     shown = []
     packets = encoder.start()
@@ -71,6 +77,9 @@ def main() -> int:
     parser.add_argument("--keep", default=None,
                         help="a report of this script whose points of the modes not coded "
                              "here are taken as they are (the same clips, frames and levels)")
+    parser.add_argument("--refresh-horizon", type=float, default=None,
+                        help="the live encoder's Tuning.refresh_horizon in seconds (default: "
+                             "what ships)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     paths = [p for given in map(Path, args.clips)
@@ -92,7 +101,8 @@ def main() -> int:
                     kbps, q, keys = file_point(codec, src, frames, quality)
                 else:
                     kbps, q, keys = causal_point(codec, src, frames, quality,
-                                                 PACKET_FRAMES.get(mode, round(float(src.fps))))
+                                                 PACKET_FRAMES.get(mode, round(float(src.fps))),
+                                                 args.refresh_horizon)
                 rows.append({"clip": path.name, "mode": mode, "quality": quality,
                              "video_kbps": round(kbps, 4), "psnr": round(q["psnr"], 4),
                              "msssim": round(q["msssim"], 5), "key_frames": keys})
