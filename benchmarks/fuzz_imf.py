@@ -35,6 +35,7 @@ from pathlib import Path
 
 from imfcodec import bitstream as bs
 from imfcodec.audio import AudioSettings, encode_audio
+from imfcodec.bitstream.varint import Cursor
 from imfcodec.errors import FormatError, ModelError
 
 
@@ -168,14 +169,9 @@ def _framing(data: bytes) -> list[tuple[int, int]]:
         if data[4] >= 10 and data[pos] >= 0x80:  # a FRAME record: its length in its type byte
             end = pos + 1 + data[pos] - 0x80 + 2
         else:
-            i, length, shift = pos + 1, 0, 0
-            while True:
-                length |= (data[i] & 0x7F) << shift
-                shift += 7
-                i += 1
-                if not data[i - 1] & 0x80:
-                    break
-            end = i + length + 4
+            cursor = Cursor(data[pos + 1 :], "record")
+            length = cursor.varint()
+            end = pos + 1 + cursor.pos + length + 4
         out.append((pos, end))
         pos = end
     return out
@@ -300,7 +296,7 @@ def live(data: bytes, loaded) -> None:
     try:
         pos = _start_length(data)
         records = _framing(data)
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, FormatError):
         pass
     for a, c in [(0, pos)] + records:
         try:
