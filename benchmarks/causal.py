@@ -32,9 +32,8 @@ import numpy as np
 import imfcodec
 from imfcodec.bench.bdrate import bd_rate
 from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
-from imfcodec.live.encoder import TEST_EVERY
+from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import clip_quality
-from imfcodec.options import Tuning
 
 MODES = ("file", "causal", "causal-2", "causal-1s")
 PACKET_FRAMES = {"causal": 1, "causal-2": 2}  # causal-1s: the clip's frames a second
@@ -46,11 +45,8 @@ def file_point(codec, src, frames, quality):
     return stream.stats.video_kbps, clip_quality(frames, decoded), stream.stats.key_frames
 
 
-def causal_point(codec, src, frames, quality, packet_frames, horizon=None):
-    tuning = None
-    if horizon is not None:
-        tuning = Tuning(refresh_stride=max(1, round(TEST_EVERY * float(src.fps))),
-                        refresh_horizon=horizon)
+def causal_point(codec, src, frames, quality, packet_frames, changes=None):
+    tuning = live_tuning(src.fps, **changes) if changes else None
     settings = LiveSettings(quality=quality, packet_frames=packet_frames, tuning=tuning)
     encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
@@ -80,8 +76,13 @@ def main() -> int:
     parser.add_argument("--refresh-horizon", type=float, default=None,
                         help="the live encoder's Tuning.refresh_horizon in seconds (default: "
                              "what ships)")
+    parser.add_argument("--refresh-cost-memory", type=int, default=None,
+                        help="the live encoder's Tuning.refresh_cost_memory (default: what "
+                             "ships)")
     args = parser.parse_args()
     modes = args.modes.split(",")
+    changes = {k: v for k, v in (("refresh_horizon", args.refresh_horizon),
+                                 ("refresh_cost_memory", args.refresh_cost_memory)) if v is not None}
     paths = [p for given in map(Path, args.clips)
              for p in (sorted(given.glob("*.mp4")) if given.is_dir() else [given])]
     qualities = [int(q) for q in args.qualities.split(",")]
@@ -102,7 +103,7 @@ def main() -> int:
                 else:
                     kbps, q, keys = causal_point(codec, src, frames, quality,
                                                  PACKET_FRAMES.get(mode, round(float(src.fps))),
-                                                 args.refresh_horizon)
+                                                 changes)
                 rows.append({"clip": path.name, "mode": mode, "quality": quality,
                              "video_kbps": round(kbps, 4), "psnr": round(q["psnr"], 4),
                              "msssim": round(q["msssim"], 5), "key_frames": keys})

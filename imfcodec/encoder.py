@@ -13,6 +13,7 @@ frame at the frame nearest the run's mean picture, sent ahead of the frames befo
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Callable, Iterator
@@ -148,7 +149,8 @@ class KeyCoder:
         self.intra_codec, self.qp = header.intra_codec, header.intra_qp
         self.predicted_share = options.tuning.predicted_key_share
         self.reasons: dict[int, bs.KeyReason] = {}  # index -> why it is a key frame
-        self.predicted_bits: int | None = None  # size of the last predicted key frame
+        # sizes of the last predicted key frames (Tuning.refresh_cost_memory of them)
+        self.predicted_bits: deque[int] = deque(maxlen=options.tuning.refresh_cost_memory)
 
     def code(self, index: int, frame: np.ndarray | None, reason: bs.KeyReason,
              coded: tuple[int, bytes] | None = None) -> tuple[bs.KeyFrame, np.ndarray]:
@@ -159,13 +161,14 @@ class KeyCoder:
         return bs.KeyFrame(index, codec, self.qp, reason, data), self.decoder.decode(data, codec)
 
     def refresh_bits(self, bits: int, codec: int) -> int:
-        """The expected size of the next refresh, given the key frame just coded: the last
-        predicted key frame's size, once there is one; before that an intra key frame's size,
-        times Tuning.predicted_key_share where refreshes are predicted (HEVC)."""
+        """The expected size of the next refresh, given the key frame just coded: the mean
+        size of the last predicted key frames (Tuning.refresh_cost_memory: by default the last
+        one's), once there is one; before that an intra key frame's size, times
+        Tuning.predicted_key_share where refreshes are predicted (HEVC)."""
         if codec == intra.PREDICTED_HEVC:
-            self.predicted_bits = bits
-        if self.predicted_bits is not None:
-            return self.predicted_bits
+            self.predicted_bits.append(bits)
+        if self.predicted_bits:
+            return round(sum(self.predicted_bits) / len(self.predicted_bits))
         if self.intra_codec == intra.IntraCodec.HEVC:
             return round(bits * self.predicted_share)
         return bits

@@ -69,10 +69,14 @@ class Tuning:
     # as the decoder will, which doubles a frame's encode time; a live stream (live/encoder.py)
     # tests every few frames to keep up with real time.
     refresh_stride: int = 1
+    # The R-D refresh's estimate of a refresh's cost, once predicted key frames have been
+    # coded: the mean size of the last this many (1: the last one's, what files use).
+    refresh_cost_memory: int = 1
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \
-                self.predicted_key_share <= 0 or self.refine_rate_weight < 0 or self.refresh_stride < 1:
+                self.predicted_key_share <= 0 or self.refine_rate_weight < 0 or \
+                self.refresh_stride < 1 or self.refresh_cost_memory < 1:
             raise ValueError(f"tuning out of range: {self}")
 
 

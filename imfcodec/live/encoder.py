@@ -37,6 +37,12 @@ DEFAULT_AUDIO_BITRATE = 8000  # STOI 0.949 on speech (README "Sound"): a call's 
 TEST_EVERY = 0.1
 
 
+def live_tuning(fps: Fraction | float, **changes) -> Tuning:
+    """The live encoder's constants (options.Tuning): a refresh tested every TEST_EVERY
+    seconds; ``changes`` replace fields (what benchmarks vary)."""
+    return replace(Tuning(refresh_stride=max(1, round(TEST_EVERY * float(fps)))), **changes)
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """How a live stream is coded: ``quality`` 0..7 as for files; ``adaptive`` the closed-loop
@@ -55,8 +61,8 @@ class LiveSettings:
     audio_bitrate: int = DEFAULT_AUDIO_BITRATE
     audio_channels: int = 1
     max_key_seconds: float = 0.0
-    # the encoder's measured constants (options.Tuning; None: the defaults, with a refresh
-    # tested every TEST_EVERY seconds): what benchmarks vary
+    # the encoder's measured constants (options.Tuning; None: live_tuning's): what
+    # benchmarks vary
     tuning: Tuning | None = None
 
     def __post_init__(self) -> None:
@@ -178,8 +184,7 @@ class LiveEncoder:
         self.fps = Fraction(fps).limit_denominator(1 << 20)
         self.motion = codec.model
         self.side = self.motion.image_size
-        stride = max(1, round(TEST_EVERY * float(self.fps)))
-        tuning = settings.tuning or Tuning(refresh_stride=stride)
+        tuning = settings.tuning or live_tuning(self.fps)
         chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
                                 key_placement="start", fit=settings.fit, tuning=tuning)
         options = chosen.options(self.fps)
