@@ -117,3 +117,25 @@ def test_the_fast_grey_gives_the_numbers_of_the_float_means():
     expected = float(np.abs(slow(a) - slow(b)).mean() / 255)
     assert scene_change(a, b) == pytest.approx(expected, rel=1e-6)
     assert scene_change(b, a) == pytest.approx(expected, rel=1e-6)  # (b's grey kept from before)
+
+
+def test_a_refresh_is_priced_at_the_mean_of_the_last_predicted_key_frames():
+    from types import SimpleNamespace
+
+    from imfcodec.encoder import KeyCoder
+    from imfcodec.intra import PREDICTED_HEVC
+    from imfcodec.options import Tuning
+
+    header = SimpleNamespace(intra_codec=int(IntraCodec.HEVC), intra_qp=39)
+
+    def prices(memory):
+        coder = KeyCoder(header, EncodeOptions(tuning=Tuning(refresh_cost_memory=memory,
+                                                             predicted_key_share=0.25)))
+        # an intra key frame first (priced at a share of it), then predicted ones
+        return [coder.refresh_bits(8000, int(IntraCodec.HEVC))] + [
+            coder.refresh_bits(bits, PREDICTED_HEVC) for bits in (300, 6900, 3000, 900)]
+
+    assert prices(1) == [2000, 300, 6900, 3000, 900]  # the last one's size (what files use)
+    assert prices(3) == [2000, 300, 3600, 3400, 3600]
+    with pytest.raises(ValueError):
+        Tuning(refresh_cost_memory=0)
