@@ -1,0 +1,134 @@
+"""Issue 39, a next step measured before building it: what if a live stream sent every other
+frame's token and the receiver interpolated the frame between?
+
+    python benchmarks/studies/live_half_rate.py ../shared/data/val/<clip>.mp4 ... \\
+        --out benchmarks/studies/results/val/live_half_rate.json
+
+An offline estimate, no format: each clip's first --frames frames go through LiveEncoder (one
+frame a record) at qualities 1, 3, 5; its records are read back (key frames, each run's
+levels). "full" is the stream as sent: its bytes, and the frames rebuilt from every token.
+"half" keeps each run's first token, then every other one and the run's last; a frame
+between two kept tokens is rebuilt from their linear interpolation in float32 (imf-flow's
+token is a flow dictionary's coefficients, so that interpolates the flow). Its rate: the
+same key frames and first records, then for each kept token its residual's ideal code length
+under the adaptive tables (entropy/adaptive.py) plus 3 bytes of FRAME framing and 4 bits for
+the last byte's rounding. MS-SSIM against the source; BD-rate (MS-SSIM) of half against full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import imfcodec
+from imfcodec.bench.bdrate import bd_rate
+from imfcodec.bitstream import KeyFrame, TokenChunk
+from imfcodec.bitstream.container import RecordChecker, record_type
+from imfcodec.bitstream.packets import PacketReader
+from imfcodec.decoder import RecordDecoder
+from imfcodec.entropy import adaptive
+from imfcodec.entropy import quantize as quant
+from imfcodec.entropy.tables import MAX_RESIDUAL, cost_table
+from imfcodec.live import LiveEncoder, LiveSettings
+from imfcodec.metrics import clip_quality
+
+FRAMING_BITS = 8 * 3 + 4  # a FRAME record's type byte and CRC-16, and half a byte of rounding
+
+
+def runs_of(codec, frames, fps, quality):
+    """The live stream's packets, and per run: its key picture, reference and levels."""
+    encoder = LiveEncoder(codec, fps, LiveSettings(quality=quality), sound=False)
+    packets = encoder.start() + [p for f in frames for p in encoder.frame(f)] + encoder.close()
+    reader = PacketReader()
+    records = [reader.packet(p) for p in packets]
+    checker = RecordChecker(records[0].version, records[0].stream_id)
+    decoder = RecordDecoder(records[1], codec.model)
+    runs = []
+    for record in records[1:]:
+        checker.check(record_type(record), record)
+        if isinstance(record, KeyFrame):
+            picture = decoder.key_frame(record)
+            runs.append({"picture": picture, "reference": codec.model.reference(picture),
+                         "levels": []})
+        elif isinstance(record, TokenChunk):
+            runs[-1]["levels"].append(decoder.tokens(record)[0][0])
+    return packets, records, runs
+
+
+def kept(n: int) -> list[int]:
+    """The token positions a half-rate stream sends in a run of n token frames."""
+    keep = [0] + list(range(2, n, 2))
+    return keep if keep[-1] == n - 1 else keep + [n - 1]
+
+
+def point(codec, frames, fps, quality) -> dict:
+    packets, records, runs = runs_of(codec, frames, fps, quality)
+    grid = codec.model.grid(records[1].token_step)
+    full, half, half_bits = [], [], 0
+    costs = cost_table()
+    for run in runs:
+        full.append(run["picture"])
+        half.append(run["picture"])
+        if not run["levels"]:
+            continue
+        levels = np.stack(run["levels"])
+        tokens = quant.dequantize(levels, grid)
+        full += list(codec.model.synthesise(run["reference"], tokens))
+        keep = kept(len(levels))
+        between = tokens.copy()
+        for a, b in zip(keep, keep[1:]):
+            for i in range(a + 1, b):
+                w = np.float32((i - a) / (b - a))
+                between[i] = (1 - w) * tokens[a] + w * tokens[b]
+        half += list(codec.model.synthesise(run["reference"], between.astype(np.float32)))
+        state = adaptive.TableState(levels.shape[1])
+        for row in np.diff(levels[keep], axis=0):
+            half_bits += costs[state.tables(), row + MAX_RESIDUAL].sum() + FRAMING_BITS
+            state.update(row)
+    seconds = len(frames) / float(fps)
+    sent = sum(len(p) for p, r in zip(packets[1:], records[1:])
+               if not (isinstance(r, TokenChunk) and r.compact))  # start aside: key frames, first tokens, end
+    frame_bytes = sum(len(p) for p, r in zip(packets[1:], records[1:])
+                      if isinstance(r, TokenChunk) and r.compact)
+    return {"quality": quality,
+            "full_kbps": round((sent + frame_bytes) * 8 / 1000 / seconds, 4),
+            "full_msssim": round(clip_quality(frames, full)["msssim"], 5),
+            "half_kbps": round((sent * 8 + float(half_bits)) / 1000 / seconds, 4),
+            "half_msssim": round(clip_quality(frames, half)["msssim"], 5)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", nargs="+")
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    codec = imfcodec.Codec.load(device="cpu")
+    report = {"frames": args.frames, "clips": {}}
+    for path in map(Path, args.clips):
+        src = codec.open(path, size=f"{codec.model.image_size}x{codec.model.image_size}")
+        frames = src.read(args.frames)
+        points = []
+        for quality in (1, 3, 5):
+            points.append(point(codec, frames, src.fps, quality))
+            print(path.name[:40], json.dumps(points[-1]), file=sys.stderr, flush=True)
+        bd = bd_rate([p["full_kbps"] for p in points], [p["full_msssim"] for p in points],
+                     [p["half_kbps"] for p in points], [p["half_msssim"] for p in points]).bd_rate
+        report["clips"][path.name] = {"points": points,
+                                      "bd_rate_half_vs_full": None if bd is None else round(bd, 2)}
+    values = [c["bd_rate_half_vs_full"] for c in report["clips"].values()
+              if c["bd_rate_half_vs_full"] is not None]
+    report["mean_bd_rate_half_vs_full"] = round(float(np.mean(values)), 2)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v["bd_rate_half_vs_full"] for k, v in report["clips"].items()}
+                     | {"mean": report["mean_bd_rate_half_vs_full"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
