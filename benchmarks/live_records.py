@@ -21,34 +21,19 @@ from pathlib import Path
 import numpy as np
 
 import imfcodec
-from imfcodec.bitstream import KeyFrame, TokenChunk
-from imfcodec.bitstream.container import RecordChecker, record_type
-from imfcodec.bitstream.packets import PacketReader
-from imfcodec.decoder import RecordDecoder
+from imfcodec.bench.live import live_stream
+from imfcodec.bitstream import TokenChunk
 from imfcodec.entropy import adaptive
 from imfcodec.entropy.tables import MAX_RESIDUAL, cost_table
-from imfcodec.live import LiveEncoder, LiveSettings
+from imfcodec.live import LiveSettings
 
 
 def runs_and_sizes(codec, frames, fps, quality):
     """The levels of each run's token frames, and each FRAME record's size."""
-    encoder = LiveEncoder(codec, fps, LiveSettings(quality=quality), sound=False)
-    packets = encoder.start() + [p for f in frames for p in encoder.frame(f)] + encoder.close()
-    reader = PacketReader()
-    records = [reader.packet(p) for p in packets]
-    checker = RecordChecker(records[0].version, records[0].stream_id)
-    decoder = RecordDecoder(records[1], codec.model)
-    runs, sizes = [], []
-    for packet, record in zip(packets[1:], records[1:]):
-        checker.check(record_type(record), record)
-        if isinstance(record, KeyFrame):
-            decoder.key_frame(record)
-            runs.append([])
-        elif isinstance(record, TokenChunk):
-            runs[-1].append(decoder.tokens(record)[0][0])
-            if record.compact:
-                sizes.append(len(packet))
-    return [np.stack(r) for r in runs if len(r) > 1], sizes
+    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality))
+    sizes = [len(p) for p, r in zip(stream.packets, stream.records)
+             if isinstance(r, TokenChunk) and r.compact]
+    return [np.stack(r.levels) for r in stream.runs if len(r.levels) > 1], sizes
 
 
 def bits(runs) -> dict:

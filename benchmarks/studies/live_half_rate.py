@@ -30,37 +30,15 @@ import numpy as np
 
 import imfcodec
 from imfcodec.bench.bdrate import bd_rate
-from imfcodec.bitstream import KeyFrame, TokenChunk
-from imfcodec.bitstream.container import RecordChecker, record_type
-from imfcodec.bitstream.packets import PacketReader
-from imfcodec.decoder import RecordDecoder
+from imfcodec.bench.live import live_stream
+from imfcodec.bitstream import TokenChunk
 from imfcodec.entropy import adaptive
 from imfcodec.entropy import quantize as quant
 from imfcodec.entropy.tables import MAX_RESIDUAL, cost_table
-from imfcodec.live import LiveEncoder, LiveSettings
+from imfcodec.live import LiveSettings
 from imfcodec.metrics import clip_quality, mse
 
 FRAMING_BITS = 8 * 3 + 4  # a FRAME record's type byte and CRC-16, and half a byte of rounding
-
-
-def runs_of(codec, frames, fps, quality):
-    """The live stream's packets, and per run: its key picture, reference and levels."""
-    encoder = LiveEncoder(codec, fps, LiveSettings(quality=quality), sound=False)
-    packets = encoder.start() + [p for f in frames for p in encoder.frame(f)] + encoder.close()
-    reader = PacketReader()
-    records = [reader.packet(p) for p in packets]
-    checker = RecordChecker(records[0].version, records[0].stream_id)
-    decoder = RecordDecoder(records[1], codec.model)
-    runs = []
-    for record in records[1:]:
-        checker.check(record_type(record), record)
-        if isinstance(record, KeyFrame):
-            picture = decoder.key_frame(record)
-            runs.append({"picture": picture, "reference": codec.model.reference(picture),
-                         "levels": []})
-        elif isinstance(record, TokenChunk):
-            runs[-1]["levels"].append(decoder.tokens(record)[0][0])
-    return packets, records, runs
 
 
 def kept(n: int) -> list[int]:
@@ -108,26 +86,28 @@ def kept_bits(levels, keep) -> float:
 
 
 def point(codec, frames, fps, quality, tolerance) -> dict:
-    packets, records, runs = runs_of(codec, frames, fps, quality)
+    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality))
+    packets, records = stream.packets, stream.records
     grid = codec.model.grid(records[1].token_step)
     full, half, choice, half_bits, choice_bits = [], [], [], 0.0, 0.0
     start = 0  # the first frame of the run
-    for run in runs:
-        full.append(run["picture"])
-        half.append(run["picture"])
-        choice.append(run["picture"])
-        n = len(run["levels"])
+    for run in stream.runs:
+        full.append(run.picture)
+        half.append(run.picture)
+        choice.append(run.picture)
+        n = len(run.levels)
         if n:
-            levels = np.stack(run["levels"])
+            reference = codec.model.reference(run.picture)
+            levels = np.stack(run.levels)
             tokens = quant.dequantize(levels, grid)
-            rebuilt = list(codec.model.synthesise(run["reference"], tokens))
+            rebuilt = list(codec.model.synthesise(reference, tokens))
             full += rebuilt
             keep = kept(n)
-            half += list(codec.model.synthesise(run["reference"], interpolated(tokens, keep)))
+            half += list(codec.model.synthesise(reference, interpolated(tokens, keep)))
             half_bits += kept_bits(levels, keep)
             sources = frames[start + 1 : start + 1 + n]
-            keep = chosen(codec.model, run["reference"], tokens, rebuilt, sources, tolerance)
-            choice += list(codec.model.synthesise(run["reference"], interpolated(tokens, keep)))
+            keep = chosen(codec.model, reference, tokens, rebuilt, sources, tolerance)
+            choice += list(codec.model.synthesise(reference, interpolated(tokens, keep)))
             choice_bits += kept_bits(levels, keep)
         start += 1 + n
     seconds = len(frames) / float(fps)
