@@ -9,6 +9,7 @@ says it wants one: ``wants_key``) and shows nothing in between, never a garbled 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,8 +58,10 @@ class LiveDecoder:
         self.header: bs.Header | None = None
         self.model = None
         self.records: RecordDecoder | None = None
-        self.reference = None  # the last key frame, prepared for the model
-        self.last: tuple | None = None  # the last token frame's levels and picture
+        # the last key frames read, prepared for the model (a token record names which of
+        # them its frames are rebuilt from, and which it blends in: version 5.0 and 6.0)
+        self.references: deque = deque(maxlen=bs.MAX_REFERENCES)
+        self.last: tuple | None = None  # the last token frame: what rebuilt it, and its picture
         self.grid = None
         self.waiting = True  # for an intra key frame (at a stream's start, or after a loss)
         self.asking = False  # waiting after a loss
@@ -111,7 +114,8 @@ class LiveDecoder:
         """A record was lost: nothing that may depend on it is shown before an intra key
         frame; the sound goes on from the next AUDIO record's own start."""
         self.waiting = self.asking = True
-        self.reference = self.last = None
+        self.references.clear()
+        self.last = None
         self.sound_lost = True
         if self.checker is not None:
             self.checker.sound.resync()
@@ -121,7 +125,8 @@ class LiveDecoder:
         size = self.reader.size
         if isinstance(item, Start):
             self.start, self.checker = item, RecordChecker(item.version, item.stream_id)
-            self.header = self.records = self.reference = self.audio = self.last = None
+            self.header = self.records = self.audio = self.last = None
+            self.references.clear()
             self.waiting, self.asking, self.shown, self.clock = True, False, 0, None
             self.bytes_video += size
             return shown
@@ -170,25 +175,32 @@ class LiveDecoder:
             if item.frame_index > self.shown:
                 shown.lost += list(range(self.shown, item.frame_index))
             rgb = self.records.key_frame(item)
-            self.reference = self.model.reference(rgb)
-            self.last = None  # (the last token's levels and picture, for repeated tokens)
+            self.references.append(self.model.reference(rgb))
+            self.last = None
             self.waiting = self.asking = False
             self.shown = item.frame_index + 1
             shown.frames.append((item.frame_index, rgb))
         elif kind is RecordType.TOKENS:
-            levels, _ = self.records.tokens(item)
+            levels, shares = self.records.tokens(item)
             if not render:
                 shown.frames += [(self.shown + i, None) for i in range(len(levels))]
                 self.shown += len(levels)
                 self.last = None
                 return shown
-            for row in levels:
-                if self.last is not None and np.array_equal(row, self.last[0]):
-                    picture = self.last[1]  # a repeated token: the same picture, no network
+            reference = self.references[-1 - item.reference]
+            partner = None if item.partner is None else self.references[-1 - item.partner]
+            for i, row in enumerate(levels):
+                share = 0 if shares is None else int(shares[i])
+                source = (item.reference, item.partner, share)  # what rebuilds the frame
+                if self.last is not None and self.last[1] == source and \
+                        np.array_equal(row, self.last[0]):
+                    picture = self.last[2]  # a repeated token: the same picture, no network
                 else:
                     token = quant.dequantize(row[None], self.grid)
-                    picture = next(iter(self.model.synthesise(self.reference, token)))
-                self.last = (row, picture)
+                    pictures = self.model.synthesise(reference, token) if partner is None else \
+                        self.model.synthesise_blend(reference, partner, token, shares[i : i + 1])
+                    picture = next(iter(pictures))
+                self.last = (row, source, picture)
                 shown.frames.append((self.shown, picture))
                 self.shown += 1
         elif kind is RecordType.END:
