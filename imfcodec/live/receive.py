@@ -172,7 +172,7 @@ class Receiver:
         self.streaming = False  # frames of this stream go to the output
         self.last_ask = 0.0
         self.first_frame: float | None = None
-        self.log = open(log, "w") if log else None
+        self.log = open(log, "w", buffering=1) if log else None  # (line by line: a log one can follow)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     # -- called from connection threads --

@@ -96,7 +96,7 @@ class Sender:
         self.last_try = 0.0
         self.stop = False  # Ctrl-C: the stream ends after the frame being coded
         self.waiting = False  # said that it waits for the receiver (until it connects)
-        self.log = open(log, "w") if log else None
+        self.log = open(log, "w", buffering=1) if log else None  # (line by line: a log one can follow)
 
     def _encoder(self) -> LiveEncoder:
         return LiveEncoder(self.codec, self.capture.fps, self.settings, self.capture.size,
