@@ -4,13 +4,16 @@ at the same quality levels, on the val clips, as rate (video only) against MS-SS
     python benchmarks/causal.py ../shared/data/val --json      # benchmarks/val/causal.json
     python benchmarks/causal.py ... --modes causal --keep old.json   # one curve again
 
-Four curves a clip, each over the quality levels (--qualities):
+Five curves a clip, each over the quality levels (--qualities):
   file     `imfcodec encode --adaptive` as a file is coded: key placement in two passes (each
            run's key frame at its centre), a second of frames in each token record;
-  causal   the live encoder with one frame a token record (what `imfcodec send` sends by
-           default): key frame first, refreshes decided from what has been seen, each frame's
-           tokens in a record of its own (adaptive tables, format 9.0);
-  causal-2 the same with two frames a token record (`send --packet-frames 2`: 40 ms more
+  causal   the live encoder as `imfcodec send` runs it by default: key frame first, refreshes
+           decided from what has been seen, each frame held until the next is coded, then
+           sent in a FRAME record of its own or, where the midpoint of its neighbours' tokens
+           rebuilds it about as well, with the next in one, its token left out (format 11.0);
+  causal-each  the same, each frame's token sent, each in a FRAME record of its own (format
+           10.0, `send --no-interpolate`: no frame held);
+  causal-2 each frame's token sent, two frames a token record (`send --packet-frames 2`: 40 ms more
            latency at 25 fps, half the records);
   causal-1s  the same causal decisions with a second of frames a token record: what the
            decisions alone cost, without the per-frame records.
@@ -35,8 +38,8 @@ from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
 from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import clip_quality
 
-MODES = ("file", "causal", "causal-2", "causal-1s")
-PACKET_FRAMES = {"causal": 1, "causal-2": 2}  # causal-1s: the clip's frames a second
+MODES = ("file", "causal", "causal-each", "causal-2", "causal-1s")
+PACKET_FRAMES = {"causal": 1, "causal-each": 1, "causal-2": 2}  # causal-1s: a second's frames
 
 
 def file_point(codec, src, frames, quality):
@@ -45,9 +48,10 @@ def file_point(codec, src, frames, quality):
     return stream.stats.video_kbps, clip_quality(frames, decoded), stream.stats.key_frames
 
 
-def causal_point(codec, src, frames, quality, packet_frames, changes=None):
+def causal_point(codec, src, frames, quality, packet_frames, changes=None, interpolate=True):
     tuning = live_tuning(src.fps, **changes) if changes else None
-    settings = LiveSettings(quality=quality, packet_frames=packet_frames, tuning=tuning)
+    settings = LiveSettings(quality=quality, packet_frames=packet_frames, tuning=tuning,
+                            interpolate=interpolate)
     encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
     shown = []
@@ -79,10 +83,13 @@ def main() -> int:
     parser.add_argument("--refresh-cost-memory", type=int, default=None,
                         help="the live encoder's Tuning.refresh_cost_memory (default: what "
                              "ships)")
+    parser.add_argument("--between-tolerance", type=float, default=None,
+                        help="the live encoder's Tuning.between_tolerance (default: what ships)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     changes = {k: v for k, v in (("refresh_horizon", args.refresh_horizon),
-                                 ("refresh_cost_memory", args.refresh_cost_memory)) if v is not None}
+                                 ("refresh_cost_memory", args.refresh_cost_memory),
+                                 ("between_tolerance", args.between_tolerance)) if v is not None}
     paths = [p for given in map(Path, args.clips)
              for p in (sorted(given.glob("*.mp4")) if given.is_dir() else [given])]
     qualities = [int(q) for q in args.qualities.split(",")]
@@ -103,7 +110,7 @@ def main() -> int:
                 else:
                     kbps, q, keys = causal_point(codec, src, frames, quality,
                                                  PACKET_FRAMES.get(mode, round(float(src.fps))),
-                                                 changes)
+                                                 changes, interpolate=mode == "causal")
                 rows.append({"clip": path.name, "mode": mode, "quality": quality,
                              "video_kbps": round(kbps, 4), "psnr": round(q["psnr"], 4),
                              "msssim": round(q["msssim"], 5), "key_frames": keys})

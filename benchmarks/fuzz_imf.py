@@ -82,20 +82,24 @@ def make_sample(folder: Path):
     still = Codec(loaded).encode(wide, options=replace(options, tuning=Tuning(global_motion=False))).data
     assert moving[4] == 8 and still[4] == 7
     return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base, 9),
-                          _live(loaded, base, 10)]
+                          _live(loaded, base, 10), _live(loaded, base, 11)]
 
 
 def _live(loaded, base, major: int) -> bytes:
     """A live stream (format 9.0: a stream id, an open frame count, adaptive token tables, a
     key frame a receiver asked for, sound in 60 ms records; 10.0: and FRAME records, a
-    predicted frame each), its packets end to end."""
+    predicted frame each; 11.0: FRAME records of one frame and of two), its packets end to
+    end."""
     import numpy as np
 
     from imfcodec.codec import Codec
     from imfcodec.live import LiveEncoder, LiveSettings
+    from imfcodec.live.encoder import live_tuning
 
-    settings = LiveSettings(packet_frames=2 if major == 9 else 1)
-    encoder = LiveEncoder(Codec(loaded), Fraction(10), settings, frame_records=major == 10)
+    # (11.0: every frame that can be left out is, so that both kinds of FRAME record come)
+    settings = LiveSettings(packet_frames=2 if major == 9 else 1, interpolate=major == 11,
+                            tuning=live_tuning(10, between_tolerance=1e9))
+    encoder = LiveEncoder(Codec(loaded), Fraction(10), settings, frame_records=major >= 10)
     packets = encoder.start()
     tone = (np.sin(np.arange(4800 * 12) / 7.0) * 8000).astype(np.int16)[:, None]
     for i in range(12):
@@ -167,7 +171,8 @@ def _framing(data: bytes) -> list[tuple[int, int]]:
     out, pos = [], _start_length(data)
     while pos < len(data):
         if data[4] >= 10 and data[pos] >= 0x80:  # a FRAME record: its length in its type byte
-            end = pos + 1 + data[pos] - 0x80 + 2
+            length = data[pos] - 0x80 if data[4] == 10 else data[pos] & 0x3F
+            end = pos + 1 + length + 2
         else:
             cursor = Cursor(data[pos + 1 :], "record")
             length = cursor.varint()
@@ -184,11 +189,13 @@ def reseal(kind: int, payload: bytes, data: bytes = b"") -> bytes:
     return framed + struct.pack("<I", zlib.crc32(framed, seed))
 
 
-def reseal_frame(payload: bytes, data: bytes, frame: int) -> bytes:
-    """A FRAME record (10.0) of frame ``frame`` with a valid CRC-16."""
+def reseal_frame(payload: bytes, data: bytes, frame: int, pair: bool = False) -> bytes:
+    """A FRAME record (10.0) of frame ``frame`` (``pair``: 11.0, of that frame and the next)
+    with a valid CRC-16; its payload cut to what its type byte can say."""
     from imfcodec.bitstream.checksum import frame_crc
 
-    framed = bytes([0x80 + len(payload)]) + payload
+    payload = payload[: 127 if data[4] == 10 else 63]
+    framed = bytes([0x80 + (0x40 if pair else 0) + len(payload)]) + payload
     return framed + struct.pack("<H", frame_crc(framed, int.from_bytes(data[6:10], "little"), frame))
 
 
@@ -267,7 +274,8 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
                     tail[rng.randrange(len(tail))] ^= 1 << rng.randrange(8)
             tail = bytes(tail)
         if compact:  # (its frame index is in its CRC)
-            sealed = reseal_frame((bytes(payload[:head]) + tail)[:127], data, record.first_frame)
+            sealed = reseal_frame(bytes(payload[:head]) + tail, data, record.first_frame,
+                                  record.frame_count == 2)
         else:
             sealed = reseal(data[start], bytes(payload[:head]) + tail, data)
         b = bytearray(data[:start] + sealed + data[end:])
@@ -336,7 +344,7 @@ def read_case(data: bytes, loaded, timeout: float, max_mib: float) -> str:
     except Exception as exc:  # anything else is a crash the harness reports
         outcome = f"crash: {type(exc).__name__}: {exc}"
     try:
-        if outcome in ("ok", "format-error") and len(data) > 4 and data[4] == 9:
+        if outcome in ("ok", "format-error") and len(data) > 4 and data[4] >= 9:
             live(data, loaded)  # a live receiver must refuse what a file reader refuses
     except (FormatError, ModelError):
         pass

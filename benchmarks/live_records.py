@@ -30,7 +30,7 @@ from imfcodec.live import LiveSettings
 
 def runs_and_sizes(codec, frames, fps, quality):
     """The levels of each run's token frames, and each FRAME record's size."""
-    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality))
+    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality, interpolate=False))
     sizes = [len(p) for p, r in zip(stream.packets, stream.records)
              if isinstance(r, TokenChunk) and r.compact]
     return [np.stack(r.levels) for r in stream.runs if len(r.levels) > 1], sizes

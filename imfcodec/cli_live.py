@@ -40,6 +40,11 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
                        "a TOKENS record (about 13 bytes besides the tokens): fewer bytes only "
                        "for several frames (2 cost more than 1; a second of frames less), "
                        "for N - 1 frame times more latency (docs/live.md).")
+    @click.option("--interpolate/--no-interpolate", default=True, show_default=True,
+                  help="Hold each frame until the next is coded, and leave out its token where "
+                       "the midpoint of its neighbours' rebuilds it about as well: some 10 % "
+                       "fewer bits for 40 ms more latency at 25 fps (with --packet-frames 1; "
+                       "docs/live.md).")
     @click.option("--max-key-seconds", type=click.FloatRange(0), default=0.0, show_default=True,
                   help="An intra key frame at least this often (0: when a receiver asks, or at a "
                        "scene cut).")
@@ -63,8 +68,8 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--force", "-f", is_flag=True, help="Overwrite DEST if it is a file that exists.")
     @click.option("--quiet", is_flag=True, help="No messages or summary.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-    def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, max_key_seconds,
-             fit, audio_bitrate, audio_channels, no_audio, loop, seconds, input_format, on_drop, log,
+    def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, interpolate,
+             max_key_seconds, fit, audio_bitrate, audio_channels, no_audio, loop, seconds, input_format, on_drop, log,
              device, force, quiet, as_json):
         """Code SOURCE live and send it to DEST.
 
@@ -80,7 +85,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
         from .ratecontrol import parse_bitrate
 
         settings = LiveSettings(
-            quality=quality, adaptive=adaptive, packet_frames=packet_frames,
+            quality=quality, adaptive=adaptive, packet_frames=packet_frames, interpolate=interpolate,
             bitrate=None if bitrate is None else parse_bitrate(bitrate) * 1000, fit=fit,
             audio_bitrate=round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
             audio_channels=audio_channels, max_key_seconds=max_key_seconds)

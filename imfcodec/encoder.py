@@ -23,6 +23,7 @@ import numpy as np
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
+from .entropy import quantize as quant
 from .audio import file_seconds
 from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
@@ -182,9 +183,11 @@ class FrameLoop:
     def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions, sink,
                  progress: fr.Progress | None = None, token_cache: dict | None = None,
                  decide: bool = True, adaptive_tables: bool = False,
-                 frame_records: bool = False) -> None:
+                 frame_records: bool = False, pairs: bool = False) -> None:
         """``adaptive_tables``: token chunks whose tables follow the run (a live stream's);
-        ``frame_records`` (with it): predicted frames alone in FRAME records (10.0)."""
+        ``frame_records`` (with it): predicted frames alone in FRAME records (10.0); ``pairs``
+        (with that, a frame a chunk): a frame rebuilt between its neighbours' tokens, its own
+        not sent, where that rebuilds it within Tuning.between_tolerance (11.0)."""
         rule = RefreshRule.of(options, header.fps, header.intra_codec, header.intra_qp) if decide else None
         self.fixed = _Fixed(motion, header, options, rule, sink, progress)
         self.predict = Predictor(motion, header, options, token_cache)
@@ -195,7 +198,8 @@ class FrameLoop:
         # pass's decoded-reference features alive until a full garbage collection, and rate
         # control's passes would pile them up)
         self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink),
-                                    adaptive_tables, frame_records)
+                                    adaptive_tables, frame_records, pairs)
+        self.last_source: np.ndarray | None = None  # the last token frame's source (pairs)
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.held = Held(options.references)  # the key frames a decoder holds
         self.keys = KeyCoder(header, options)
@@ -260,6 +264,18 @@ class FrameLoop:
                 return j
         return None
 
+    def _between(self, key: HeldKey):
+        """The chunker's test of a held frame (pairs): whether the midpoint of the tokens
+        either side of it rebuilds it (from ``key``) with at most Tuning.between_tolerance
+        more squared error than its own token does, both judged on the model's preview."""
+        tolerance = self.fixed.options.tuning.between_tolerance
+
+        def test(before: np.ndarray, held: np.ndarray, after: np.ndarray) -> bool:
+            levels = np.stack([held.astype(np.float32), quant.midpoint(before, after)])
+            own, mid = list(self.predict.preview(key, levels))
+            return mse(self.last_source, mid) <= (1 + tolerance) * mse(self.last_source, own)
+        return test
+
     def _code(self, batch: list[tuple[int, np.ndarray]]
               ) -> tuple[HeldKey, np.ndarray, np.ndarray | None, list[int], np.ndarray | None]:
         """The batch's reference, levels, corrections (refinement), share indices and rebuilt
@@ -288,8 +304,10 @@ class FrameLoop:
             key, levels, corrections, shares, rebuilt = self._code(batch)
             split = self._first_refresh(key, batch, levels, rebuilt)
             accepted = batch if split is None else batch[:split]
-            for row, share in zip(levels[: len(accepted)], shares):
-                self.chunker.add(row, share)
+            between = self._between(key) if self.chunker.pairs else None
+            for (_, frame), row, share in zip(accepted, levels, shares):
+                self.chunker.add(row, share, between)
+                self.last_source = frame
                 self.stats.levels.append(row)
             if accepted and corrections is not None:
                 self.correction = corrections[len(accepted) - 1]

@@ -21,7 +21,8 @@ class _Tally:
     chunks: int = 0
     older: int = 0  # token chunks rebuilt from an earlier key frame than their run's
     blended: int = 0  # token chunks that blend in a second key frame
-    frame_records: int = 0  # (10.0) of them, FRAME records: one predicted frame each
+    frame_records: int = 0  # (10.0) of them, FRAME records: one predicted frame each (or two)
+    between: int = 0  # (11.0) frames rebuilt between their neighbours (FRAME records of two)
     bytes_key: int = 0
     bytes_tokens: int = 0
     bytes_audio: int = 0
@@ -42,6 +43,7 @@ class _Tally:
             self.older += record.reference > 0
             self.blended += record.partner is not None
             self.frame_records += record.compact
+            self.between += record.compact and record.frame_count == 2
             self.bytes_tokens += size
         elif isinstance(record, bs.AudioHeader):
             self.sound = record
@@ -100,7 +102,7 @@ def describe(path: str | Path) -> dict:
         **_header_fields(header), "seconds": round(seconds, 4), "file_seconds": round(whole, 4),
         "key_frames": t.key_frames, "token_chunks": t.chunks,
         "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,
-        "token_chunks_frame_records": t.frame_records,
+        "token_chunks_frame_records": t.frame_records, "frames_between": t.between,
         "audio": sound,
         "audio_beyond_video_seconds": round(beyond(seconds, sound["start_seconds"], sound_seconds), 4)
         if sound else None,
@@ -154,7 +156,8 @@ def render(data: dict) -> None:
     notes = [f"{n} {what}" for n, what in (
         (data["token_chunks_older_reference"], "rebuilt from an earlier key frame than their run's"),
         (data["token_chunks_blended"], "blending in a second key frame"),
-        (data["token_chunks_frame_records"], "FRAME records of one frame")) if n]
+        (data["token_chunks_frame_records"], "FRAME records"),
+        (data["frames_between"], "frames rebuilt between their neighbours, no token sent")) if n]
     console.print(f"{data['token_chunks']} token chunks"
                   + (f" ({'; '.join(notes)})" if notes else "")
                   + f", {data['bits_per_token_frame']} bits per predicted frame, "

@@ -72,11 +72,16 @@ class Tuning:
     # The R-D refresh's estimate of a refresh's cost, once predicted key frames have been
     # coded: the mean size of the last this many (1: the last one's, what files use).
     refresh_cost_memory: int = 1
+    # A live stream that may rebuild a frame between its neighbours (LiveSettings.interpolate,
+    # format 11.0) does so where that rebuilds it with at most this share more squared error
+    # than its own token (benchmarks/studies/live_half_rate.py, --tolerance).
+    between_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \
                 self.predicted_key_share <= 0 or self.refine_rate_weight < 0 or \
-                self.refresh_stride < 1 or self.refresh_cost_memory < 1:
+                self.refresh_stride < 1 or self.refresh_cost_memory < 1 or \
+                self.between_tolerance < 0:
             raise ValueError(f"tuning out of range: {self}")
 
 

@@ -23,12 +23,18 @@ class TokenChunker:
     """Collects quantised levels between key frames and emits TOKENS records."""
 
     def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None],
-                 adaptive: bool = False, frames: bool = False) -> None:
+                 adaptive: bool = False, frames: bool = False, pairs: bool = False) -> None:
         """``adaptive``: chunks whose tables follow the run's tokens (entropy/adaptive.py,
         version 9.0: a live stream's records of a frame or two); ``frames`` (with it): each
-        predicted frame alone as a FRAME record (version 10.0) where its bytes fit one."""
+        predicted frame alone as a FRAME record (version 10.0) where its bytes fit one;
+        ``pairs`` (with it, one frame a chunk): each such frame held until the next comes,
+        which may then send both in one FRAME record, the held one rebuilt between its
+        neighbours (version 11.0; ``add``'s ``between`` says where)."""
         self.chunk_frames, self.emit, self.adaptive = chunk_frames, emit, adaptive
         self.frames = adaptive and frames
+        self.pairs = self.frames and pairs and chunk_frames == 1
+        # (version 11.0) a one-frame FRAME record's payload is at most 63 bytes too
+        self.most = bs.MAX_PAIR_PAYLOAD if self.pairs else bs.MAX_FRAME_PAYLOAD
         self.tables: adaptive_coder.TableState | None = None  # the run's, when adaptive
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
@@ -63,10 +69,23 @@ class TokenChunker:
             self.flush()
             self.partner = partner
 
-    def add(self, levels: np.ndarray, share: int = 0) -> None:
-        """One frame's levels, and its share index of the partner (0: none)."""
+    def add(self, levels: np.ndarray, share: int = 0,
+            between: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None) -> None:
+        """One frame's levels, and its share index of the partner (0: none). With ``pairs``
+        a frame that a FRAME record could send is held; the next one then asks
+        ``between(before, held, levels)`` whether the held frame may be rebuilt from the
+        midpoint of the tokens either side of it (None: no, it goes alone)."""
         if share and self.partner is None:
             raise ValueError("a share of a partner key frame without one")
+        if self.pairs and not share and self.partner is None and not self.reference \
+                and self.skip is None and self.previous is not None:
+            if self.pending:
+                if between is not None and self._pair(levels, between):
+                    return
+                self.flush()  # the held frame alone
+            self.pending.append(levels)  # held until the next frame
+            self.shares.append(0)
+            return
         self.pending.append(levels)
         self.shares.append(share)
         if len(self.pending) == self.chunk_frames or self.first_frame + len(self.pending) == self.skip:
@@ -100,16 +119,34 @@ class TokenChunker:
         self.pending, self.shares = [], []
 
 
-    def _frame(self, residuals: np.ndarray) -> bs.TokenChunk | None:
-        """One predicted frame as a FRAME record (the tables moved on past it), or None (the
-        tables left as they were) where its bytes are more than one holds."""
+    def _frame(self, residuals: np.ndarray, frames: int = 1) -> bs.TokenChunk | None:
+        """One predicted frame (``frames`` 2: the one held and the next) as a FRAME record (the
+        tables moved on past it), or None (the tables left as they were) where its bytes are
+        more than one holds."""
         tables = adaptive_coder.TableState(len(residuals))
         tables.mean = self.tables.mean.copy()
         data = adaptive_coder.encode_frame(residuals, tables)
-        if len(data) > bs.MAX_FRAME_PAYLOAD:
+        if len(data) > self.most:
             return None
         self.tables = tables
-        return bs.TokenChunk.frame(data, self.first_frame)
+        return bs.TokenChunk.frame(data, self.first_frame, frames=frames)
+
+    def _pair(self, levels: np.ndarray, between) -> bool:
+        """The held frame and ``levels`` in one FRAME record (the held frame rebuilt between
+        the token before it and ``levels``), where it fits one and ``between`` says so."""
+        before, held = self.previous, self.pending[0]
+        state = self.tables
+        record = self._frame(levels - before, frames=2)
+        if record is None:
+            return False
+        if not between(before, held, levels):
+            self.tables = state  # (as it was: the held frame goes alone)
+            return False
+        self.emit(record)
+        self.first_frame += 2
+        self.previous = levels
+        self.pending, self.shares = [], []
+        return True
 
 
 class RunState:
@@ -128,7 +165,7 @@ class RunState:
         if record.adaptive and (record.absolute_first or self.tables is None):
             self.tables = adaptive_coder.TableState(token_dim)
         levels, shares = read_chunk(record, token_dim, self.previous, self.tables)
-        self.previous = levels[-1]
+        self.previous = levels[-1].astype(np.int64)
         return levels, shares
 
 
@@ -136,7 +173,9 @@ def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | Non
                tables: adaptive_coder.TableState | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """A TOKENS record -> its (frames, token_dim) levels and, when it is blended, its frames'
     share indices (coder.SHARES); ``previous``: the levels of the token before it in the run
-    (None right after a key frame); ``tables``: an adaptive chunk's run estimates (moved on)."""
+    (None right after a key frame); ``tables``: an adaptive chunk's run estimates (moved on).
+    A FRAME record of two frames (11.0) gives float32 levels, the first frame's halfway
+    between ``previous`` and the second's (quant.midpoint)."""
     if record.absolute_first != (previous is None):
         raise FormatError("a FRAME record right after a key frame" if record.compact else
                           "token chunk prediction flag does not match the stream")
@@ -145,6 +184,9 @@ def read_chunk(record: bs.TokenChunk, token_dim: int, previous: np.ndarray | Non
         levels = quant.from_residuals(None, residual[None], previous)
         if np.abs(levels).max(initial=0) > MAX_LEVEL:
             raise FormatError("token levels out of range")
+        if record.frame_count == 2:  # (11.0) the first frame rebuilt between its neighbours
+            return np.concatenate([quant.midpoint(previous, levels[0])[None],
+                                   levels.astype(np.float32)]), None
         return levels, None
     n_res = record.frame_count - (1 if record.absolute_first else 0)
     n_shares = record.frame_count if record.partner is not None else 0

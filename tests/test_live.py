@@ -1,5 +1,5 @@
-"""The live stream (format 9.0) and its streaming API: LiveEncoder's packets decode as they
-come (LiveDecoder) and, put end to end, as a file; bad packets are refused, never shown."""
+"""The live stream (format 9.0 to 11.0) and its streaming API: LiveEncoder's packets decode as
+they come (LiveDecoder) and, put end to end, as a file; bad packets are refused, never shown."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from imfcodec.bitstream.packets import PacketReader, Start
 from imfcodec.entropy import adaptive, coder
 from imfcodec.errors import FormatError
 from imfcodec.info import describe
+from imfcodec.entropy import quantize as quant
 from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
+from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import psnr
 
 from .conftest import synthetic_frames
 
 FPS = Fraction(25)
+# each predicted frame a FRAME record of its own (format 10.0): where records sit is known
+SINGLE = LiveSettings(interpolate=False)
+# every frame that can be rebuilt between its neighbours is (format 11.0): FRAME records of two
+PAIRS = LiveSettings(tuning=live_tuning(FPS, between_tolerance=1e9))
 
 
 def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
@@ -27,7 +33,7 @@ def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
     return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)[:, None]
 
 
-def live_stream(codec, frames, sound=None, settings=LiveSettings(), keys_at=()):
+def live_stream(codec, frames, sound=None, settings=SINGLE, keys_at=()):
     """The packets of a live stream of ``frames`` (sound: int16 samples given 40 ms at a
     time beside the frames), and LiveDecoder's frames as each packet arrives."""
     encoder = LiveEncoder(codec, FPS, settings, sound=sound is not None)
@@ -58,20 +64,27 @@ def frames():
     return synthetic_frames(20, 64, 64, seed=3)
 
 
-def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames, tmp_path):
-    encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8))
+@pytest.mark.parametrize("settings", [SINGLE, PAIRS], ids=["frames", "pairs"])
+def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames, tmp_path,
+                                                              settings):
+    encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8), settings)
     # frame i is shown as soon as its packet arrives, in order
     assert [index for index, _ in shown] == list(range(len(frames)))
     assert psnr(frames[0], shown[0][1]) > 25  # the key frame (the tiny model's others: noise)
-    # the start, then one record a packet: a key frame and a token record a frame
+    # the start, then one record a packet: a key frame and a token record a frame, or (pairs)
+    # two frames a FRAME record where the first is rebuilt between its neighbours
     reader = PacketReader()
     items = [reader.packet(p) for p in packets]
-    assert isinstance(items[0], Start) and items[0].version == (10, 0)
+    version = (11, 0) if settings.interpolate else (10, 0)
+    assert isinstance(items[0], Start) and items[0].version == version
     assert items[0].stream_id == encoder.stream_id
     tokens = [r for r in items if isinstance(r, bs.TokenChunk)]
-    assert len(tokens) == len(frames) - encoder.key_frames
-    assert all(r.frame_count == 1 and r.adaptive for r in tokens)
-    # each run's first token whole in a TOKENS record, every other frame a FRAME record
+    assert sum(r.frame_count for r in tokens) == len(frames) - encoder.key_frames
+    assert all(r.adaptive and (r.frame_count == 1 or r.compact) for r in tokens)
+    pairs = sum(r.frame_count == 2 for r in tokens)
+    # (pairs: after each run's first token, one frame held, then two a record)
+    assert pairs == (0 if not settings.interpolate else (len(frames) - 2) // 2)
+    # each run's first token whole in a TOKENS record, every other frame in a FRAME record
     assert sum(not r.compact for r in tokens) == encoder.key_frames
     assert all(len(p) == len(r.data) + 3 for p, r in zip(packets, items)
                if isinstance(r, bs.TokenChunk) and r.compact)
@@ -85,8 +98,10 @@ def test_packets_decode_as_they_come_and_end_to_end_as_a_file(tiny_codec, frames
     for (_, live), filed in zip(shown, video):
         assert np.array_equal(live, filed)
     facts = describe(path)
-    assert facts["format_version"] == "10.0" and facts["live"] and facts["frames"] == len(frames)
+    assert facts["format_version"] == "%d.0" % version[0] and facts["live"]
+    assert facts["frames"] == len(frames)
     assert facts["token_chunks_frame_records"] == sum(r.compact for r in tokens) > 0
+    assert facts["frames_between"] == pairs
     # the sound: every packet timed from the first frame, the last trimmed to what was fed
     assert heard[0][0] == -encoder.sound.pre_skip
     played = sum(duration for _, duration, _ in heard)
@@ -168,9 +183,11 @@ def test_out_of_order_and_early_records_are_refused(tiny_codec, frames):
         decoder.packet(packets[4] + packets[5])
 
 
-def test_frame_records_lost_reordered_or_of_another_stream_are_refused(tiny_codec, frames):
-    packets = live_stream(tiny_codec, frames[:8])[1]
-    other = live_stream(tiny_codec, frames[:8])[1]
+@pytest.mark.parametrize("settings", [SINGLE, PAIRS], ids=["frames", "pairs"])
+def test_frame_records_lost_reordered_or_of_another_stream_are_refused(tiny_codec, frames,
+                                                                        settings):
+    packets = live_stream(tiny_codec, frames[:8], settings=settings)[1]
+    other = live_stream(tiny_codec, frames[:8], settings=settings)[1]
     reader = PacketReader()
     items = [reader.packet(p) for p in packets]
     first = next(i for i, r in enumerate(items) if isinstance(r, bs.TokenChunk) and r.compact)
@@ -183,7 +200,8 @@ def test_frame_records_lost_reordered_or_of_another_stream_are_refused(tiny_code
             decoder.packet(bad)  # (the FRAME record of the right frame is the one skipped)
         assert decoder.wants_key and decoder.refused == 1, why
         after = [f for p in packets[first + 1 : -1] for f in decoder.packet(p).frames]
-        assert len(shown) == first - 2 and after == [], why  # nothing until a key frame
+        # nothing until a key frame (pairs: the frame held for the first FRAME record neither)
+        assert len(shown) == first - 2 and after == [], why
     # a file with a FRAME record missing does not read
     with pytest.raises(FormatError, match="out of order"):
         list(bs.read_records(io.BytesIO(b"".join(packets[:first] + packets[first + 1 :]))))
@@ -241,6 +259,96 @@ def test_live_features_are_refused_in_older_versions(tiny_codec, frames):
             list(bs.read_records(io.BytesIO(data + bs.record_bytes(bs.End(2)))))
     # and the writers pick 9.0 for them
     assert bs.version_for(body, header) == (9, 0)
+
+
+def test_frame_records_of_two_frames_are_refused_in_10_0_and_read_in_11_0(tiny_codec, frames):
+    packets = live_stream(tiny_codec, frames[:6], settings=PAIRS)[1]
+    assert packets[0][4:6] == bytes([11, 0])
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    assert [r.frame_count for r in items if isinstance(r, bs.TokenChunk)] == [1, 2, 2]
+    assert bs.version_for(items[1:], items[1]) == (11, 0)
+    # the same bytes with a 10.0 start: a pair's type byte reads as a one-frame FRAME record
+    # of 64 more bytes, which a reader refuses (it runs past the end, or fails its CRC)
+    old = packets[0][:4] + bytes([10, 0]) + packets[0][6:]
+    with pytest.raises(FormatError):
+        list(bs.read_records(io.BytesIO(old + b"".join(packets[1:]))))
+    # an 11.0 reader refuses a two-frame record in a file that says 10.0 (record by record)
+    from imfcodec.bitstream.versions import refuse_unheld
+    pair = next(r for r in items if getattr(r, "frame_count", 1) == 2)
+    with pytest.raises(FormatError, match="11.0"):
+        refuse_unheld(bs.RecordType.TOKENS, pair, (10, 0))
+
+
+def test_a_frame_between_is_rebuilt_from_its_neighbours_midpoint(tiny_codec, frames):
+    """The frame a two-frame FRAME record leaves out is the model's picture of the midpoint of
+    the tokens either side (docs/format.md), the same on the live and the file reader; the
+    encoder sends it so only where its test allows (a tolerance of 0 and of 1e9 differ)."""
+    encoder, packets, shown, _ = live_stream(tiny_codec, frames[:9], settings=PAIRS)
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    from imfcodec.decoder import RecordDecoder
+
+    decoder = RecordDecoder(items[1], tiny_codec.model)
+    from imfcodec.bitstream.container import RecordChecker, record_type
+    checker = RecordChecker((11, 0), encoder.stream_id)
+    rows, key = {}, None
+    for record in items[1:]:
+        checker.check(record_type(record), record)
+        if isinstance(record, bs.KeyFrame):
+            key = tiny_codec.model.reference(decoder.key_frame(record))
+        elif isinstance(record, bs.TokenChunk):
+            levels = decoder.tokens(record)[0]
+            for i, row in enumerate(levels):
+                rows[record.first_frame + i] = row
+    grid = tiny_codec.model.grid(items[1].token_step)
+    between = [r.first_frame for r in items if getattr(r, "frame_count", 1) == 2]
+    assert between == [2, 4, 6]
+    for index in between:
+        assert np.array_equal(rows[index], quant.midpoint(rows[index - 1], rows[index + 1]))
+        picture = next(iter(tiny_codec.model.synthesise(key, quant.dequantize(rows[index][None], grid))))
+        assert np.array_equal(shown[index][1], picture)
+    filed = list(tiny_codec.decode(b"".join(packets)))
+    assert all(np.array_equal(a, b) for (_, a), b in zip(shown, filed))
+
+
+def test_the_chunker_holds_a_frame_and_pairs_it_only_where_asked():
+    """TokenChunker with pairs: each frame after a run's first is held; the next asks
+    ``between(before, held, after)``, and the held frame goes alone where it answers no."""
+    from imfcodec.tokens import RunState, TokenChunker
+
+    rng = np.random.default_rng(5)
+    rows = list(rng.integers(-20, 20, size=(9, 16)))
+    for answers, pairs in (([True] * 8, 4), ([False] * 8, 0),
+                           ([True, False, False, True, True, False, True, True], 3)):
+        emitted, asked = [], []
+
+        def between(before, held, after, answers=answers):
+            asked.append((before, held, after))
+            return answers[len(asked) - 1]
+        chunker = TokenChunker(1, emitted.append, adaptive=True, frames=True, pairs=True)
+        chunker.key_frame(1)
+        for row in rows:
+            chunker.add(row, 0, between)
+            assert sum(r.frame_count for r in emitted) <= len(rows)
+        chunker.flush()
+        assert [r.first_frame for r in emitted] == \
+            list(np.cumsum([1] + [r.frame_count for r in emitted[:-1]]))
+        # each question about the frame held, between the last one sent and the new one
+        for before, held, after in asked:
+            i = next(k for k, r in enumerate(rows) if r is held)
+            assert before is rows[i - 1] or np.array_equal(before, rows[i - 1])
+            assert after is rows[i + 1]
+        # read back: the coded frames exactly, each left-out one at its neighbours' midpoint
+        state, got = RunState(), []
+        for record in emitted:
+            got += list(state.read(record, 16)[0])
+        assert len(got) == len(rows)
+        for i, record_row in enumerate(got):
+            left_out = any(r.frame_count == 2 and r.first_frame - 1 == i for r in emitted)
+            want = quant.midpoint(rows[i - 1], rows[i + 1]) if left_out else rows[i]
+            assert np.array_equal(record_row, want)
+        assert sum(r.frame_count == 2 for r in emitted) == pairs
 
 
 def test_settings_are_checked():
@@ -309,9 +417,10 @@ def test_online_rate_control_prices_refreshes_by_the_bits_spent(tiny_codec):
     assert rate.factor == pytest.approx(0.5, rel=0.05) and rate.bucket == -rate.budget
 
 
-def test_a_live_stream_matches_docs_format_md(tiny_codec, frames):
-    """Parses a 10.0 stream by docs/format.md (framing, CRCs, FRAME records and their range
-    coder), independently of imfcodec/bitstream/ and imfcodec/entropy/, and compares the
+@pytest.mark.parametrize("settings", [SINGLE, PAIRS], ids=["10.0", "11.0"])
+def test_a_live_stream_matches_docs_format_md(tiny_codec, frames, settings):
+    """Parses a 10.0 or 11.0 stream by docs/format.md (framing, CRCs, FRAME records and their
+    range coder), independently of imfcodec/bitstream/ and imfcodec/entropy/, and compares the
     residuals with what imfcodec reads."""
     import binascii
     import struct
@@ -319,19 +428,20 @@ def test_a_live_stream_matches_docs_format_md(tiny_codec, frames):
 
     from imfcodec.entropy.tables import frequency_table
 
-    encoder, packets, _, _ = live_stream(tiny_codec, frames[:12], keys_at=(7,))
+    encoder, packets, _, _ = live_stream(tiny_codec, frames[:12], keys_at=(7,), settings=settings)
     data = b"".join(packets)
-    assert data[:6] == b"\x89IMF" + bytes([10, 0])
+    major = 11 if settings.interpolate else 10
+    assert data[:6] == b"\x89IMF" + bytes([major, 0])
     stream_id = data[6:10]
     freqs = frequency_table().tolist()
     cums = [[sum(row[:s]) for s in range(len(row) + 1)] for row in freqs]
     means = [sum(f * abs(s - 254) for s, f in enumerate(row)) for row in freqs]
     dims = tiny_codec.model.token_dim
-    pos, frame, mean, ours = 10, 0, None, []
+    pos, frame, mean, ours, covered = 10, 0, None, [], 0
     while pos < len(data):
         kind = data[pos]
         if kind >= 128:
-            n = kind - 128
+            n, span = (kind - 128, 1) if major == 10 else (kind & 63, 2 if kind & 64 else 1)
             payload = data[pos + 1 : pos + 1 + n]
             (crc,) = struct.unpack("<H", data[pos + 1 + n : pos + 3 + n])
             head = stream_id + frame.to_bytes(4, "little")
@@ -349,8 +459,9 @@ def test_a_live_stream_matches_docs_format_md(tiny_codec, frames):
                 row.append(s - 254)
                 mean[d] += (abs(row[-1]) << 13) - (mean[d] >> 3)
             assert n <= read
-            ours.append((frame, row))
-            frame, pos = frame + 1, pos + 3 + n
+            ours.append((frame + span - 1, row))  # (two frames: the second's token)
+            covered += span
+            frame, pos = frame + span, pos + 3 + n
             continue
         length, shift, i = 0, 0, pos + 1
         while True:
@@ -367,20 +478,24 @@ def test_a_live_stream_matches_docs_format_md(tiny_codec, frames):
             assert payload[2] == 9 and payload[1] == 1
             frame, mean = payload[0] + 1, [1 << 15] * dims
         pos = i + length + 4
-    assert len(ours) == 12 - 2 * encoder.key_frames
+    # every frame but each run's key frame and first token is in a FRAME record, pairs two
+    assert covered == 12 - 2 * encoder.key_frames and (major == 10) == (covered == len(ours))
     reader = PacketReader()
     records = [reader.packet(p) for p in packets]
     from imfcodec.bitstream.container import RecordChecker, record_type
     from imfcodec.decoder import RecordDecoder
 
     decoder = RecordDecoder(records[1], tiny_codec.model)
-    checker = RecordChecker((10, 0), encoder.stream_id)
-    levels = {}
+    checker = RecordChecker((major, 0), encoder.stream_id)
+    levels, before = {}, {}
     for record in records[1:]:
         checker.check(record_type(record), record)
         if isinstance(record, bs.KeyFrame):
             decoder.key_frame(record)
         elif isinstance(record, bs.TokenChunk):
-            levels[record.first_frame] = decoder.tokens(record)[0][0]
+            last = record.first_frame + record.frame_count - 1
+            before[last] = record.first_frame - 1  # the token its residuals follow
+            levels[last] = decoder.tokens(record)[0][-1]
+    assert len(ours) == sum(r.compact for r in records[1:] if isinstance(r, bs.TokenChunk))
     for index, row in ours:
-        assert np.array_equal(levels[index] - levels[index - 1], row)
+        assert np.array_equal(levels[index] - levels[before[index]], row)

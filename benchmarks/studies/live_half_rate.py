@@ -86,7 +86,7 @@ def kept_bits(levels, keep) -> float:
 
 
 def point(codec, frames, fps, quality, tolerance) -> dict:
-    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality))
+    stream = live_stream(codec, frames, fps, LiveSettings(quality=quality, interpolate=False))
     packets, records = stream.packets, stream.records
     grid = codec.model.grid(records[1].token_step)
     full, half, choice, half_bits, choice_bits = [], [], [], 0.0, 0.0

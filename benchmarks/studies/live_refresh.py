@@ -6,11 +6,14 @@ R-D refresh test (options.Tuning) may not be its best.
         --variants "h=1 h=0.5 h=2" --out benchmarks/studies/results/train/live_horizon.json
     python benchmarks/studies/live_refresh.py ... --variants "m=1 m=4 m=8" \\
         --out benchmarks/studies/results/train/live_cost_memory.json
+    python benchmarks/studies/live_refresh.py ... --variants "i=0 t=0.05 t=0 t=0.15" \\
+        --out benchmarks/studies/results/train/live_between.json
 
-A variant sets Tuning.refresh_horizon (h, seconds) and Tuning.refresh_cost_memory (m, the
-predicted key frames whose mean size is a refresh's expected cost); the first variant is
+A variant sets Tuning.refresh_horizon (h, seconds), Tuning.refresh_cost_memory (m, the
+predicted key frames whose mean size is a refresh's expected cost), Tuning.between_tolerance
+(t) or LiveSettings.interpolate (i=0: off; on by default); the first variant is
 the one the others are measured against. Each clip's first --frames frames go through
-LiveEncoder (one frame a record, what `imfcodec send` sends) and LiveDecoder at qualities
+LiveEncoder (what `imfcodec send` sends) and LiveDecoder at qualities
 1, 3, 5 for each variant; the BD-rate (MS-SSIM) of each variant against the first, per clip
 and the mean. On val, the same comparison is runs of `benchmarks/causal.py --modes causal`
 with --refresh-horizon / --refresh-cost-memory. ``--passes N`` plays each clip N times over as
@@ -32,23 +35,28 @@ from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
 from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import clip_quality
 
-NAMES = {"h": "refresh_horizon", "m": "refresh_cost_memory"}
+NAMES = {"h": "refresh_horizon", "m": "refresh_cost_memory", "t": "between_tolerance"}
 
 
-def parse_variant(text: str) -> dict:
-    """'h=2,m=4' -> {'refresh_horizon': 2.0, 'refresh_cost_memory': 4}"""
-    out = {}
+def parse_variant(text: str) -> tuple[dict, bool]:
+    """'h=2,m=4' -> ({'refresh_horizon': 2.0, 'refresh_cost_memory': 4}, True); 'i=0': no
+    frame rebuilt between its neighbours (LiveSettings.interpolate)."""
+    out, interpolate = {}, True
     for part in text.split(","):
         key, value = part.split("=")
-        out[NAMES[key]] = int(value) if key == "m" else float(value)
-    return out
+        if key == "i":
+            interpolate = bool(int(value))
+        else:
+            out[NAMES[key]] = int(value) if key == "m" else float(value)
+    return out, interpolate
 
 
-def point(codec, src, frames, quality, variant: dict, passes: int = 1) -> dict:
+def point(codec, src, frames, quality, variant: tuple[dict, bool], passes: int = 1) -> dict:
     """One clip at one quality: its frames ``passes`` times over as one call; MS-SSIM the mean
     over the passes."""
-    tuning = live_tuning(src.fps, **variant)
-    encoder = LiveEncoder(codec, src.fps, LiveSettings(quality=quality, tuning=tuning), sound=False)
+    tuning = live_tuning(src.fps, **variant[0])
+    settings = LiveSettings(quality=quality, tuning=tuning, interpolate=variant[1])
+    encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
     played = frames * passes
     packets = encoder.start() + [p for f in played for p in encoder.frame(f)] + encoder.close()

@@ -19,7 +19,8 @@ from ..live import LiveEncoder, LiveSettings
 @dataclass
 class LiveRun:
     picture: np.ndarray  # the decoded key frame
-    levels: list[np.ndarray] = field(default_factory=list)  # its token frames' levels, in order
+    # its token frames' levels, in order (a frame rebuilt between its neighbours: their midpoint)
+    levels: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass
@@ -45,5 +46,5 @@ def live_stream(codec, frames: list[np.ndarray], fps: Fraction | float,
         if isinstance(record, KeyFrame):
             runs.append(LiveRun(decoder.key_frame(record)))
         elif isinstance(record, TokenChunk):
-            runs[-1].levels.append(decoder.tokens(record)[0][0])
+            runs[-1].levels.extend(decoder.tokens(record)[0])
     return LiveStream(packets, records, runs)

@@ -34,6 +34,7 @@ from .container import (
 from .opus import OPUS_MAX_PACKET_SAMPLES, opus_samples
 from .records import (
     MAX_FRAME_PAYLOAD,
+    MAX_PAIR_PAYLOAD,
     MAX_REFERENCES,
     End,
     Fit,
@@ -64,6 +65,7 @@ __all__ = [
     "LEADING_VERSION",
     "MAGIC",
     "MAX_FRAME_PAYLOAD",
+    "MAX_PAIR_PAYLOAD",
     "MAX_REFERENCES",
     "OPUS",
     "OPUS_MAX_PACKET_SAMPLES",

@@ -16,9 +16,10 @@ from ..errors import FormatError
 from .audio import AudioChunk, AudioHeader
 from .checksum import crc_seed, frame_crc
 from .order import AudioOrder, FrameOrder
-from .records import FRAME_TYPE, End, Header, KeyFrame, RecordType, TokenChunk
+from .records import (FRAME_TYPE, End, Header, KeyFrame, RecordType, TokenChunk, frame_head,
+                      frame_type_byte)
 from .varint import read_varint, write_varint
-from .versions import (FRAME_VERSION, LIVE_VERSION, PLAIN_VERSION, refuse_unheld,
+from .versions import (FRAME_VERSION, LIVE_VERSION, PAIR_VERSION, PLAIN_VERSION, refuse_unheld,
                        refuse_unreadable, version_for)
 
 MAGIC = b"\x89IMF"
@@ -55,7 +56,7 @@ def record_bytes(record, stream_id: int | None = None) -> bytes:
     kind = record_type(record)
     payload = record.to_bytes()
     if getattr(record, "compact", False):  # (10.0) a FRAME record: the length in the type byte
-        framed = bytes([FRAME_TYPE + len(payload)]) + payload
+        framed = bytes([frame_type_byte(record)]) + payload
         return framed + struct.pack("<H", frame_crc(framed, stream_id, record.first_frame))
     framed = bytes([kind]) + write_varint(len(payload)) + payload
     return framed + struct.pack("<I", zlib.crc32(framed, crc_seed(stream_id)))
@@ -130,7 +131,7 @@ def _read_framed(stream: BinaryIO, position: int, size: int | None, version: tup
     if not kind_byte:
         raise FormatError("file is truncated (no end record)")
     if kind_byte[0] >= FRAME_TYPE and version >= FRAME_VERSION:
-        return _read_frame(stream, position, size, kind_byte)
+        return _read_frame(stream, position, size, kind_byte, version)
     length_bytes = bytearray()
 
     def take(n: int) -> bytes:
@@ -158,17 +159,17 @@ def _read_framed(stream: BinaryIO, position: int, size: int | None, version: tup
     return framed_len, parse_record(kind, payload)
 
 
-def _read_frame(stream: BinaryIO, position: int, size: int | None,
-                kind_byte: bytes) -> tuple[int, TokenChunk]:
+def _read_frame(stream: BinaryIO, position: int, size: int | None, kind_byte: bytes,
+                version: tuple[int, int]) -> tuple[int, TokenChunk]:
     """The rest of a FRAME record (10.0) whose type byte was read (its CRC is checked with its
     order: order.FrameOrder)."""
-    length = kind_byte[0] - FRAME_TYPE
+    length, frames = frame_head(kind_byte[0], version >= PAIR_VERSION)
     if size is not None and position + 1 + length + 2 > size:
         raise FormatError("file is truncated (a record runs past the end)")
     payload, crc = stream.read(length), stream.read(2)
     if len(payload) != length or len(crc) != 2:
         raise FormatError("file is truncated (a record runs past the end)")
-    return 1 + length + 2, TokenChunk.frame(payload, crc=struct.unpack("<H", crc)[0])
+    return 1 + length + 2, TokenChunk.frame(payload, crc=struct.unpack("<H", crc)[0], frames=frames)
 
 
 def parse_record(kind: RecordType, payload: bytes):

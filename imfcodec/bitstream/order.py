@@ -9,7 +9,7 @@ from typing import BinaryIO
 from ..errors import FormatError
 from .audio import AudioHeader
 from .checksum import frame_crc
-from .records import FRAME_TYPE, End, Header, RecordType, TokenChunk
+from .records import End, Header, RecordType, TokenChunk, frame_type_byte
 from .versions import refuse_unheld
 
 
@@ -71,7 +71,7 @@ class FrameOrder:
             self._frame(record)
         if record.first_frame != self.seen or (self.seen == 0 and self.ahead is None):
             raise FormatError(f"token chunk for frame {record.first_frame}, expected {self.seen}")
-        if record.frame_count > self.header.chunk_frames:
+        if record.frame_count > self.header.chunk_frames and not record.compact:
             raise FormatError(f"token chunk of {record.frame_count} frames, header allows "
                               f"{self.header.chunk_frames}")
         self.seen += record.frame_count
@@ -83,9 +83,10 @@ class FrameOrder:
                 self.seen, self.ahead = self.ahead + 1, None
 
     def _frame(self, record: TokenChunk) -> None:
-        """A FRAME record's frame is the next not yet held; its CRC, over that index, says
-        whether it is (a lost or reordered record fails it, as a damaged one does)."""
-        framed = bytes([FRAME_TYPE + len(record.data)]) + record.data
+        """A FRAME record's (first) frame is the next not yet held; its CRC, over that index,
+        says whether it is (a lost or reordered record fails it, as a damaged one does). (A
+        FRAME record spans 1 or 2 frames whatever the header's chunk size.)"""
+        framed = bytes([frame_type_byte(record)]) + record.data
         if self.seen == 0 or self.ahead is not None or \
                 frame_crc(framed, self.stream_id, self.seen) != record.crc:
             raise FormatError(f"checksum mismatch in the FRAME record for frame {self.seen} "

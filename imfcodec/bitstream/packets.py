@@ -13,8 +13,8 @@ import zlib
 
 from ..errors import FormatError
 from .container import MAGIC, crc_seed, parse_record
-from .records import FRAME_TYPE, End, RecordType, TokenChunk
-from .versions import FRAME_VERSION, LIVE_VERSION, refuse_unreadable
+from .records import FRAME_TYPE, End, RecordType, TokenChunk, frame_head
+from .versions import FRAME_VERSION, LIVE_VERSION, PAIR_VERSION, refuse_unreadable
 
 # The largest record a live reader buffers (a 1080p intra key frame at the finest QP is a few
 # hundred kB): a damaged length cannot make it hold more.
@@ -51,7 +51,7 @@ def _framed(data: bytes | bytearray, start: Start) -> tuple[int, object] | None:
     """The record at the head of ``data`` and its framed length (None: more bytes needed);
     FormatError (with the length it spans, ``.skip``) for a damaged one."""
     if data and data[0] >= FRAME_TYPE and start.version >= FRAME_VERSION:
-        return _frame(data)
+        return _frame(data, start.version)
     seed = crc_seed(start.stream_id)
     length, shift, pos = 0, 0, 1
     while True:
@@ -83,14 +83,15 @@ def _framed(data: bytes | bytearray, start: Start) -> tuple[int, object] | None:
         raise _bad(str(exc), end) from None
 
 
-def _frame(data: bytes | bytearray) -> tuple[int, object] | None:
+def _frame(data: bytes | bytearray, version: tuple[int, int]) -> tuple[int, object] | None:
     """A FRAME record (10.0) at the head of ``data``, as _framed; its CRC is checked with its
     order (order.FrameOrder), where its frame's index is known."""
-    end = 1 + data[0] - FRAME_TYPE + 2
+    length, frames = frame_head(data[0], version >= PAIR_VERSION)
+    end = 1 + length + 2
     if len(data) < end:
         return None
     crc = struct.unpack("<H", data[end - 2 : end])[0]
-    return end, TokenChunk.frame(bytes(data[1 : end - 2]), crc=crc)
+    return end, TokenChunk.frame(bytes(data[1 : end - 2]), crc=crc, frames=frames)
 
 
 def _bad(message: str, skip: int) -> FormatError:

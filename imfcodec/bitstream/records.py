@@ -21,6 +21,26 @@ MAX_NAME = 255
 # frame) of (byte - FRAME_TYPE) payload bytes and a CRC-16 (docs/format.md, "FRAME")
 FRAME_TYPE = 0x80
 MAX_FRAME_PAYLOAD = 127  # a FRAME record's payload length is the low 7 bits of its type byte
+# (version 11.0) bit 6 of a FRAME record's type byte: the record spans two frames, the first
+# rebuilt from the midpoint of its neighbours' tokens (quantize.midpoint); the payload's
+# length is then the low 6 bits, and a one-frame record's too (at most 63 bytes)
+PAIR_BIT = 0x40
+MAX_PAIR_PAYLOAD = 63
+
+
+def frame_type_byte(record: "TokenChunk") -> int:
+    """A FRAME record's type byte: FRAME_TYPE, PAIR_BIT when it spans two frames, the payload's
+    length."""
+    return FRAME_TYPE + (PAIR_BIT if record.frame_count == 2 else 0) + len(record.data)
+
+
+def frame_head(type_byte: int, pairs: bool) -> tuple[int, int]:
+    """A FRAME record's type byte (FRAME_TYPE or more) -> (payload length, frames it spans):
+    in 10.0 the low 7 bits and one frame; where ``pairs`` (from 11.0) the low 6 bits, two
+    frames where PAIR_BIT is set."""
+    if not pairs:
+        return type_byte - FRAME_TYPE, 1
+    return type_byte & (PAIR_BIT - 1), 2 if type_byte & PAIR_BIT else 1
 
 
 class RecordType(enum.IntEnum):
@@ -197,7 +217,8 @@ class TokenChunk:
     adaptive: bool = False
     # (version 10.0) a FRAME record: one predicted frame, adaptive tables, byte-coded
     # (entropy/bytecoder.py), in a framing of its own (container.py) without a frame index:
-    # its frame is the next not yet held (order.FrameOrder fills ``first_frame`` in)
+    # its frame is the next not yet held (order.FrameOrder fills ``first_frame`` in); (11.0)
+    # or two frames (``frame_count`` 2), the first rebuilt between its neighbours' tokens
     compact: bool = False
     crc: int | None = field(default=None, repr=False)  # a FRAME record's CRC-16, as read
 
@@ -232,13 +253,15 @@ class TokenChunk:
         return cls(first, count, bool(flags & 1), c.rest(), reference, partner, bool(flags & 8))
 
     @classmethod
-    def frame(cls, data: bytes, first_frame: int | None = None,
-              crc: int | None = None) -> "TokenChunk":
-        """A FRAME record (version 10.0) of payload ``data``. A reader knows its frame's index,
-        and so can check its ``crc``, only where it checks the record's order."""
-        if len(data) > MAX_FRAME_PAYLOAD:
-            raise ValueError(f"a FRAME record's payload is at most {MAX_FRAME_PAYLOAD} bytes")
-        return cls(first_frame, 1, False, data, adaptive=True, compact=True, crc=crc)
+    def frame(cls, data: bytes, first_frame: int | None = None, crc: int | None = None,
+              frames: int = 1) -> "TokenChunk":
+        """A FRAME record (version 10.0) of payload ``data``, spanning ``frames`` frames (2:
+        version 11.0, the first rebuilt between its neighbours). A reader knows its first
+        frame's index, and so can check its ``crc``, only where it checks the record's order."""
+        most = MAX_PAIR_PAYLOAD if frames == 2 else MAX_FRAME_PAYLOAD
+        if frames not in (1, 2) or len(data) > most:
+            raise ValueError(f"a FRAME record spans 1 or 2 frames, its payload at most {most} bytes")
+        return cls(first_frame, frames, False, data, adaptive=True, compact=True, crc=crc)
 
 
 @dataclass

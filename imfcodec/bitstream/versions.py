@@ -29,18 +29,23 @@ LIVE_VERSION = (9, 0)
 # A live stream whose predicted token frames go one to a FRAME record: a type byte that holds the
 # payload's length, the frame's residuals byte-coded, a CRC-16 (docs/format.md, "FRAME").
 FRAME_VERSION = (10, 0)
+# A live stream whose FRAME records may span two frames, the first rebuilt between its
+# neighbours' tokens (its token not sent): bit 6 of the type byte (docs/format.md, "FRAME").
+PAIR_VERSION = (11, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 
 
 def version_for(records, header=None) -> tuple[int, int]:
-    """The lowest format version that holds these records (and ``header``): 10.0 for a live
-    stream with FRAME records, 9.0 for a live stream's other records (an open frame count,
+    """The lowest format version that holds these records (and ``header``): 11.0 for a live
+    stream with FRAME records of two frames, 10.0 with FRAME records, 9.0 for a live stream's other records (an open frame count,
     adaptive token tables, a key frame a receiver asked for),
     8.0 for a picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
     with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
     before it, else 1.0."""
     records = list(records)
+    if any(isinstance(r, TokenChunk) and r.compact and r.frame_count == 2 for r in records):
+        return PAIR_VERSION
     if any(isinstance(r, TokenChunk) and r.compact for r in records):
         return FRAME_VERSION
     if (header is not None and header.frame_count == 0) or any(
@@ -112,6 +117,9 @@ def refuse_unheld(kind: RecordType, record, version: tuple[int, int]) -> None:
         if record.compact and version < FRAME_VERSION:
             raise FormatError(f"a FRAME record in a version {major}.{version[1]} file (they "
                               f"came in 10.0)")
+        if record.compact and record.frame_count == 2 and version < PAIR_VERSION:
+            raise FormatError(f"a FRAME record of two frames in a version {major}.{version[1]} "
+                              f"file (they came in 11.0)")
         if record.adaptive and version < LIVE_VERSION:
             raise FormatError(f"a token chunk with adaptive tables in a version {major}."
                               f"{version[1]} file (they came in 9.0)")

@@ -49,6 +49,12 @@ def dequantize(levels: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return (np.asarray(levels, dtype=np.float32) * grid).astype(np.float32)
 
 
+def midpoint(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The levels halfway between two tokens' (float32 half levels, exact): the token of a
+    frame a FRAME record of two frames (version 11.0) rebuilds between its neighbours."""
+    return (np.asarray(before, dtype=np.float32) + np.asarray(after, dtype=np.float32)) * np.float32(0.5)
+
+
 def to_residuals(levels: np.ndarray, previous: np.ndarray | None):
     """Levels of consecutive frames -> (absolute or None, residuals (F', D))."""
     if previous is None:

@@ -1,12 +1,16 @@
 """LiveEncoder: a call's frames (and sound) in, one at a time; the packets to send out.
 
 Causal coding: the first frame is an intra key frame; each later frame is coded as it comes
-(one pass, no key placement, nothing held back but ``packet_frames``), its refresh decided
+(one pass, no key placement, nothing held back but ``packet_frames`` or, below, one frame),
+its refresh decided
 from what has been seen (the closed-loop rule of refresh.py, run on the frame itself); a
 receiver that asks gets an intra key frame at the next frame. Each packet is one record of
-format 10.0 (the stream id in every CRC; each predicted frame a FRAME record of a few bytes),
+format 10.0 or 11.0 (the stream id in every CRC; each predicted frame in a FRAME record of a
+few bytes),
 so the packets of a stream, put end to end, are an .imf file (the END record comes with
-``close``).
+``close``). With ``interpolate`` (format 11.0) each predicted frame waits for the next: where
+the midpoint of the tokens either side rebuilds it about as well as its own token, the two go
+in one FRAME record and its token is not sent.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 
 from .. import bitstream as bs
 from ..audio import AudioSettings, _encoder
-from ..bitstream.versions import FRAME_VERSION, LIVE_VERSION
+from ..bitstream.versions import FRAME_VERSION, LIVE_VERSION, PAIR_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
@@ -51,7 +55,10 @@ class LiveSettings:
     latency); ``bitrate`` a target in bits per second for video and sound together (None:
     the quality level as it is); ``fit`` crop or pad to the model's square; the sound's
     rate and channels; ``max_key_seconds`` an intra key frame at least this often (0: only
-    when a receiver asks or the scene changes)."""
+    when a receiver asks or the scene changes); ``interpolate`` (one frame a packet): each
+    frame held until the next is coded, so that a frame the midpoint of its neighbours'
+    tokens rebuilds about as well as its own (Tuning.between_tolerance) is sent with the
+    next, its token left out (format 11.0; one frame time more latency)."""
 
     quality: int = 3
     adaptive: bool = True
@@ -61,6 +68,7 @@ class LiveSettings:
     audio_bitrate: int = DEFAULT_AUDIO_BITRATE
     audio_channels: int = 1
     max_key_seconds: float = 0.0
+    interpolate: bool = True
     # the encoder's measured constants (options.Tuning; None: live_tuning's): what
     # benchmarks vary
     tuning: Tuning | None = None
@@ -177,9 +185,9 @@ class LiveEncoder:
     def __init__(self, codec, fps: Fraction | float, settings: LiveSettings = LiveSettings(),
                  source_size: tuple[int, int] | None = None, sound: bool = True,
                  frame_records: bool = True) -> None:
-        """``frame_records``: each predicted frame in a FRAME record of its own (format 10.0,
-        a few bytes less a frame); False writes format 9.0 (TOKENS records only), as senders
-        before 10.0 did."""
+        """``frame_records``: each predicted frame in a FRAME record (format 10.0, a few bytes
+        less a frame; 11.0 with ``settings.interpolate``, its FRAME records spanning one frame
+        or two); False writes format 9.0 (TOKENS records only), as senders before 10.0 did."""
         self.settings = settings
         self.fps = Fraction(fps).limit_denominator(1 << 20)
         self.motion = codec.model
@@ -194,9 +202,10 @@ class LiveEncoder:
         self.header.chunk_frames = settings.packet_frames
         self.stream_id = secrets.randbits(32)
         self.records: list = []
-        self.version = FRAME_VERSION if frame_records else LIVE_VERSION
+        pairs = frame_records and settings.interpolate and settings.packet_frames == 1
+        self.version = PAIR_VERSION if pairs else FRAME_VERSION if frame_records else LIVE_VERSION
         self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
-                              adaptive_tables=True, frame_records=frame_records)
+                              adaptive_tables=True, frame_records=frame_records, pairs=pairs)
         self.sound = _Sound(settings) if sound else None
         self.rate = OnlineRate(settings.bitrate, self.fps, settings.audio_bitrate if sound else 0,
                                self.loop) if settings.bitrate else None

@@ -89,6 +89,11 @@ class MotionModel(ABC):
     def synthesise(self, reference: Any, tokens: np.ndarray) -> np.ndarray:
         """Dequantised (B, token_dim) float32 tokens -> (B, H, W, 3) uint8 frames."""
 
+    def preview(self, reference: Any, tokens: np.ndarray) -> np.ndarray:
+        """A cheaper likeness of ``synthesise``'s frames, for encoder decisions that compare
+        tokens' pictures (LiveSettings.interpolate's); by default the frames themselves."""
+        return self.synthesise(reference, tokens)
+
     def blend_pictures(self, reference: Any, partner: Any, tokens: np.ndarray) -> tuple[Any, Any]:
         """Dequantised tokens against ``reference`` -> the frames rebuilt from it and from the
         key frame ``partner`` (both prepared), as ``mix`` takes them (models that blend)."""

@@ -175,6 +175,14 @@ class FlowMotion(MotionModel):
         with torch.inference_mode():
             return to_images(self.render(reference, torch.from_numpy(tokens).to(self.device)))
 
+    def preview(self, reference: FlowReference, tokens: np.ndarray) -> np.ndarray:
+        """The key frame warped by the tokens' flow, without the correction network (a sixth
+        of the time): whether a frame's midpoint token rebuilds it within 5 % of its own
+        token's squared error agrees with synthesise's answer on 97 % of frames (435 frames
+        of 3 train/ clips, quality 3; docs/live.md)."""
+        with torch.inference_mode():
+            return to_images(self.warp(reference.picture, torch.from_numpy(tokens).to(self.device))[1])
+
     def working_layers(self, reference: FlowReference, tokens: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
         """The dense flow, and the correction network's change to the warped key frame."""
