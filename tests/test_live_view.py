@@ -191,3 +191,26 @@ def test_the_page_shows_the_stream_in_a_browser(tmp_path):
     report = results["receive"]
     assert report.frames == CLIP_SECONDS * FPS and report.refused == 0, report
     assert (tmp_path / "out.mkv").stat().st_size > 0
+
+
+def test_pictures_decoded_together_are_shown_a_frame_time_apart():
+    """Board.play: the first picture at once, the next ones later, never over a newer one."""
+    import time
+
+    import numpy as np
+
+    from imfcodec.live.view import Board
+
+    a, b, c, d = (np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3, 4))
+    board = Board()
+    board.play([(5, a), (6, b)], 0.04)
+    assert board.order in (5, 6)  # (the second may already be due on a loaded machine)
+    deadline = time.time() + 5
+    while board.order != 6 and time.time() < deadline:
+        time.sleep(0.01)
+    assert board.order == 6 and board.picture is b
+    board.post(c, 7)
+    board.play([(3, d)], 0.04)  # older than what is shown: not shown
+    assert board.picture is c and board.order == 7
+    board.post(frames=1)  # figures alone leave the picture
+    assert board.picture is c

@@ -247,13 +247,14 @@ class Receiver:
         if not self.streaming:
             return
         self.report.lost += len(shown.lost)
-        latest = None
+        rendered = []  # (place in the output, picture), for the page
         for index, picture in shown.frames:
             if picture is None:
                 self.report.dropped += 1
             if self.output.frame(picture):
                 self.report.frames += 1
-                latest = picture if picture is not None else latest
+                if picture is not None:
+                    rendered.append((self.report.frames, picture))
             if self.first_frame is None:
                 self.first_frame = now
             if self.log is not None:
@@ -268,16 +269,17 @@ class Receiver:
             self.say(f"the stream ended ({self.report.frames} frames)")
             if not self.stay:
                 self.done.set()
-        self._post(latest, now)
+        self._post(now)
+        self.board.play(rendered, 1 / float(self.fps))
 
-    def _post(self, picture, now: float) -> None:
+    def _post(self, now: float) -> None:
         while self.recent and self.recent[0][0] < now - RATE_WINDOW:
             self.recent.popleft()
         span = max(1e-3, min(RATE_WINDOW, now - (self.first_frame or now))) if self.recent else 1.0
         video = sum(v for _, v, _ in self.recent) * 8 / 1000 / span
         audio = sum(a for _, _, a in self.recent) * 8 / 1000 / span
         latency = self.report.latency_ms[-1] if self.report.latency_ms else None
-        self.board.post(picture, frames=self.report.frames, kbps=video + audio, video_kbps=video,
+        self.board.post(frames=self.report.frames, kbps=video + audio, video_kbps=video,
                         audio_kbps=audio, latency_ms=latency, dropped=self.report.dropped,
                         refused=self.decoder.refused)
 

@@ -3,7 +3,9 @@ WebSocket ``/view`` the decoded frames (JPEG, binary messages) and the figures (
 messages: frames, kbps of video and sound, latency, drops) as they change.
 
 Each browser gets the newest frame when it is ready for one: a slow browser skips frames, it
-never makes the receiver wait or hold more than one picture for it.
+never makes the receiver wait or hold more than one picture for it. Several frames decoded
+from one packet (a FRAME record of two frames, a TOKENS record of several) are posted a frame
+time apart (``play``), so that the page shows each of them, at the pace they were filmed.
 """
 
 from __future__ import annotations
@@ -37,14 +39,26 @@ class Board:
                               "dropped": 0, "refused": 0}
         self.viewers = 0
         self.closed = False
+        self.order = 0  # the last picture's place in the receiver's output (newer: higher)
 
-    def post(self, picture: np.ndarray | None = None, **figures) -> None:
+    def post(self, picture: np.ndarray | None = None, order: int | None = None, **figures) -> None:
+        """The figures, and the picture unless a newer one (a higher ``order``) was posted."""
         with self.changed:
-            if picture is not None:
-                self.picture = picture
+            if picture is not None and (order is None or order > self.order):
+                self.picture, self.order = picture, order or self.order
             self.figures.update(figures)
             self.version += 1
             self.changed.notify_all()
+
+    def play(self, pictures: list[tuple[int, np.ndarray]], interval: float) -> None:
+        """Pictures decoded together, (order, picture) in order: the first now, each of the
+        others ``interval`` seconds after the one before (a newer post overtakes them)."""
+        for k, (order, picture) in enumerate(pictures[1:], 1):
+            timer = threading.Timer(k * interval, self.post, args=(picture, order))
+            timer.daemon = True
+            timer.start()
+        if pictures:
+            self.post(pictures[0][1], pictures[0][0])
 
     def close(self) -> None:
         with self.changed:
