@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import heap
 from .errors import InputError
 from .intra import QP_RANGE
 from .levels import LEVELS
@@ -184,6 +185,7 @@ def encode_at_bitrate(encode: Encode, options: EncodeOptions, kbps: float,
     def rate(x: float) -> float:
         if x not in tried:
             tried[x] = encode(parameters_at(x, options))
+            heap.trim()  # (what the pass freed back to the system: the next would pile up)
         return tried[x].stats.kbps
 
     def done(x: float, reached: bool, end: str | None = None) -> Any:
