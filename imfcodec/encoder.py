@@ -23,8 +23,8 @@ import numpy as np
 from . import bitstream as bs
 from . import frames as fr
 from . import intra
-from .entropy import quantize as quant
 from .audio import file_seconds
+from .entropy import quantize as quant
 from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
