@@ -9,7 +9,7 @@ The data flow, one file a step:
   send.py      `imfcodec send`: capture -> encoder -> connection (or a file)
   receive.py   `imfcodec receive`: connection -> decoder -> output file and browser view
   view.py      the page `receive` serves, and what it pushes to it
-A live stream is the same record format as a file (format 10.0, docs/format.md): saved, it
+A live stream is the same record format as a file (format 9.0 to 11.0, docs/format.md): saved, it
 decodes with `imfcodec decode`; a file's records can be sent as a stream when its key
 frames come first in their runs (--key-placement start).
 """
