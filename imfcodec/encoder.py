@@ -25,6 +25,7 @@ from . import frames as fr
 from . import intra
 from .audio import file_seconds
 from .entropy import quantize as quant
+from .entropy.tables import MAX_LEVEL
 from .errors import IMFError, InputError
 from .keyplace import Run, descriptor, plan_runs
 from .metrics import mse
@@ -67,6 +68,10 @@ class EncodeStats:
     intra_qp: int = 0
     bytes_audio: int = 0  # the sound's records (audio.AudioTrack.bytes)
     audio: dict | None = None  # the sound's description (audio.describe), when there is one
+    # the largest token number quantised, in quantiser steps (past MAX_LEVEL: clamped)
+    token_peak: float = 0.0
+    # the quality level's token step, where the encoder raised it so the motion fits (None: not)
+    step_raised_from: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -114,7 +119,8 @@ class EncodeStats:
                 "kbps": round(self.kbps, 4), "video_kbps": round(self.video_kbps, 4),
                 "audio_kbps": round(self.audio_kbps, 4), "audio": self.audio,
                 "bits_per_pixel": round(self.bits_per_pixel, 6), "width": self.width,
-                "height": self.height, "token_step": self.token_step, "intra_qp": self.intra_qp,
+                "height": self.height, "token_step": self.token_step,
+                "token_step_raised_from": self.step_raised_from, "intra_qp": self.intra_qp,
                 "key_frame_reasons": {str(k): v for k, v in self.key_reasons.items()}}
 
 
@@ -328,6 +334,7 @@ class FrameLoop:
         self.run_batch()
         self.chunker.flush()
         self.stats.frames = frames
+        self.stats.token_peak = self.predict.peak
         self.stats.key_reasons = {index: reason.name.lower()
                                   for index, reason in self.keys.reasons.items()}
         return self.stats
@@ -458,13 +465,32 @@ def make_header(motion: MotionModel, options: EncodeOptions, fps: Fraction,
     )
 
 
+def fitting_step(step: float, peak: float) -> float:
+    """The token step at which a token ``peak`` steps of ``step`` large is MAX_LEVEL levels,
+    with 2 % to spare (for the decisions that the coarser step moves)."""
+    return step * peak / MAX_LEVEL * 1.02
+
+
 def encode_stream(source: Source, motion: MotionModel, options: EncodeOptions,
                   progress: fr.Progress | None = None,
                   token_cache: dict | None = None) -> tuple[bytes, bs.Header, EncodeStats]:
-    """A source -> the bytes of a complete .imf file, its header and the statistics."""
+    """A source -> the bytes of a complete .imf file, its header and the statistics.
+
+    Where a token went past the quantiser's range (a motion larger than the quality level's
+    token step can count to MAX_LEVEL: far from its key frame, or a wide picture's region),
+    the frames are coded again with the step raised until the largest fits (fitting_step;
+    the header stores the step, so decoders need nothing new): a clamped token rebuilds
+    the wrong motion, where a coarser step costs a little precision on every frame."""
+    cache = {} if token_cache is None else token_cache
     header = make_header(motion, options, source.fps, source.source_size)
     records: list = []
-    stats = encode_frames(source, motion, header, options, records.append, progress, token_cache)
+    stats = encode_frames(source, motion, header, options, records.append, progress, cache)
+    if stats.token_peak > MAX_LEVEL:
+        raised = replace(options, token_step=fitting_step(header.token_step, stats.token_peak))
+        header = make_header(motion, raised, source.fps, source.source_size)
+        records = []
+        stats = encode_frames(source, motion, header, raised, records.append, None, cache)
+        stats.step_raised_from = options.step()
     if stats.frames == 0:
         raise InputError("the video has no frames")
     header.frame_count = stats.frames

@@ -47,6 +47,14 @@ class Predictor:
         self.rate_weight = options.tuning.refine_rate_weight * header.token_step
         # frame index -> token, shared by passes over the same frames (None: nothing cached)
         self.cache = cache
+        # the largest token number quantised so far, in steps of the grid: past
+        # entropy.tables.MAX_LEVEL a level is clamped (encoder.encode_stream then raises the step)
+        self.peak = 0.0
+
+    def _levels(self, tokens: np.ndarray, last: np.ndarray | None) -> np.ndarray:
+        tokens = finite(tokens, self.motion)
+        self.peak = max(self.peak, float(np.abs(tokens / self.grid).max(initial=0)))
+        return quant.quantize_held(tokens, self.grid, last, self.options.hold)
 
     def tokens(self, key: HeldKey, batch: Batch) -> np.ndarray:
         """The motion model's tokens of a batch of frames (from the cache where it has them)."""
@@ -75,8 +83,7 @@ class Predictor:
 
     def quantised(self, key: HeldKey, batch: Batch, last: np.ndarray | None) -> np.ndarray:
         """The batch's tokens against ``key``, quantised after ``last`` (unrefined)."""
-        return quant.quantize_held(finite(self.tokens(key, batch), self.motion), self.grid, last,
-                                   self.options.hold)
+        return self._levels(self.tokens(key, batch), last)
 
     def refined(self, key: HeldKey, batch: Batch, last: np.ndarray | None,
                 correction: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +97,7 @@ class Predictor:
         refined = self.motion.refine(key.reference, [frame for _, frame in batch], start,
                                      self.options.refine_steps, self.grid, previous,
                                      self.rate_weight)
-        levels = quant.quantize_held(finite(refined, self.motion), self.grid, last, self.options.hold)
-        return levels, refined - tokens
+        return self._levels(refined, last), refined - tokens
 
     def dequantize(self, levels: np.ndarray) -> np.ndarray:
         """The tokens the decoder reads from ``levels``."""

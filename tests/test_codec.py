@@ -218,3 +218,40 @@ def test_an_encode_frees_its_passes_without_the_garbage_collector(clip, tiny_cod
     finally:
         gc.enable()
     assert alive == []
+
+
+
+def test_a_motion_past_the_quantisers_range_raises_the_step_instead_of_clamping(clip, monkeypatch):
+    """A token step so fine that the disc's motion needs more than MAX_LEVEL levels: the
+    encoder codes the frames again at a step where the largest token fits. The file says the
+    step it used, and its frames are nearer the source than those of the same encode with
+    the levels clamped (what the encoder did before: the wrong motion rebuilt)."""
+    from imfcodec import encoder
+    from imfcodec.entropy.tables import MAX_LEVEL
+    from imfcodec.metrics import psnr
+    from imfcodec.options import EncodeOptions
+
+    codec = Codec.load()  # imf-flow: its tokens are the flow's size, unbounded
+    frames = codec.open(clip).read()
+    fine = EncodeOptions(quality=5, token_step=0.004)
+
+    def quality(stream) -> float:
+        return float(np.mean([psnr(a, b) for a, b in zip(frames, codec.decode(stream))]))
+
+    stream = codec.encode(clip, options=fine, audio=None)
+    stats = stream.stats
+    assert stats.step_raised_from == pytest.approx(0.004)
+    assert stats.token_step > 0.004 and stats.token_peak <= MAX_LEVEL
+    assert stats.to_dict()["token_step_raised_from"] == pytest.approx(0.004)
+    header = next(r for r in records(stream.data) if isinstance(r, bs.Header))
+    assert header.token_step == pytest.approx(stats.token_step)
+
+    monkeypatch.setattr(encoder, "MAX_LEVEL", float("inf"))  # never raised: levels clamped
+    clamped = codec.encode(clip, options=fine, audio=None)
+    assert clamped.stats.step_raised_from is None and clamped.stats.token_peak > MAX_LEVEL
+    assert quality(stream) > quality(clamped) + 1.0  # dB
+
+    # an encode whose motion fits keeps its level's step
+    monkeypatch.undo()
+    plain = codec.encode(clip, quality=3, audio=None)
+    assert plain.stats.step_raised_from is None and plain.stats.token_peak <= MAX_LEVEL
