@@ -422,6 +422,10 @@ def _say_encoded(stream, target) -> None:
                      "highest": "the highest rate this clip reaches (its finest settings)"}.get(
                 rc.end, f"the closest of {rc.passes} passes")
             console.print(f"rate control: {how}: {where}; chose {policy}{settings}", markup=False)
+    if stats.step_raised_from is not None:
+        console.print(f"note: the motion went past the quantiser's range at token step "
+                      f"{stats.step_raised_from:.4g}: coded at step {stats.token_step:.4g}, where "
+                      f"it fits", markup=False)
     sound = f", {stats.bytes_audio} B audio" if stats.audio else ""
     console.print(f"wrote {target}: {stats.bytes_total} bytes, {stats.frames} frames, "
                   f"{stats.kbps:.2f} kbps ({stats.bytes_key_frames} B key frames, "
