@@ -68,7 +68,8 @@ class EncodeStats:
     intra_qp: int = 0
     bytes_audio: int = 0  # the sound's records (audio.AudioTrack.bytes)
     audio: dict | None = None  # the sound's description (audio.describe), when there is one
-    # the largest token number quantised, in quantiser steps (past MAX_LEVEL: clamped)
+    # the largest token number quantised, in quantiser steps, of those the token step scales
+    # (past MAX_LEVEL: clamped)
     token_peak: float = 0.0
     # the quality level's token step, where the encoder raised it so the motion fits (None: not)
     step_raised_from: float | None = None

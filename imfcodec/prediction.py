@@ -47,13 +47,16 @@ class Predictor:
         self.rate_weight = options.tuning.refine_rate_weight * header.token_step
         # frame index -> token, shared by passes over the same frames (None: nothing cached)
         self.cache = cache
-        # the largest token number quantised so far, in steps of the grid: past
+        # the largest token number quantised so far, in steps of the grid, among the numbers
+        # whose grid follows the token step (a global motion's are in pixels): past
         # entropy.tables.MAX_LEVEL a level is clamped (encoder.encode_stream then raises the step)
         self.peak = 0.0
+        self.scaled = motion.grid(2.0) != motion.grid(1.0)
 
     def _levels(self, tokens: np.ndarray, last: np.ndarray | None) -> np.ndarray:
         tokens = finite(tokens, self.motion)
-        self.peak = max(self.peak, float(np.abs(tokens / self.grid).max(initial=0)))
+        steps = np.abs(tokens[:, self.scaled] / self.grid[self.scaled])
+        self.peak = max(self.peak, float(steps.max(initial=0)))
         return quant.quantize_held(tokens, self.grid, last, self.options.hold)
 
     def tokens(self, key: HeldKey, batch: Batch) -> np.ndarray:
