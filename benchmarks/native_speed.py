@@ -7,9 +7,7 @@ The clip's first ``--frames`` frames are read into memory first (reading the inp
 timed); then, through the API (imfcodec.Codec), one key frame and ``--adaptive`` at quality
 3 are each encoded (sound left out) and decoded to arrays, timed with a wall clock. The
 thread count is the command line's default (imfcodec.device.use_threads) unless
-``--threads`` is given, and large buffers are mapped for themselves as the command line
-has them (imfcodec/heap.py: ``bound``) unless ``--glibc-threshold`` leaves glibc's own
-moving threshold. Run it alone: other jobs beside it slow it.
+``--threads`` is given. Run it alone: other jobs beside it slow it.
 """
 
 from __future__ import annotations
@@ -27,14 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=180)
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--glibc-threshold", action="store_true",
-                        help="leave glibc's moving mapping threshold (heap.bound not called)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-
-    from imfcodec import heap
-
-    bounded = False if args.glibc_threshold else heap.bound()
 
     from imfcodec.codec import Codec
     from imfcodec.device import use_threads
@@ -60,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                      "encode_fps": round(len(frames) / encoded, 1),
                      "decode_fps": round(count / decoded, 1)})
     report = {"clip": args.clip.name, "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
-              "threads": threads, "heap_bound": bounded, "quality": args.quality, "rows": rows}
+              "threads": threads, "quality": args.quality, "rows": rows}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
