@@ -152,9 +152,6 @@ def options_of(cls: type, *names: str):
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def main(debug: bool) -> None:
     """Neural talking-head video codec (Implicit Motion Function)."""
-    from . import heap
-
-    heap.bound()  # large frame buffers back to the system when freed: memory flat in length
 
 
 def device_option(command):

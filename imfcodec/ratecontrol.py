@@ -268,6 +268,7 @@ def encode_to_bitrate(encode: Encode, options: EncodeOptions, fps: Fraction | fl
                       choose_refresh: bool, notify: Notify = lambda m: None) -> Any:
     """The policy: with no key-frame rule given (``choose_refresh``), rate control chooses
     the refresh policy too; otherwise it keeps the rule given and searches the rest."""
+    heap.bound()  # each pass's large buffers back to the system when freed (heap.py)
     if choose_refresh:
         return encode_at_bitrate_auto(encode, options, fps, kbps, notify=notify)
     return encode_at_bitrate(encode, options, kbps, notify=notify)
