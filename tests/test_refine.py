@@ -149,8 +149,10 @@ def test_each_batch_starts_from_the_last_sent_frames_correction(monkeypatch, tmp
 
     monkeypatch.setattr(imf, "refine_tokens", recording)
     codec = Codec(tiny_model)
-    stream = codec.encode(clip, quality=3, refine=2, key_placement="start", size="64x64")
-    assert stream.stats.key_frames == 1
+    # (quality 0: a step coarse enough for the tiny model's tokens, so one pass makes the
+    # file; a finer one raises the step and codes the frames again: encoder.encode_stream)
+    stream = codec.encode(clip, quality=0, refine=2, key_placement="start", size="64x64")
+    assert stream.stats.key_frames == 1 and stream.stats.step_raised_from is None
     frames = codec.open(clip, size="64x64").read()
     with torch.no_grad():
         e_t = tiny_model.network.encode_token(fr.to_tensor(frames, "cpu")).float()
