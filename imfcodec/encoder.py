@@ -71,7 +71,8 @@ class EncodeStats:
     # the largest token number quantised, in quantiser steps, of those the token step scales
     # (past MAX_LEVEL: clamped)
     token_peak: float = 0.0
-    # the quality level's token step, where the encoder raised it so the motion fits (None: not)
+    # the token step asked for (the quality level's, or rate control's), where the encoder
+    # raised it so that the motion fits (None: not raised)
     step_raised_from: float | None = None
 
     @property
