@@ -29,14 +29,16 @@ class Terminated(KeyboardInterrupt):
 @contextlib.contextmanager
 def _signals_interrupt():
     """While a command runs, SIGTERM and SIGHUP raise Terminated (as SIGINT raises
-    KeyboardInterrupt), so no partial output is left behind."""
+    KeyboardInterrupt), so no partial output is left behind. A signal the caller set to be
+    ignored stays ignored: `nohup imfcodec encode ...` goes on after its terminal closes."""
     def handler(signum, frame):
         raise Terminated(signum)
 
     previous = {}
     try:
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, handler)
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, handler)
     except ValueError:  # not the main thread: leave signals alone
         pass
     try:

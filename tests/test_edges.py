@@ -1,6 +1,7 @@
 """What is lost or misreported at the edges: devices and pipes as outputs, irregular timing,
 rotation, truncated inputs, our own files as input, signals, exit codes, odd paths."""
 
+import contextlib
 import errno
 import json
 import os
@@ -204,6 +205,35 @@ def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_i
     assert f"terminated by {signal.Signals(sig).name}; no output was written" in err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.imf"]
+
+
+@contextlib.contextmanager
+def ignoring(sig):
+    """Children started meanwhile inherit ``sig`` ignored (as `nohup` starts its command)."""
+    old = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(sig, old)
+
+
+@pytest.mark.slow
+def test_a_signal_the_caller_ignores_stays_ignored(tmp_path, tiny_model_path, long_imf):
+    # `nohup imfcodec decode ...`: the terminal's hangup does not end the command
+    target = tmp_path / "out.mkv"
+    with ignoring(signal.SIGHUP):
+        proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(long_imf),
+                                 str(target), "--model", str(tiny_model_path), "--quiet"],
+                                stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not any(p.name.endswith(".part.mkv") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, "decode ended before it was signalled"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    with av.open(str(target)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 600
 
 
 # --- 7. exit codes ----------------------------------------------------------------------------

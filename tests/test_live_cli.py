@@ -21,6 +21,22 @@ from .test_audio import first_sound, sound_of, write_av
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", autouse=True)
+def ctrl_c_reaches_the_children():
+    """These tests press Ctrl-C (SIGINT) on a sender or receiver as a user at a terminal
+    does. A shell without job control starts a background job with SIGINT ignored, and the
+    children would inherit that (`bash .ci/run &`; the commands rightly keep it ignored,
+    tests/test_edges.py): here the children start with SIGINT at its default."""
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -172,6 +188,21 @@ def test_ctrl_c_ends_either_side_cleanly(talking, tiny_model_path, tmp_path):
     code, text = finish(receiver)
     assert code == 0, text
     assert last_json(text)["frames"] == sent["sent"] == frames_in(out)
+
+
+def test_a_sender_whose_caller_ignores_ctrl_c_plays_to_the_end(talking, tiny_model_path, tmp_path):
+    target = tmp_path / "call.imf"
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # (inherited by the child, as `cmd &`)
+    try:
+        sender = start("send", talking, target, "--model", tiny_model_path, "--json", "--log",
+                       tmp_path / "tx.jsonl")
+    finally:
+        signal.signal(signal.SIGINT, old)
+    wait_lines(tmp_path / "tx.jsonl", 10)
+    sender.send_signal(signal.SIGINT)
+    code, text = finish(sender)
+    assert code == 0, text
+    assert not last_json(text)["interrupted"] and last_json(text)["sent"] == 50
 
 
 def test_bad_addresses_and_sources_are_one_line(talking, tiny_model_path, tmp_path):

@@ -242,12 +242,16 @@ class Sender:
 def _stopping(sender: Sender):
     """Ctrl-C (SIGINT) ends the stream between two frames, never inside one (a frame half
     coded would leave the END record counting frames the receiver never got): the first sets
-    ``sender.stop``; a second, while the stream is being closed, interrupts at once."""
+    ``sender.stop``; a second, while the stream is being closed, interrupts at once. Where
+    SIGINT is ignored (a background job of a shell without job control), it stays so."""
     def handler(signum, frame):
         if sender.stop:
             raise KeyboardInterrupt
         sender.stop = True
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        yield
+        return
     try:
         previous = signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread: Ctrl-C is the caller's
