@@ -13,10 +13,12 @@ machine's clock; `behind_at_end` is how late the sender read its last frame agai
 clip's own rate (a sender slower than real time falls behind, not counted in the latency).
 Each process's resident memory (VmRSS) is sampled every second; its slope is a least-squares
 line over the second half of the stream (first frame read to last), in MB a minute, so that
-"flat memory" is a number (noisy on a short run). Quality: the received .mkv against the
-clip's 256x256 centre crop (the stream's frame i against the clip's frame i modulo its
-length), PSNR and MS-SSIM (imfcodec.metrics), beside `imfcodec encode --size 256x256
---adaptive` at the same quality and sound rate (key placement centre, the default, and
+"flat memory" is a number (noisy on a short run). The picture is `--size` (default 256x256,
+the target's: the clip's centre square; `own`: the clip's own size, as `send` codes it by
+default). Quality: the received .mkv against the clip at that size (the stream's frame i
+against the clip's frame i modulo its length), PSNR and MS-SSIM (imfcodec.metrics), beside
+`imfcodec encode --size SIZE --adaptive` at the same quality and sound rate (key placement
+centre, the default, and
 start, the live encoder's) then `imfcodec decode`, over the same frames of the clip's first
 pass. Both processes share this machine's cores, so on a small CPU the latency includes
 waiting for each other. Results go to --out (default benchmarks/live/results.json). Exit
@@ -151,14 +153,22 @@ def latency(tx: list[dict], rx: list[dict], fps: float) -> dict:
             "last_second_median_ms": round(float(np.median(ms[-max(1, round(fps)):])), 1)}
 
 
-def per_frame_quality(reference: list[np.ndarray], video: Path, index: list[int] | None) -> dict:
+def opened(path: Path, read):
+    """``path`` read as the benchmark's picture (``read``: a square's side, centre crop, or
+    (width, height))."""
+    from imfcodec.source import Source
+
+    return Source.open(path, 256, "crop").fitted(read, "crop")
+
+
+def per_frame_quality(reference: list[np.ndarray], video: Path, index: list[int] | None,
+                      read=256) -> dict:
     """Per-frame PSNR and MS-SSIM of ``video`` against ``reference`` (frame k against
     reference[index[k] % len], or k when ``index`` is None), in batches."""
     from imfcodec.metrics import msssim_frames, psnr
-    from imfcodec.source import Source
 
     n, psnrs, sims, where, batch = len(reference), [], [], [], ([], [])
-    for k, frame in enumerate(Source.open(video, 256, "crop").frames()):
+    for k, frame in enumerate(opened(video, read).frames()):
         i = k if index is None else (index[k] if k < len(index) else None)
         if i is None or (index is None and i >= n):
             break
@@ -186,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--packet-frames", type=int, default=1)
     parser.add_argument("--audio-bitrate", default="8k")
+    parser.add_argument("--size", default="256x256",
+                        help="the picture sent (send --size), or 'own': the clip's own size")
     parser.add_argument("--threads", type=int, default=1,
                         help="each process's (both share this machine's cores)")
     parser.add_argument("--no-quality", action="store_true", help="leave out the quality part")
@@ -194,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
 
+    from imfcodec.layout import plan
     from imfcodec.source import Source
 
     clip = args.clip or default_clip()
-    source = Source.open(clip, 256, "crop")
+    size = None if args.size == "own" else args.size
+    probed = Source.open(clip, 256, "crop")
+    read = plan(probed.info.width, probed.info.height, 256, size).read
+    source = opened(clip, read)
     reference = source.read()  # the clip at 256x256, centre crop (read before the run)
     n = len(reference)
     fps = float(source.fps)
@@ -219,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                                            args.quality, "--packet-frames", args.packet_frames,
                                            "--audio-bitrate", args.audio_bitrate,
                                            "--threads", args.threads,
+                                           *(["--size", size] if size else []),
                                            *(["--loop"] if loop else [])),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         start = time.time()
@@ -252,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "commit": commit(), "clip": clip.name, "clip_seconds": round(clip_seconds, 3),
             "fps": fps, "seconds": args.seconds, "looped": loop,
-            "level": args.quality,
+            "level": args.quality, "size": args.size,
             "packet_frames": args.packet_frames, "audio_bitrate": args.audio_bitrate,
             "cores": os.cpu_count(), "threads": args.threads,
             "load_after": round(os.getloadavg()[0], 2),
@@ -285,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         }
 
         if not args.no_quality:  # frame k of the output is the rx log's k-th: its frame index
-            live = per_frame_quality(reference, out, [e["frame"] for e in rx])
+            live = per_frame_quality(reference, out, [e["frame"] for e in rx], read)
             first_pass = live["source_index"] < n
             upto = int(live["source_index"][first_pass].max()) + 1 if first_pass.any() else 0
             quality = {"reference_frames": n, "live_all_frames": mean_quality(live),
@@ -297,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             # placement, over the same frames of the clip as the live first pass.
             for placement in ("centre", "start"):
                 imf, decoded = tmp / f"{placement}.imf", tmp / f"{placement}.mkv"
-                encoded = run_json("encode", clip, imf, "--size", "256x256", "--quality",
-                                   args.quality, "--adaptive", "--key-placement", placement,
+                encoded = run_json("encode", clip, imf, *(["--size", size] if size else []),
+                                   "--quality", args.quality, "--adaptive", "--key-placement", placement,
                                    "--audio-bitrate", args.audio_bitrate, "--force")
                 run_json("decode", imf, decoded, "--force")
-                file = per_frame_quality(reference, decoded, None)
+                file = per_frame_quality(reference, decoded, None, read)
                 quality[f"file_{placement}"] = {
                     **mean_quality(file, file["source_index"] < upto),
                     **{k: encoded.get(k) for k in ("video_kbps", "audio_kbps", "key_frames")}}

@@ -48,8 +48,12 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--max-key-seconds", type=click.FloatRange(0), default=0.0, show_default=True,
                   help="An intra key frame at least this often (0: when a receiver asks, or at a "
                        "scene cut).")
+    @click.option("--size", metavar="WxH", default=None,
+                  help="The picture sent: fitted inside WIDTHxHEIGHT, keeping the aspect ratio (a "
+                       "square, e.g. 256x256: the model's square, by --fit, the fewest bits). "
+                       "Default: the source's own size, scaled down to fit 1920x1080.")
     @click.option("--fit", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
-                  help="The picture to the model's square: centre crop, or pad keeping all of it.")
+                  help="For a square picture (--size NxN): centre crop, or pad keeping all of it.")
     @click.option("--audio-bitrate", default="8k", show_default=True, help="Opus rate of the sound.")
     @click.option("--audio-channels", type=click.IntRange(1, 2), default=1, show_default=True)
     @click.option("--no-audio", is_flag=True, help="Send no sound.")
@@ -69,7 +73,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--quiet", is_flag=True, help="No messages or summary.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
     def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, interpolate,
-             max_key_seconds, fit, audio_bitrate, audio_channels, no_audio, loop, seconds,
+             max_key_seconds, size, fit, audio_bitrate, audio_channels, no_audio, loop, seconds,
              input_format, on_drop, log, device, force, quiet, as_json):
         """Code SOURCE live and send it to DEST.
 
@@ -86,7 +90,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
 
         settings = LiveSettings(
             quality=quality, adaptive=adaptive, packet_frames=packet_frames, interpolate=interpolate,
-            bitrate=None if bitrate is None else parse_bitrate(bitrate) * 1000, fit=fit,
+            bitrate=None if bitrate is None else parse_bitrate(bitrate) * 1000, size=size, fit=fit,
             audio_bitrate=round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
             audio_channels=audio_channels, max_key_seconds=max_key_seconds)
         if parse_address(dest) is None:
@@ -100,7 +104,8 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
             emit_json(report.to_dict())
         else:
             data = report.to_dict()
-            say(f"sent {report.sent} of {report.frames} frames in {report.streams} stream(s), "
+            say(f"sent {report.sent} of {report.frames} frames at {report.width}x{report.height} in "
+                f"{report.streams} stream(s), "
                 f"{report.key_frames} key frames: {data['kbps']:.2f} kbps (video {data['video_kbps']:.2f}, "
                 f"sound {data['audio_kbps']:.2f})"
                 + (f"; {report.dropped_packets} packets dropped for a slow link" if report.dropped_packets else "")

@@ -153,7 +153,8 @@ class KeyCoder:
     and what a refresh is expected to cost."""
 
     def __init__(self, header: bs.Header, options: EncodeOptions) -> None:
-        self.encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp)
+        self.encoder = intra.KeyEncoder(header.intra_codec, header.intra_qp,
+                                        options.tuning.key_preset)
         self.decoder = intra.KeyDecoder()
         self.intra_codec, self.qp = header.intra_codec, header.intra_qp
         self.predicted_share = options.tuning.predicted_key_share
@@ -281,7 +282,8 @@ class FrameLoop:
         def test(before: np.ndarray, held: np.ndarray, after: np.ndarray) -> bool:
             levels = np.stack([held.astype(np.float32), quant.midpoint(before, after)])
             own, mid = list(self.predict.preview(key, levels))
-            return mse(self.last_source, mid) <= (1 + tolerance) * mse(self.last_source, own)
+            source = self.fixed.motion.previewed(self.last_source)
+            return mse(source, mid) <= (1 + tolerance) * mse(source, own)
         return test
 
     def _code(self, batch: list[tuple[int, np.ndarray]]

@@ -98,10 +98,13 @@ class KeyEncoder:
     before the next is coded. AV1 key frames are always intra.
     """
 
-    def __init__(self, codec: IntraCodec, qp: int) -> None:
+    def __init__(self, codec: IntraCodec, qp: int, preset: str | None = None) -> None:
+        """``preset``: x265's, in place of HEVC_TUNING's (a live stream's key frames at a
+        picture's own size; options.Tuning.key_preset)."""
         self.codec = IntraCodec(codec)
         _check_qp(self.codec, qp)
         self.qp = qp
+        self.tuning = HEVC_TUNING if preset is None else {**HEVC_TUNING, "preset": preset}
         self._stream: av.CodecContext | None = None  # the open HEVC stream (None: none)
         self._count = 0  # pictures in it
 
@@ -111,7 +114,7 @@ class KeyEncoder:
             return int(self.codec), encode(rgb, self.codec, self.qp)
         if not predicted or self._stream is None:
             height, width = rgb.shape[:2]
-            self._stream = _encoder_context(self.codec, width, height, self.qp, HEVC_TUNING)
+            self._stream = _encoder_context(self.codec, width, height, self.qp, self.tuning)
             self._count = 0
         packets = list(self._stream.encode(_picture(rgb, self._count)))
         if len(packets) != 1:  # x265 gives each picture's packet as it is coded

@@ -78,6 +78,11 @@ class Tuning:
     # MS-SSIM, benchmarks/studies/live_refresh.py): 0: -11.5 %, 0.05: -12.3 %, 0.15: -12.9 %,
     # 0.3: -12.7 %, 0.6: -12.4 %.
     between_tolerance: float = 0.15
+    # x265's preset for the key frames (None: intra.HEVC_TUNING's, veryslow). A live stream
+    # larger than the model's square takes "medium" (live/encoder.py, LIVE_KEY_PRESET): at
+    # 1280x720 veryslow took 300-770 ms a predicted key frame, medium 35-54 ms, for 3-14 %
+    # more bytes (docs/live.md).
+    key_preset: str | None = None
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \

@@ -12,7 +12,7 @@ import pytest
 from imfcodec import bitstream as bs
 from imfcodec.bitstream.packets import PacketReader, Start
 from imfcodec.entropy import adaptive, coder
-from imfcodec.errors import FormatError
+from imfcodec.errors import FormatError, InputError
 from imfcodec.info import describe
 from imfcodec.entropy import quantize as quant
 from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
@@ -499,3 +499,48 @@ def test_a_live_stream_matches_docs_format_md(tiny_codec, frames, settings):
     assert len(ours) == sum(r.compact for r in records[1:] if isinstance(r, bs.TokenChunk))
     for index, row in ours:
         assert np.array_equal(levels[index] - levels[before[index]], row)
+
+
+# --- a call at the picture's own size ---------------------------------------------------------
+
+
+def test_a_call_keeps_the_pictures_own_size_and_decodes_as_a_file(tiny_codec, tmp_path):
+    wide = synthetic_frames(12, 160, 96, seed=4)  # 5:3, larger than its motion region
+    encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(), source_size=(160, 96), sound=False)
+    decoder = LiveDecoder(tiny_codec)
+    packets = encoder.start()
+    for frame in wide:
+        packets += encoder.frame(frame)
+    packets += encoder.close()
+    shown = [p for packet in packets for _, p in decoder.packet(packet).frames]
+    header = encoder.header
+    assert (header.width, header.height, header.region) == (160, 96, (32, 0, 96))
+    assert [p.shape for p in shown] == [(96, 160, 3)] * len(wide)
+    assert psnr(wide[0], shown[0]) > 25  # the key frame, at full size
+    # a call's key frames larger than the model's square take x265's faster preset
+    assert encoder.loop.keys.encoder.tuning["preset"] == "medium"
+    path = tmp_path / "wide.imf"
+    path.write_bytes(b"".join(packets))
+    filed = list(tiny_codec.decode(path))
+    assert len(filed) == len(shown) and all(np.array_equal(a, b) for a, b in zip(shown, filed))
+
+
+def test_a_call_fitted_into_a_size_or_the_models_square(tiny_codec):
+    frame = synthetic_frames(1, 320, 180, seed=6)[0]
+    side = tiny_codec.model.image_size
+    for size, expected in ((None, (320, 180)), ("160x160", (160, 160)),
+                           (f"{side}x{side}", (side, side)), ("192x108", (192, 108))):
+        encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(size=size), source_size=(320, 180),
+                              sound=False)
+        assert (encoder.header.width, encoder.header.height) == expected, size
+        square = size == f"{side}x{side}"  # the model's own square: as calls were before
+        assert (encoder.motion is tiny_codec.model) == square
+        assert (encoder.header.region is None) == square
+        packets = encoder.start() + encoder.frame(frame) + encoder.close()
+        decoder = LiveDecoder(tiny_codec)
+        shown = [p for packet in packets for _, p in decoder.packet(packet).frames]
+        assert shown[0].shape == (expected[1], expected[0], 3)
+    # no size known: the model's square, as the API always gave
+    assert LiveEncoder(tiny_codec, FPS, sound=False).header.width == side
+    with pytest.raises(InputError, match="--size"):
+        LiveSettings(size="wide")

@@ -149,7 +149,7 @@ def test_a_receiver_that_joins_late_gets_a_stream_from_a_key_frame(talking, tiny
     receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
     code, text = finish(sender)
     assert code == 0 and "waiting for the receiver" in text, text
-    assert "sent 50 of 50 frames in 1 stream" in text, text
+    assert "sent 50 of 50 frames at 96x64 in 1 stream" in text, text
     code, text = finish(receiver)
     assert code == 0, text
     assert last_json(text)["frames"] == 50 and frames_in(out) == 50
@@ -203,6 +203,44 @@ def test_a_sender_whose_caller_ignores_ctrl_c_plays_to_the_end(talking, tiny_mod
     code, text = finish(sender)
     assert code == 0, text
     assert not last_json(text)["interrupted"] and last_json(text)["sent"] == 50
+
+
+def phone_clip(path, frames: int = 10):
+    """A clip coded 96x64 and shown turned 90 degrees (64x96 upright), as phones store them."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.set_display_rotation(90)
+        for picture in synthetic_frames(frames, 96, 64, seed=7):
+            for p in s.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def sizes_in(path) -> set:
+    with av.open(str(path)) as c:
+        return {(f.width, f.height) for f in c.decode(video=0)}
+
+
+def test_a_call_keeps_the_pictures_own_size_upright(tiny_model_path, tmp_path):
+    clip = phone_clip(tmp_path / "phone.mp4")
+    for size, expected in ((None, (64, 96)), ("64x64", (64, 64))):
+        target = tmp_path / f"call{size}.imf"
+        code, text = finish(start("send", clip, target, "--model", tiny_model_path, "--json",
+                                  *(("--size", size) if size else ())))
+        assert code == 0, text
+        sent = last_json(text)
+        assert (sent["width"], sent["height"]) == expected and sent["sent"] == 10
+        decoded = tmp_path / f"call{size}.mkv"
+        code, text = finish(start("decode", target, decoded, "--model", tiny_model_path))
+        assert code == 0, text
+        assert sizes_in(decoded) == {expected}
+    code, text = finish(start("send", clip, tmp_path / "bad.imf", "--model", tiny_model_path,
+                              "--size", "wide"))
+    assert code == 2 and len(text.strip().splitlines()) == 1 and "--size" in text, text
+    assert not (tmp_path / "bad.imf").exists()
 
 
 def test_bad_addresses_and_sources_are_one_line(talking, tiny_model_path, tmp_path):

@@ -145,7 +145,7 @@ def test_the_page_shows_the_stream_in_a_browser(tmp_path):
             pytest.fail(f"the page got no frames: {driver.execute_script(FIGURES)}; {said}")
         first = driver.execute_script(PIXELS)
         count = received(driver)
-        assert (first["width"], first["height"]) == (256, 256)  # the model's square
+        assert (first["width"], first["height"]) == (128, 128)  # the clip's own size
         assert first["src"].startswith("blob:")
         assert 5 < first["mean"] < 250  # a picture, not blank
 

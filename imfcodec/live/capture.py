@@ -1,7 +1,8 @@
 """A source played in real time for `imfcodec send`: a file at its own frame rate (``loop``:
 again and again), a camera or other FFmpeg device (``input_format``, e.g. v4l2 for
-/dev/video0), or ``-``, a container on standard input. Frames come out upright and cropped
-or padded to the model's square; the sound as 48 kHz 16-bit PCM; each with its time in
+/dev/video0), or ``-``, a container on standard input. Frames come out upright, at the size
+``planner`` gives for the first frame's (live/encoder.py, live_plan: the source's own size, a
+smaller box, or a square cropped or padded by ``fit``); the sound as 48 kHz 16-bit PCM; each with its time in
 seconds from the first frame, when it is due (a file is paced by the wall clock; a device or
 a pipe gives its frames when they happen).
 """
@@ -12,7 +13,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.audio import RATE, layout
 from ..io.reader import fit_frame, upright
+from ..layout import Plan
 
 DEVICE_PREFIXES = ("/dev/video",)
 
@@ -27,10 +29,11 @@ DEVICE_PREFIXES = ("/dev/video",)
 class Capture:
     """Video frames ("video", t, rgb) and sound ("audio", t, pcm) in the order they are due."""
 
-    def __init__(self, source: str, side: int, fit: str = "crop", channels: int = 1,
-                 sound: bool = True, loop: bool = False, input_format: str | None = None,
-                 pace: bool | None = None) -> None:
-        self.source, self.side, self.fit, self.channels = source, side, fit, channels
+    def __init__(self, source: str, planner: Callable[[tuple[int, int]], Plan], fit: str = "crop",
+                 channels: int = 1, sound: bool = True, loop: bool = False,
+                 input_format: str | None = None, pace: bool | None = None) -> None:
+        """``planner``: the picture to code for a source of (width, height), upright."""
+        self.source, self.planner, self.fit, self.channels = source, planner, fit, channels
         self.loop = loop
         device = source.startswith(DEVICE_PREFIXES) or input_format is not None
         if source == "-":
@@ -47,7 +50,9 @@ class Capture:
         self.fps = Fraction(video.average_rate or video.guessed_rate or 25).limit_denominator(1 << 20)
         if not 0 < self.fps <= 240:
             self.fps = Fraction(25)
+        # the source's size, upright, and the picture coded: known at the first frame
         self.size = (video.codec_context.width, video.codec_context.height)
+        self.planned: Plan | None = None
         self.has_audio = sound and bool(self.container.streams.audio)
         self.late = 0.0  # seconds the item just given is past its time (a paced file's)
 
@@ -121,7 +126,10 @@ class Capture:
                             first = stamp or 0.0
                         t = (stamp - first) if stamp is not None else 0.0
                         turned = upright(frame, int(round(frame.rotation / 90)) * 90 % 360)
-                        yield "video", t, fit_frame(turned, self.side, self.fit)
+                        if self.planned is None:
+                            self.size = (turned.width, turned.height)
+                            self.planned = self.planner(self.size)
+                        yield "video", t, fit_frame(turned, self.planned.read, self.fit)
                     elif first is not None:
                         if heard is None:
                             heard = (stamp - first) if stamp is not None else 0.0

@@ -29,6 +29,10 @@ from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
 from ..io.reader import fit_frame
+from ..layout import Layout, Plan, parse_size, plan
+from ..motion import camera
+from ..motion.base import MotionModel
+from ..motion.fullsize import FullSize
 from ..options import EncodeSettings, Tuning
 from .rate import OnlineRate
 
@@ -39,6 +43,9 @@ DEFAULT_AUDIO_BITRATE = 8000  # STOI 0.949 on speech (README "Sound"): a call's 
 # A refresh is tested (the frame rebuilt as the receiver will) every this many seconds, not
 # every frame: half a frame's encode time on this CPU, and a decision at most 0.1 s late.
 TEST_EVERY = 0.1
+# x265's preset for the key frames of a stream larger than the model's square (Tuning.key_preset):
+# the files' veryslow held a 1280x720 call up for 0.3-0.8 s at each refresh (docs/live.md).
+LIVE_KEY_PRESET = "medium"
 
 
 def live_tuning(fps: Fraction | float, **changes) -> Tuning:
@@ -53,7 +60,10 @@ class LiveSettings:
     refresh (predicted key frames where they pay); ``packet_frames`` frames a token record
     holds (1: each frame sent as soon as it is coded; more: fewer bytes, that much more
     latency); ``bitrate`` a target in bits per second for video and sound together (None:
-    the quality level as it is); ``fit`` crop or pad to the model's square; the sound's
+    the quality level as it is); ``size`` the picture, as files have it (layout.plan: the
+    source's own size, scaled down to fit 1920x1080; 'WxH' fits it into a smaller box; a
+    square, e.g. '256x256', the model's square of earlier versions); ``fit`` crop or pad for
+    a square picture; the sound's
     rate and channels; ``max_key_seconds`` an intra key frame at least this often (0: only
     when a receiver asks or the scene changes); ``interpolate`` (one frame a packet): each
     frame held until the next is coded, so that a frame the midpoint of its neighbours'
@@ -64,6 +74,7 @@ class LiveSettings:
     adaptive: bool = True
     packet_frames: int = 1
     bitrate: float | None = None
+    size: str | None = None
     fit: str = "crop"
     audio_bitrate: int = DEFAULT_AUDIO_BITRATE
     audio_channels: int = 1
@@ -80,7 +91,31 @@ class LiveSettings:
             raise InputError("--bitrate must be above 0")
         if self.max_key_seconds < 0:
             raise InputError("--max-key-seconds must be 0 or more")
+        if self.size is not None:
+            parse_size(self.size)  # (InputError: not WxH, or out of range)
         AudioSettings(self.audio_bitrate, self.audio_channels)  # checks the range
+
+
+def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
+              settings: LiveSettings) -> Plan:
+    """The picture a live stream codes from a source of ``source_size`` (upright width,
+    height): layout.plan's, as for a file, its motion region centred (a call cannot look at
+    its first seconds to place it); no size known: the model's square."""
+    side = model.image_size
+    if source_size is None:
+        return Plan(side, Layout.square(side))
+    return plan(source_size[0], source_size[1], side, settings.size)
+
+
+def live_motion(model: MotionModel, layout: Layout, global_motion: bool = True) -> MotionModel:
+    """The model as it codes ``layout``'s picture: itself for its own square, else through
+    its region at full size (motion/fullsize.py), with the picture's global motion where
+    enough of the picture lies outside the region (as files: Codec.motion_for)."""
+    if layout == Layout.square(model.image_size):
+        return model
+    moves = global_motion and model.token_dim > 0
+    return FullSize(model, layout,
+                    moves and camera.useful(layout.width, layout.height, layout.region))
 
 
 def _pre_skip(settings: AudioSettings, channels: int) -> int:
@@ -185,20 +220,26 @@ class LiveEncoder:
     def __init__(self, codec, fps: Fraction | float, settings: LiveSettings = LiveSettings(),
                  source_size: tuple[int, int] | None = None, sound: bool = True,
                  frame_records: bool = True) -> None:
-        """``frame_records``: each predicted frame in a FRAME record (format 10.0, a few bytes
+        """``source_size``: the source's (width, height), upright; the stream is coded at its
+        own size (or ``settings.size``; live_plan), None: at the model's square.
+        ``frame_records``: each predicted frame in a FRAME record (format 10.0, a few bytes
         less a frame; 11.0 with ``settings.interpolate``, its FRAME records spanning one frame
         or two); False writes format 9.0 (TOKENS records only), as senders before 10.0 did."""
         self.settings = settings
         self.fps = Fraction(fps).limit_denominator(1 << 20)
-        self.motion = codec.model
-        self.side = self.motion.image_size
-        tuning = settings.tuning or live_tuning(self.fps)
+        self.plan = live_plan(codec.model, source_size, settings)
+        layout = self.plan.layout
+        side = codec.model.image_size
+        tuning = settings.tuning or live_tuning(
+            self.fps, key_preset=LIVE_KEY_PRESET if layout.width * layout.height > side * side else None)
+        self.motion = live_motion(codec.model, layout, tuning.global_motion)
+        self.shape = (layout.height, layout.width)  # of the frames coded
         chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
                                 key_placement="start", fit=settings.fit, tuning=tuning)
         options = chosen.options(self.fps)
         options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
         self.header = make_header(self.motion, options, self.fps,
-                                  source_size or (self.side, self.side))
+                                  source_size or (layout.width, layout.height))
         self.header.chunk_frames = settings.packet_frames
         self.stream_id = secrets.randbits(32)
         self.records: list = []
@@ -238,12 +279,13 @@ class LiveEncoder:
         self.key_asked = True
 
     def frame(self, rgb: np.ndarray) -> list[bytes]:
-        """One frame (any size: cropped or padded to the model's square by ``fit``)."""
+        """One frame (H, W, 3 uint8; any size: resized to the stream's picture, or cropped or
+        padded by ``fit`` to a square one, as files are read: io/reader.py)."""
         if not self.started or self.closed:
             raise RuntimeError("frame() before start() or after close()")
-        if rgb.shape[:2] != (self.side, self.side):  # as files are read (io/reader.py)
+        if rgb.shape[:2] != self.shape:
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            rgb = fit_frame(picture, self.side, self.settings.fit)
+            rgb = fit_frame(picture, self.plan.read, self.settings.fit)
         asked = bs.KeyReason.REQUEST if self.key_asked and self.count else None
         self.key_asked = False
         self.loop.step(self.count, rgb, self.previous, asked, now=True)

@@ -24,7 +24,7 @@ from typing import Callable
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from .capture import Capture
-from .encoder import LiveEncoder, LiveSettings
+from .encoder import LiveEncoder, LiveSettings, live_plan
 from .transport import Link, connect, parse_address
 
 RETRY = 1.0  # seconds between attempts to reach the receiver
@@ -47,6 +47,9 @@ class SendReport:
     repeated: int = 0  # frames sent as the one before (the sender was behind real time)
     seconds: float = 0.0  # of video coded
     interrupted: bool = False
+    width: int = 0  # the picture coded (0: no frame read)
+    height: int = 0
+    picture_notes: tuple[str, ...] = ()  # how it was fitted (scaled down, a square), as encode's
 
     @property
     def kbps(self) -> float:
@@ -60,7 +63,8 @@ class SendReport:
                 "seconds": round(self.seconds, 3), "kbps": round(self.kbps, 3),
                 "video_kbps": round(self.bytes_video * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
                 "audio_kbps": round(self.bytes_audio * 8 / 1000 / self.seconds, 3) if self.seconds else 0.0,
-                "interrupted": self.interrupted}
+                "interrupted": self.interrupted, "width": self.width, "height": self.height,
+                "picture_notes": list(self.picture_notes)}
 
 
 class _Stream:
@@ -87,9 +91,8 @@ class Sender:
         self.codec, self.settings, self.say = codec, settings, say
         self.address = parse_address(dest)
         self.dest, self.force, self.on_drop, self.limit = dest, force, on_drop, seconds
-        side = codec.model.image_size
-        self.capture = Capture(source, side, settings.fit, settings.audio_channels, sound, loop,
-                               input_format)
+        self.capture = Capture(source, lambda size: live_plan(codec.model, size, settings),
+                               settings.fit, settings.audio_channels, sound, loop, input_format)
         self.report = SendReport()
         self.link: Link | None = None
         self.stream: _Stream | None = None
@@ -103,6 +106,12 @@ class Sender:
                            sound=self.capture.has_audio)
 
     def _begin(self, put: Callable[[bytes], bool], t: float) -> None:
+        if not self.report.width:  # the first stream: what is coded, said once
+            layout = self.capture.planned.layout
+            self.report.width, self.report.height = layout.width, layout.height
+            self.report.picture_notes = self.capture.planned.notes
+            for note in self.capture.planned.notes:
+                self.say(note)
         self.stream = _Stream(self._encoder(), put, t)
         self.stream.send(self.stream.encoder.start())
         self.report.streams += 1

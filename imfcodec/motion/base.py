@@ -91,8 +91,13 @@ class MotionModel(ABC):
 
     def preview(self, reference: Any, tokens: np.ndarray) -> np.ndarray:
         """A cheaper likeness of ``synthesise``'s frames, for encoder decisions that compare
-        tokens' pictures (LiveSettings.interpolate's); by default the frames themselves."""
+        tokens' pictures (LiveSettings.interpolate's), compared with ``previewed`` source
+        frames; by default the frames themselves."""
         return self.synthesise(reference, tokens)
+
+    def previewed(self, frame: np.ndarray) -> np.ndarray:
+        """A source frame as ``preview``'s pictures show it (by default itself)."""
+        return frame
 
     def blend_pictures(self, reference: Any, partner: Any, tokens: np.ndarray) -> tuple[Any, Any]:
         """Dequantised tokens against ``reference`` -> the frames rebuilt from it and from the

@@ -136,6 +136,15 @@ class FullSize(MotionModel):
                                    rate_weight)
         return np.concatenate([fitted, moved], 1) if self.extra else fitted
 
+    def preview(self, reference: FullReference, tokens: np.ndarray) -> np.ndarray:
+        """The model's preview of the region at its working size (the global motion left
+        out): at 1280x720 a full rebuild took 25 ms a frame on 2 cores, and a live stream
+        previews two a frame."""
+        return self.model.preview(reference.inner, self._split(tokens)[0])
+
+    def previewed(self, frame: np.ndarray) -> np.ndarray:
+        return self.view(frame)
+
     def synthesise(self, reference: FullReference, tokens: np.ndarray) -> np.ndarray:
         own, moved = self._split(tokens)
         flows, changes = self.model.working_layers(reference.inner, own)
