@@ -51,13 +51,22 @@ def _even(x: float) -> int:
     return max(2, int(x) // 2 * 2)
 
 
-def output_size(width: int, height: int, box: tuple[int, int] | None = None) -> tuple[int, int]:
+def _turned(box: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """A (long, short) box in the orientation of a ``width`` x ``height`` picture."""
+    return box if width >= height else box[::-1]
+
+
+def _scale(width: int, height: int, box: tuple[int, int]) -> float:
+    return min(1.0, box[0] / width, box[1] / height)
+
+
+def output_size(width: int, height: int, box: tuple[int, int] | None = None,
+                default: tuple[int, int] = MAX_BOX) -> tuple[int, int]:
     """The output size of a ``width`` x ``height`` input: its own, or scaled down (aspect
-    kept, even sides for 4:2:0) to fit ``box`` (default: 1920x1080, turned to the input's
-    orientation)."""
-    if box is None:
-        box = MAX_BOX if width >= height else MAX_BOX[::-1]
-    scale = min(1.0, box[0] / width, box[1] / height)
+    kept, even sides for 4:2:0) to fit ``box`` (none given: ``default``, long side first,
+    turned to the input's orientation), and never over MAX_BOX so turned."""
+    chosen = box if box is not None else _turned(default, width, height)
+    scale = min(_scale(width, height, chosen), _scale(width, height, _turned(MAX_BOX, width, height)))
     return _even(width * scale), _even(height * scale)
 
 
@@ -103,23 +112,28 @@ class Plan:
     notes: tuple[str, ...] = ()
 
 
-def plan(width: int, height: int, model_size: int, size: str | None = None) -> Plan:
+def plan(width: int, height: int, model_size: int, size: str | None = None,
+         default: tuple[int, int] = MAX_BOX) -> Plan:
     """The output of a ``width`` x ``height`` input (as displayed) for a model working at
-    ``model_size``: its own size by default (scaled down to fit 1920x1080), fitted into
-    ``size`` ('WxH') when given; a square ``size`` is a square picture (crop or pad). A
-    picture whose shorter side would be under MIN_SIDE is coded as the model's square."""
+    ``model_size``: its own size by default (scaled down to fit ``default``, 1920x1080 for a
+    file, in the input's orientation), fitted into ``size`` ('WxH') when given, never over
+    MAX_BOX; a square ``size`` is a square picture (crop or pad). A picture whose shorter side
+    would be under MIN_SIDE is coded as the model's square."""
     box = parse_size(size) if size else None
     if box is not None and box[0] == box[1]:
-        side = box[0] // 2 * 2
+        side = min(box[0], MAX_BOX[1]) // 2 * 2  # (no larger than 1080p's short side)
         return Plan(side, Layout.square(side), (f"coded as a {side}x{side} square (--size)",))
-    w, h = output_size(width, height, box)
+    w, h = output_size(width, height, box, default)
     notes = []
     if min(w, h) < MIN_SIDE:
         return Plan(model_size, Layout.square(model_size),
                     (f"the {width}x{height} picture is under {MIN_SIDE} pixels a side: coded as the "
                      f"model's {model_size}x{model_size} square",))
     if (w, h) != (width, height):
-        why = "to fit --size" if box is not None else f"to fit {MAX_BOX[0]}x{MAX_BOX[1]}"
+        cap = _turned(MAX_BOX, width, height)
+        chosen = box if box is not None else _turned(default, width, height)
+        fits = cap if _scale(width, height, cap) < _scale(width, height, chosen) else chosen
+        why = "to fit --size" if fits is box else f"to fit {fits[0]}x{fits[1]}"
         notes.append(f"scaled down from {width}x{height} to {w}x{h} {why}")
     if w == h == model_size:
         return Plan(model_size, Layout.square(model_size), tuple(notes))

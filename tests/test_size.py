@@ -50,6 +50,16 @@ def test_the_plan_says_what_it_did():
     assert tiny.read == 256 and "under 64 pixels" in tiny.notes[0]
     own = plan(1280, 720, 256)
     assert own.read == (1280, 720) and own.layout.region == (280, 0, 720) and not own.notes
+    # a --size larger than 1080p does not lift the limit
+    over = plan(3840, 2160, 256, "3840x2160")
+    assert over.read == (1920, 1080) and over.notes[0].endswith("to fit 1920x1080")
+    assert plan(3840, 2160, 256, "8192x8192").read == 1080  # a square: at most 1080 a side
+    assert plan(2160, 3840, 256, "3840x2160").read == (1080, 1920)
+    # another default box (a call's, 640x360), turned to the picture; --size still goes to 1080p
+    assert plan(1280, 720, 256, None, (640, 360)).read == (640, 360)
+    assert plan(720, 1280, 256, None, (640, 360)).read == (360, 640)
+    assert plan(1280, 720, 256, "1280x720", (640, 360)).read == (1280, 720)
+    assert plan(256, 256, 256, None, (640, 360)).layout == Layout.square(256)
 
 
 def test_the_region_goes_where_the_picture_moves():

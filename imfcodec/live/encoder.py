@@ -46,6 +46,10 @@ TEST_EVERY = 0.1
 # x265's preset for the key frames of a stream larger than the model's square (Tuning.key_preset):
 # the files' veryslow held a 1280x720 call up for 0.3-0.8 s at each refresh (docs/live.md).
 LIVE_KEY_PRESET = "medium"
+# The largest picture a call sends unless --size asks for another: on this 2-core CPU a call
+# at 640x360 and 30 fps, both ends on one machine, kept up (97 ms median latency), where at
+# 1280x720 the sender alone fell behind real time (docs/live.md, "The picture's own size").
+LIVE_BOX = (640, 360)
 
 
 def live_tuning(fps: Fraction | float, **changes) -> Tuning:
@@ -60,8 +64,8 @@ class LiveSettings:
     refresh (predicted key frames where they pay); ``packet_frames`` frames a token record
     holds (1: each frame sent as soon as it is coded; more: fewer bytes, that much more
     latency); ``bitrate`` a target in bits per second for video and sound together (None:
-    the quality level as it is); ``size`` the picture, as files have it (layout.plan: the
-    source's own size, scaled down to fit 1920x1080; 'WxH' fits it into a smaller box; a
+    the quality level as it is); ``size`` the picture (layout.plan: the source's own size,
+    scaled down to fit LIVE_BOX, 640x360; 'WxH' fits it into another box, up to 1920x1080; a
     square, e.g. '256x256', the model's square of earlier versions); ``fit`` crop or pad for
     a square picture; the sound's
     rate and channels; ``max_key_seconds`` an intra key frame at least this often (0: only
@@ -99,12 +103,18 @@ class LiveSettings:
 def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
               settings: LiveSettings) -> Plan:
     """The picture a live stream codes from a source of ``source_size`` (upright width,
-    height): layout.plan's, as for a file, its motion region centred (a call cannot look at
-    its first seconds to place it); no size known: the model's square."""
+    height): layout.plan's, as for a file but fitted into LIVE_BOX (turned to the source's
+    orientation) unless ``settings.size`` says otherwise, its motion region centred (a call
+    cannot look at its first seconds to place it); no size known: the model's square."""
     side = model.image_size
     if source_size is None:
         return Plan(side, Layout.square(side))
-    return plan(source_size[0], source_size[1], side, settings.size)
+    planned = plan(source_size[0], source_size[1], side, settings.size, LIVE_BOX)
+    if settings.size is None:  # (say why a camera's 1280x720 went at 640x360)
+        notes = tuple(f"{note}, a call's default (--size 1280x720 for more where the CPU keeps up)"
+                      if note.startswith("scaled down") else note for note in planned.notes)
+        planned = replace(planned, notes=notes)
+    return planned
 
 
 def live_motion(model: MotionModel, layout: Layout, global_motion: bool = True) -> MotionModel:
