@@ -14,8 +14,8 @@ clip's own rate (a sender slower than real time falls behind, not counted in the
 Each process's resident memory (VmRSS) is sampled every second; its slope is a least-squares
 line over the second half of the stream (first frame read to last), in MB a minute, so that
 "flat memory" is a number (noisy on a short run). The picture is `--size` (default 256x256,
-the target's: the clip's centre square; `own`: the clip's own size, as `send` codes it by
-default). Quality: the received .mkv against the clip at that size (the stream's frame i
+the target's: the clip's centre square; `call`: what `send` codes by default, the clip's own
+size fitted into 640x360; or WxH). Quality: the received .mkv against the clip at that size (the stream's frame i
 against the clip's frame i modulo its length), PSNR and MS-SSIM (imfcodec.metrics), beside
 `imfcodec encode --size SIZE --adaptive` at the same quality and sound rate (key placement
 centre, the default, and
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packet-frames", type=int, default=1)
     parser.add_argument("--audio-bitrate", default="8k")
     parser.add_argument("--size", default="256x256",
-                        help="the picture sent (send --size), or 'own': the clip's own size")
+                        help="the picture sent (send --size), or 'call': send's default")
     parser.add_argument("--threads", type=int, default=1,
                         help="each process's (both share this machine's cores)")
     parser.add_argument("--no-quality", action="store_true", help="leave out the quality part")
@@ -207,12 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
 
     from imfcodec.layout import plan
+    from imfcodec.live.encoder import LIVE_BOX
     from imfcodec.source import Source
 
     clip = args.clip or default_clip()
-    size = None if args.size == "own" else args.size
+    size = None if args.size == "call" else args.size
     probed = Source.open(clip, 256, "crop")
-    read = plan(probed.info.width, probed.info.height, 256, size).read
+    read = plan(probed.info.width, probed.info.height, 256, size, LIVE_BOX).read
+    # the file mode at the same picture (encode's own default box is 1920x1080)
+    picture = f"{read}x{read}" if isinstance(read, int) else f"{read[0]}x{read[1]}"
     source = opened(clip, read)
     reference = source.read()  # the clip at 256x256, centre crop (read before the run)
     n = len(reference)
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "commit": commit(), "clip": clip.name, "clip_seconds": round(clip_seconds, 3),
             "fps": fps, "seconds": args.seconds, "looped": loop,
-            "level": args.quality, "size": args.size,
+            "level": args.quality, "size": args.size, "picture": picture,
             "packet_frames": args.packet_frames, "audio_bitrate": args.audio_bitrate,
             "cores": os.cpu_count(), "threads": args.threads,
             "load_after": round(os.getloadavg()[0], 2),
@@ -314,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             # placement, over the same frames of the clip as the live first pass.
             for placement in ("centre", "start"):
                 imf, decoded = tmp / f"{placement}.imf", tmp / f"{placement}.mkv"
-                encoded = run_json("encode", clip, imf, *(["--size", size] if size else []),
+                encoded = run_json("encode", clip, imf, "--size", picture,
                                    "--quality", args.quality, "--adaptive", "--key-placement", placement,
                                    "--audio-bitrate", args.audio_bitrate, "--force")
                 run_json("decode", imf, decoded, "--force")
