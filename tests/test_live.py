@@ -540,6 +540,13 @@ def test_a_call_fitted_into_a_size_or_the_models_square(tiny_codec):
         decoder = LiveDecoder(tiny_codec)
         shown = [p for packet in packets for _, p in decoder.packet(packet).frames]
         assert shown[0].shape == (expected[1], expected[0], 3)
+    # a camera's 1280x720 (or 720x1280) is sent at 640x360 (360x640) unless --size says more
+    for source, size, expected in (((1280, 720), None, (640, 360)), ((720, 1280), None, (360, 640)),
+                                   ((1280, 720), "1280x720", (1280, 720))):
+        encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(size=size), source_size=source,
+                              sound=False)
+        assert (encoder.header.width, encoder.header.height) == expected
+        assert any("a call's default" in note for note in encoder.plan.notes) == (size is None)
     # no size known: the model's square, as the API always gave
     assert LiveEncoder(tiny_codec, FPS, sound=False).header.width == side
     with pytest.raises(InputError, match="--size"):
