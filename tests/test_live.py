@@ -547,6 +547,11 @@ def test_a_call_fitted_into_a_size_or_the_models_square(tiny_codec):
                               sound=False)
         assert (encoder.header.width, encoder.header.height) == expected
         assert any("a call's default" in note for note in encoder.plan.notes) == (size is None)
+    # key frames: x265 medium above the model's square (given tunings too), else veryslow
+    for size, preset in ((None, "medium"), (f"{side}x{side}", "veryslow")):
+        encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(size=size, tuning=live_tuning(FPS)),
+                              source_size=(320, 180), sound=False)
+        assert encoder.loop.keys.encoder.tuning["preset"] == preset
     # no size known: the model's square, as the API always gave
     assert LiveEncoder(tiny_codec, FPS, sound=False).header.width == side
     with pytest.raises(InputError, match="--size"):

@@ -240,8 +240,9 @@ class LiveEncoder:
         self.plan = live_plan(codec.model, source_size, settings)
         layout = self.plan.layout
         side = codec.model.image_size
-        tuning = settings.tuning or live_tuning(
-            self.fps, key_preset=LIVE_KEY_PRESET if layout.width * layout.height > side * side else None)
+        tuning = settings.tuning or live_tuning(self.fps)
+        if tuning.key_preset is None and layout.width * layout.height > side * side:
+            tuning = replace(tuning, key_preset=LIVE_KEY_PRESET)
         self.motion = live_motion(codec.model, layout, tuning.global_motion)
         self.shape = (layout.height, layout.width)  # of the frames coded
         chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
