@@ -150,7 +150,12 @@ def latency(tx: list[dict], rx: list[dict], fps: float) -> dict:
     return {"joined": len(ms), "median_ms": round(float(np.median(ms)), 1),
             "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1),
             "first_second_median_ms": round(float(np.median(ms[:max(1, round(fps))])), 1),
-            "last_second_median_ms": round(float(np.median(ms[-max(1, round(fps)):])), 1)}
+            "last_second_median_ms": round(float(np.median(ms[-max(1, round(fps)):])), 1),
+            # whether the receiver keeps up: the median of each minute of the stream (of each
+            # tenth on a run under 10 minutes)
+            "median_ms_by_part": [round(float(np.median(part)), 1)
+                                  for part in np.array_split(ms, max(10, len(ms) // round(60 * fps)))
+                                  if len(part)]}
 
 
 def opened(path: Path, read):

@@ -186,15 +186,29 @@ def long_imf(tmp_path_factory, tiny_model_path):
     return imf
 
 
+@contextlib.contextmanager
+def disposition(sig, handler):
+    """Children started meanwhile inherit ``sig`` at ``handler``, SIG_DFL or SIG_IGN (as
+    `nohup` starts its command with SIGHUP ignored)."""
+    old = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        signal.signal(sig, old)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_imf, sig, code):
     imf = tmp_path / "a.imf"
     imf.write_bytes(long_imf.read_bytes())
     target = tmp_path / "out.mkv"
-    proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(imf), str(target),
-                             "--model", str(tiny_model_path), "--quiet"],
-                            stderr=subprocess.PIPE, text=True)
+    # (the child starts with the signal at its default, as from a terminal: under `nohup` the
+    # tests' own SIGHUP is ignored, and the command rightly keeps it so, below)
+    with disposition(sig, signal.SIG_DFL):
+        proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(imf),
+                                 str(target), "--model", str(tiny_model_path), "--quiet"],
+                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not any(p.name.endswith(".part.mkv") for p in tmp_path.iterdir()):
         assert proc.poll() is None and time.time() < deadline, "decode ended before it was signalled"
@@ -207,21 +221,11 @@ def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_i
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.imf"]
 
 
-@contextlib.contextmanager
-def ignoring(sig):
-    """Children started meanwhile inherit ``sig`` ignored (as `nohup` starts its command)."""
-    old = signal.signal(sig, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(sig, old)
-
-
 @pytest.mark.slow
 def test_a_signal_the_caller_ignores_stays_ignored(tmp_path, tiny_model_path, long_imf):
     # `nohup imfcodec decode ...`: the terminal's hangup does not end the command
     target = tmp_path / "out.mkv"
-    with ignoring(signal.SIGHUP):
+    with disposition(signal.SIGHUP, signal.SIG_IGN):
         proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(long_imf),
                                  str(target), "--model", str(tiny_model_path), "--quiet"],
                                 stderr=subprocess.PIPE, text=True)
