@@ -55,9 +55,16 @@ def test_decode_to_a_pipe_closed_after_100_bytes_ends_quietly(imf, tiny_model_pa
                          ids=["info", "info-json", "encode-stdout", "decode-json"])
 def test_every_report_to_a_closed_pipe_ends_quietly(imf, clip, tiny_model_path, tmp_path, args):
     args = [a.format(imf=imf, clip=clip, out=tmp_path / "b.mkv") for a in args]
-    proc = imfcodec(*args, "--model", tiny_model_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) \
-        if args[0] != "info" else imfcodec(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.close()  # gone before the first byte: the first write meets a closed pipe
+    # the reader is gone before the command starts, so its first write meets a closed pipe
+    # (closing it after the start raced a quick `info`, which could write its few lines into
+    # the pipe's buffer first while this process was held up, and end with 0)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = imfcodec(*args, "--model", tiny_model_path, stdout=write_end, stderr=subprocess.PIPE) \
+            if args[0] != "info" else imfcodec(*args, stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert proc.returncode == EXIT_PIPE, err
