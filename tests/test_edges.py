@@ -197,6 +197,20 @@ def disposition(sig, handler):
         signal.signal(sig, old)
 
 
+def decoding(imf, target, model_path, sig, handler) -> subprocess.Popen:
+    """`imfcodec decode imf target`, started with ``sig`` at ``handler``, once it is writing
+    (its .part file is there)."""
+    with disposition(sig, handler):
+        proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(imf),
+                                 str(target), "--model", str(model_path), "--quiet"],
+                                stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not any(p.name.endswith(".part.mkv") for p in target.parent.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, "decode ended before it was signalled"
+        time.sleep(0.01)
+    return proc
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_imf, sig, code):
@@ -205,14 +219,7 @@ def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_i
     target = tmp_path / "out.mkv"
     # (the child starts with the signal at its default, as from a terminal: under `nohup` the
     # tests' own SIGHUP is ignored, and the command rightly keeps it so, below)
-    with disposition(sig, signal.SIG_DFL):
-        proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(imf),
-                                 str(target), "--model", str(tiny_model_path), "--quiet"],
-                                stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not any(p.name.endswith(".part.mkv") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.time() < deadline, "decode ended before it was signalled"
-        time.sleep(0.01)
+    proc = decoding(imf, target, tiny_model_path, sig, signal.SIG_DFL)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
@@ -225,14 +232,7 @@ def test_a_signal_during_decode_leaves_nothing(tmp_path, tiny_model_path, long_i
 def test_a_signal_the_caller_ignores_stays_ignored(tmp_path, tiny_model_path, long_imf):
     # `nohup imfcodec decode ...`: the terminal's hangup does not end the command
     target = tmp_path / "out.mkv"
-    with disposition(signal.SIGHUP, signal.SIG_IGN):
-        proc = subprocess.Popen([sys.executable, "-m", "imfcodec.cli", "decode", str(long_imf),
-                                 str(target), "--model", str(tiny_model_path), "--quiet"],
-                                stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not any(p.name.endswith(".part.mkv") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.time() < deadline, "decode ended before it was signalled"
-        time.sleep(0.01)
+    proc = decoding(long_imf, target, tiny_model_path, signal.SIGHUP, signal.SIG_IGN)
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
