@@ -60,13 +60,22 @@ def _scale(width: int, height: int, box: tuple[int, int]) -> float:
     return min(1.0, box[0] / width, box[1] / height)
 
 
+def _bounding_box(width: int, height: int, box: tuple[int, int] | None,
+                  default: tuple[int, int]) -> tuple[int, int]:
+    """The box a ``width`` x ``height`` input is fitted into: ``box`` (none given:
+    ``default``, long side first, turned to the input's orientation), or MAX_BOX so turned
+    where that is tighter."""
+    chosen = box if box is not None else _turned(default, width, height)
+    cap = _turned(MAX_BOX, width, height)
+    return cap if _scale(width, height, cap) < _scale(width, height, chosen) else chosen
+
+
 def output_size(width: int, height: int, box: tuple[int, int] | None = None,
                 default: tuple[int, int] = MAX_BOX) -> tuple[int, int]:
     """The output size of a ``width`` x ``height`` input: its own, or scaled down (aspect
     kept, even sides for 4:2:0) to fit ``box`` (none given: ``default``, long side first,
     turned to the input's orientation), and never over MAX_BOX so turned."""
-    chosen = box if box is not None else _turned(default, width, height)
-    scale = min(_scale(width, height, chosen), _scale(width, height, _turned(MAX_BOX, width, height)))
+    scale = _scale(width, height, _bounding_box(width, height, box, default))
     return _even(width * scale), _even(height * scale)
 
 
@@ -130,9 +139,7 @@ def plan(width: int, height: int, model_size: int, size: str | None = None,
                     (f"the {width}x{height} picture is under {MIN_SIDE} pixels a side: coded as the "
                      f"model's {model_size}x{model_size} square",))
     if (w, h) != (width, height):
-        cap = _turned(MAX_BOX, width, height)
-        chosen = box if box is not None else _turned(default, width, height)
-        fits = cap if _scale(width, height, cap) < _scale(width, height, chosen) else chosen
+        fits = _bounding_box(width, height, box, default)
         why = "to fit --size" if fits is box else f"to fit {fits[0]}x{fits[1]}"
         notes.append(f"scaled down from {width}x{height} to {w}x{h} {why}")
     if w == h == model_size:
