@@ -39,7 +39,6 @@ from .io.output import Sound, save_video, sound_path, write_video
 from .io.reader import VideoInfo, existing_file
 from .layout import Layout, choose_region, motion_map, plan
 from .motion.base import MotionModel
-from .motion import camera
 from .motion.fullsize import FullSize
 from .options import EncodeOptions, EncodeSettings
 from .ratecontrol import Notify, RateControl, encode_to_bitrate, parse_bitrate, share_with_sound
@@ -288,9 +287,7 @@ class Codec:
                              interpolation=cv2.INTER_AREA)
                   for frame in islice(src.frames(), round(float(src.fps) * REGION_SECONDS))]
         layout = Layout(width, height, choose_region(width, height, motion_map(thumbs)))
-        # (a model that sends no motion, static, shows its key frame as it is)
-        moves = global_motion and self.model.token_dim > 0
-        return FullSize(self.model, layout, moves and camera.useful(width, height, layout.region))
+        return FullSize.of(self.model, layout, global_motion)
 
     def encode(self, source: str | Path | Source, settings: EncodeSettings | None = None, *,
                options: EncodeOptions | None = None, bitrate: str | float | None = None,

@@ -30,7 +30,6 @@ from ..errors import InputError
 from ..io.audio import RATE
 from ..io.reader import fit_frame
 from ..layout import Layout, Plan, parse_size, plan
-from ..motion import camera
 from ..motion.base import MotionModel
 from ..motion.fullsize import FullSize
 from ..options import EncodeSettings, Tuning
@@ -120,12 +119,10 @@ def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
 def live_motion(model: MotionModel, layout: Layout, global_motion: bool = True) -> MotionModel:
     """The model as it codes ``layout``'s picture: itself for its own square, else through
     its region at full size (motion/fullsize.py), with the picture's global motion where
-    enough of the picture lies outside the region (as files: Codec.motion_for)."""
+    enough of the picture lies outside the region (FullSize.of, as files: Codec.motion_for)."""
     if layout == Layout.square(model.image_size):
         return model
-    moves = global_motion and model.token_dim > 0
-    return FullSize(model, layout,
-                    moves and camera.useful(layout.width, layout.height, layout.region))
+    return FullSize.of(model, layout, global_motion)
 
 
 def _pre_skip(settings: AudioSettings, channels: int) -> int:

@@ -84,6 +84,15 @@ class FullSize(MotionModel):
         self.base = np.ascontiguousarray(np.stack(grid, axis=-1))
         self._outside: np.ndarray | None = None  # 1 - the fade at the region's size (global motion)
 
+    @classmethod
+    def of(cls, model: MotionModel, layout: Layout, global_motion: bool = True) -> "FullSize":
+        """``model`` at ``layout``'s picture, with the picture's global motion where enough of
+        the picture lies outside the region (camera.useful) and ``global_motion`` allows it
+        (a model that sends no motion, static, shows its key frame as it is)."""
+        moves = global_motion and model.token_dim > 0
+        return cls(model, layout,
+                   moves and camera.useful(layout.width, layout.height, layout.region))
+
     @property
     def global_motion(self) -> bool:
         """Whether its tokens carry the picture's global motion (format 8.0)."""
