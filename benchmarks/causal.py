@@ -16,7 +16,10 @@ Five curves a clip, each over the quality levels (--qualities):
   causal-2 each frame's token sent, two frames a token record (`send --packet-frames 2`: 40 ms more
            latency at 25 fps, half the records);
   causal-1s  the same causal decisions with a second of frames a token record: what the
-           decisions alone cost, without the per-frame records.
+           decisions alone cost, without the per-frame records;
+  delayed  the live encoder with a latency budget (`send --delay`, --delay seconds, 2 by
+           default): each run's key frame chosen among its first frames (half the budget),
+           frames sent in records of the other half's.
 BD-rate (MS-SSIM) of each causal curve against the file curve, per clip and on average. The
 frames are those decoded from the bytes (the live stream through LiveDecoder, which a test
 shows gives the file decoder's frames bit for bit).
@@ -38,7 +41,7 @@ from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
 from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import clip_quality
 
-MODES = ("file", "causal", "causal-each", "causal-2", "causal-1s")
+MODES = ("file", "causal", "causal-each", "causal-2", "causal-1s", "delayed")
 PACKET_FRAMES = {"causal": 1, "causal-each": 1, "causal-2": 2}  # causal-1s: a second's frames
 
 
@@ -48,10 +51,11 @@ def file_point(codec, src, frames, quality):
     return stream.stats.video_kbps, clip_quality(frames, decoded), stream.stats.key_frames
 
 
-def causal_point(codec, src, frames, quality, packet_frames, changes=None, interpolate=True):
+def causal_point(codec, src, frames, quality, packet_frames, changes=None, interpolate=True,
+                 delay=0.0):
     tuning = live_tuning(src.fps, **changes) if changes else None
     settings = LiveSettings(quality=quality, packet_frames=packet_frames, tuning=tuning,
-                            interpolate=interpolate)
+                            interpolate=interpolate, delay=delay)
     encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
     shown = []
@@ -85,6 +89,8 @@ def main() -> int:
                              "ships)")
     parser.add_argument("--between-tolerance", type=float, default=None,
                         help="the live encoder's Tuning.between_tolerance (default: what ships)")
+    parser.add_argument("--delay", type=float, default=2.0,
+                        help="the delayed mode's latency budget in seconds (send --delay)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     changes = {k: v for k, v in (("refresh_horizon", args.refresh_horizon),
@@ -107,6 +113,9 @@ def main() -> int:
             for mode in modes:
                 if mode == "file":
                     kbps, q, keys = file_point(codec, src, frames, quality)
+                elif mode == "delayed":
+                    kbps, q, keys = causal_point(codec, src, frames, quality, 1, changes,
+                                                 delay=args.delay)
                 else:
                     kbps, q, keys = causal_point(codec, src, frames, quality,
                                                  PACKET_FRAMES.get(mode, round(float(src.fps))),

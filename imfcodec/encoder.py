@@ -214,6 +214,10 @@ class FrameLoop:
         self.keys = KeyCoder(header, options)
         # refined minus analysed token of the last frame sent since the key frame (refinement)
         self.correction: np.ndarray | None = None
+        # (a live stream with a look-ahead) which frame a run starting at a frame, for a
+        # reason, sends as its key frame: (its index, its picture); None: the run's first
+        self.placer: Callable[[int, np.ndarray, bs.KeyReason], tuple[int, np.ndarray]] | None = None
+        self.ahead: int | None = None  # a key frame sent ahead of its run's leading frames
 
     def _needs_reference(self) -> bool:
         f = self.fixed
@@ -325,8 +329,17 @@ class FrameLoop:
                 self.fixed.progress(len(accepted))
             if split is not None:
                 index, frame = batch[split]
-                self.key_frame(index, frame, bs.KeyReason.QUALITY)
-                self.pending = batch[split + 1 :]
+                leads = self._start_run(index, frame, bs.KeyReason.QUALITY)
+                self.pending = batch[split if leads else split + 1 :]
+
+    def _start_run(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> bool:
+        """A run starts at frame ``index``: its key frame sent, that frame or the one the
+        placer picks ahead of it (then ``index`` is the run's first leading frame, to be sent
+        as a token: True)."""
+        key, picture = (index, frame) if self.placer is None else self.placer(index, frame, reason)
+        self.key_frame(key, picture, reason, run_start=index)
+        self.ahead = key if key != index else None
+        return key != index
 
     def _queue(self, index: int, frame: np.ndarray) -> None:
         """A frame to send as a token: it waits for a full batch."""
@@ -355,13 +368,16 @@ class FrameLoop:
             self.run_batch()
             # a refresh decided in that batch may have moved the last key frame: ask again
             reason = forced_reason(options, index, self.held.last.index, frame, previous)
+        if index == self.ahead:  # (sent already, ahead of its run's leading frames)
+            self.ahead = None
+            return
         if reason is not None:
             self.run_batch()
-            self.key_frame(index, frame, reason)
-        else:
-            self._queue(index, frame)
-            if now:
-                self.run_batch()
+            if not self._start_run(index, frame, reason):
+                return
+        self._queue(index, frame)
+        if now:
+            self.run_batch()
 
     def encode(self, frames: Iterator[np.ndarray]) -> EncodeStats:
         """Frames in order, each key frame first in its run (the decisions made as it goes)."""

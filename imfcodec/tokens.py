@@ -103,7 +103,10 @@ class TokenChunker:
         if self.adaptive and not blended:
             if absolute is not None or self.tables is None:
                 self.tables = adaptive_coder.TableState(rows.shape[1])
-            if self.frames and absolute is None and len(rows) == 1 and not self.reference:
+            # (a FRAME record holds the next frame in display order: not a leading frame
+            # of a key frame sent ahead of it, FrameOrder)
+            if self.frames and absolute is None and len(rows) == 1 and not self.reference \
+                    and self.skip is None:
                 record = self._frame(residuals[0])
             if record is None:
                 data = adaptive_coder.encode_chunk(residuals, absolute, self.tables)

@@ -62,6 +62,9 @@ class LiveDecoder:
         # them its frames are rebuilt from, and which it blends in: version 5.0 and 6.0)
         self.references: deque = deque(maxlen=bs.MAX_REFERENCES)
         self.last: tuple | None = None  # the last token frame: what rebuilt it, and its picture
+        # a key frame sent ahead of its run's leading frames (a stream with a look-ahead):
+        # (its index, its picture), shown once they are
+        self.held: tuple[int, np.ndarray] | None = None
         self.grid = None
         self.waiting = True  # for an intra key frame (at a stream's start, or after a loss)
         self.asking = False  # waiting after a loss
@@ -115,7 +118,7 @@ class LiveDecoder:
         frame; the sound goes on from the next AUDIO record's own start."""
         self.waiting = self.asking = True
         self.references.clear()
-        self.last = None
+        self.last = self.held = None
         self.sound_lost = True
         if self.checker is not None:
             self.checker.sound.resync()
@@ -125,7 +128,7 @@ class LiveDecoder:
         size = self.reader.size
         if isinstance(item, Start):
             self.start, self.checker = item, RecordChecker(item.version, item.stream_id)
-            self.header = self.records = self.audio = self.last = None
+            self.header = self.records = self.audio = self.last = self.held = None
             self.references.clear()
             self.waiting, self.asking, self.shown, self.clock = True, False, 0, None
             self.bytes_video += size
@@ -134,12 +137,12 @@ class LiveDecoder:
             self.refused += 1
             raise FormatError("bad packet: a record before any stream's start")
         kind = record_type(item)
-        if self.waiting and kind is RecordType.KEYFRAME and item.codec != PREDICTED_HEVC \
+        if self.waiting and kind in (RecordType.KEYFRAME, RecordType.TOKENS) \
                 and self.header is not None:
-            self.checker.order.resync(item.frame_index)
-        elif self.waiting and kind in (RecordType.KEYFRAME, RecordType.TOKENS) \
-                and self.header is not None:
-            return shown  # depends on what was lost: skipped until the next intra key frame
+            if kind is not RecordType.KEYFRAME or item.codec == PREDICTED_HEVC:
+                return shown  # depends on what was lost: skipped until the next intra key frame
+            if self.asking:  # (a stream's first key frame may be sent ahead of its run)
+                self.checker.order.resync(item.frame_index)
         try:
             self.checker.check(kind, item)
         except FormatError as exc:
@@ -172,12 +175,15 @@ class LiveDecoder:
             shown.sound += self.clock.packets(item, resync=self.sound_lost)
             self.sound_lost = False  # (as order.AudioOrder.resync takes it up)
         elif kind is RecordType.KEYFRAME:
-            if item.frame_index > self.shown:
-                shown.lost += list(range(self.shown, item.frame_index))
             rgb = self.records.key_frame(item)
             self.references.append(self.model.reference(rgb))
             self.last = None
             self.waiting = self.asking = False
+            if self.checker.order.ahead == item.frame_index:  # ahead of its leading frames
+                self.held = (item.frame_index, rgb)
+                return shown
+            if item.frame_index > self.shown:
+                shown.lost += list(range(self.shown, item.frame_index))
             self.shown = item.frame_index + 1
             shown.frames.append((item.frame_index, rgb))
         elif kind is RecordType.TOKENS:
@@ -186,7 +192,7 @@ class LiveDecoder:
                 shown.frames += [(self.shown + i, None) for i in range(len(levels))]
                 self.shown += len(levels)
                 self.last = None
-                return shown
+                return self._held_shown(shown)
             reference = self.references[-1 - item.reference]
             partner = None if item.partner is None else self.references[-1 - item.partner]
             for i, row in enumerate(levels):
@@ -203,8 +209,16 @@ class LiveDecoder:
                 self.last = (row, source, picture)
                 shown.frames.append((self.shown, picture))
                 self.shown += 1
+            self._held_shown(shown)
         elif kind is RecordType.END:
             shown.ended = True
             self.checker = None
         return shown
 
+    def _held_shown(self, shown: Shown) -> Shown:
+        """The key frame held ahead of its leading frames, once they are all shown."""
+        if self.held is not None and self.held[0] == self.shown:
+            shown.frames.append(self.held)
+            self.shown += 1
+            self.held = None
+        return shown

@@ -4,7 +4,11 @@ Causal coding: the first frame is an intra key frame; each later frame is coded 
 (one pass, no key placement, nothing held back but ``packet_frames`` or, below, one frame),
 its refresh decided
 from what has been seen (the closed-loop rule of refresh.py, run on the frame itself); a
-receiver that asks gets an intra key frame at the next frame. Each packet is one record of
+receiver that asks gets an intra key frame at the next frame. With a ``delay`` (a latency
+budget) frames wait for half of it before they are coded, so that each run's key frame is the
+one among its first frames nearest their mean picture (keyplace.py's choice, as a file's
+centred key frame), sent ahead of the frames before it, and go out in records of the other
+half's frames. Each packet is one record of
 format 10.0 or 11.0 (the stream id in every CRC; each predicted frame in a FRAME record of a
 few bytes),
 so the packets of a stream, put end to end, are an .imf file (the END record comes with
@@ -16,6 +20,7 @@ in one FRAME record and its token is not sent.
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -29,10 +34,12 @@ from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
 from ..io.reader import fit_frame
+from ..keyplace import central_frame, descriptor
 from ..layout import Layout, Plan, parse_size, plan
 from ..motion.base import MotionModel
 from ..motion.fullsize import FullSize
 from ..options import EncodeSettings, Tuning
+from ..refresh import scene_change
 from .rate import OnlineRate
 
 FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
@@ -49,6 +56,8 @@ LIVE_KEY_PRESET = "medium"
 # at 640x360 and 30 fps, both ends on one machine, kept up (97 ms median latency), where at
 # 1280x720 the sender alone fell behind real time (docs/live.md, "The picture's own size").
 LIVE_BOX = (640, 360)
+# The longest --delay: a latency budget for a broadcast, not a call.
+MAX_DELAY = 10.0
 
 
 def live_tuning(fps: Fraction | float, **changes) -> Tuning:
@@ -71,7 +80,10 @@ class LiveSettings:
     when a receiver asks or the scene changes); ``interpolate`` (one frame a packet): each
     frame held until the next is coded, so that a frame the midpoint of its neighbours'
     tokens rebuilds about as well as its own (Tuning.between_tolerance) is sent with the
-    next, its token left out (format 11.0; one frame time more latency)."""
+    next, its token left out (format 11.0; one frame time more latency); ``delay`` seconds
+    a frame may wait at the sender (0: none; see lookahead_frames): each run's key frame is
+    chosen among its first frames, and frames go out in records of several (with it,
+    ``packet_frames`` stays 1 and nothing is interpolated)."""
 
     quality: int = 3
     adaptive: bool = True
@@ -83,6 +95,7 @@ class LiveSettings:
     audio_channels: int = 1
     max_key_seconds: float = 0.0
     interpolate: bool = True
+    delay: float = 0.0
     # the encoder's measured constants (options.Tuning; None: live_tuning's): what
     # benchmarks vary
     tuning: Tuning | None = None
@@ -94,9 +107,20 @@ class LiveSettings:
             raise InputError("--bitrate must be above 0")
         if self.max_key_seconds < 0:
             raise InputError("--max-key-seconds must be 0 or more")
+        if not 0 <= self.delay <= MAX_DELAY:
+            raise InputError(f"--delay must be 0..{MAX_DELAY:g} seconds, got {self.delay:g}")
+        if self.delay and self.packet_frames != 1:
+            raise InputError("--delay sets how many frames a packet holds: leave out --packet-frames")
         if self.size is not None:
             parse_size(self.size)  # (InputError: not WxH, or out of range)
         AudioSettings(self.audio_bitrate, self.audio_channels)  # checks the range
+
+
+def lookahead_frames(delay: float, fps: Fraction | float) -> int:
+    """Frames a stream with a ``delay`` (seconds) looks ahead: half of it (the other half is
+    for its records of as many frames); under 2 frames, none (0)."""
+    frames = int(delay * float(fps) / 2 + 1e-9)
+    return frames if frames >= 2 else 0
 
 
 def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
@@ -248,18 +272,28 @@ class LiveEncoder:
         options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
         self.header = make_header(self.motion, options, self.fps,
                                   source_size or (layout.width, layout.height))
-        self.header.chunk_frames = settings.packet_frames
+        # frames held before they are coded (0: none): a run's key frame is chosen among them
+        self.lookahead = lookahead_frames(settings.delay, self.fps)
+        self.header.chunk_frames = self.lookahead or settings.packet_frames
         self.stream_id = secrets.randbits(32)
         self.records: list = []
-        pairs = frame_records and settings.interpolate and settings.packet_frames == 1
+        pairs = frame_records and settings.interpolate and self.header.chunk_frames == 1
         self.version = PAIR_VERSION if pairs else FRAME_VERSION if frame_records else LIVE_VERSION
         self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
                               adaptive_tables=True, frame_records=frame_records, pairs=pairs)
         self.sound = _Sound(settings) if sound else None
         self.rate = OnlineRate(settings.bitrate, self.fps, settings.audio_bitrate if sound else 0,
                                self.loop) if settings.bitrate else None
-        self.count = 0  # frames coded
+        self.count = 0  # frames taken (coded, or held for the look-ahead)
         self.previous: np.ndarray | None = None
+        # (look-ahead) the frames taken and not yet coded: (index, picture, repeated), and
+        # their thumbnails; the sound's records held until the frames of their time are coded
+        self.window: deque[tuple[int, np.ndarray, bool]] = deque()
+        self.thumbs: dict[int, np.ndarray] = {}
+        self.sound_held: deque[bs.AudioChunk] = deque()
+        self.coded = 0  # frames coded
+        if self.lookahead:
+            self.loop.placer = self._place
         self.key_asked = False
         self.bytes_video = self.bytes_audio = 0
         self.started = self.closed = False
@@ -294,12 +328,59 @@ class LiveEncoder:
         if rgb.shape[:2] != self.shape:
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             rgb = fit_frame(picture, self.plan.read, self.settings.fit)
-        asked = bs.KeyReason.REQUEST if self.key_asked and self.count else None
-        self.key_asked = False
-        self.loop.step(self.count, rgb, self.previous, asked, now=True)
+        if self.lookahead:
+            self.window.append((self.count, rgb, False))
+            self.thumbs[self.count] = descriptor(rgb)
+            self.previous = rgb
+            while len(self.window) > self.lookahead:
+                self._code_held()
+            return self._coded()
+        self._code(self.count, rgb, self.previous)
         self.previous = rgb
-        self.loop.stats.levels.clear()  # (a file's statistics; a call would pile them up)
         return self._coded()
+
+    def _code(self, index: int, rgb: np.ndarray, previous: np.ndarray | None) -> None:
+        # (a key frame asked for waits for the leading frames of one sent ahead of them)
+        asked = bs.KeyReason.REQUEST if self.key_asked and index and self.loop.ahead is None else None
+        self.key_asked = self.key_asked and asked is None
+        self.loop.step(index, rgb, previous, asked, now=True)
+        self.loop.stats.levels.clear()  # (a file's statistics; a call would pile them up)
+        self.coded = index + 1
+
+    def _code_held(self) -> None:
+        """Codes the oldest frame the look-ahead holds (a repeat as the token before it again,
+        where there is one to repeat and no key frame is asked for)."""
+        index, rgb, repeated = self.window.popleft()
+        self.thumbs.pop(index, None)
+        chunker = self.loop.chunker
+        if repeated and chunker.last is not None and not self.key_asked and index != self.loop.ahead:
+            chunker.add(chunker.last.copy())
+            self.coded = index + 1
+        else:
+            self._code(index, rgb, self._held_previous)
+        self._held_previous = rgb
+
+    _held_previous: np.ndarray | None = None  # the frame coded before the next held one
+
+    def _place(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> tuple[int, np.ndarray]:
+        """(look-ahead) The key frame of a run starting at frame ``index``: the frame nearest
+        the mean thumbnail of the run's first frames held (up to a scene change, repeats left
+        out). Only the stream's first key frame and refreshes move: the other intra key frames
+        (asked for, a scene cut, the interval) stay at their frame, since a receiver that lost
+        records takes the stream up at the next intra key frame's own frame."""
+        if reason not in (bs.KeyReason.START, bs.KeyReason.QUALITY):
+            return index, frame
+        candidates, before = [(index, frame)], frame
+        cut = self.loop.fixed.options.scene_cut
+        for later, rgb, repeated in self.window:
+            if repeated:
+                continue
+            if cut is not None and scene_change(before, rgb) > cut:
+                break
+            candidates.append((later, rgb))
+            before = rgb
+        thumbs = [self.thumbs[i] if i in self.thumbs else descriptor(rgb) for i, rgb in candidates]
+        return candidates[central_frame(thumbs)]
 
     def repeat(self) -> list[bytes]:
         """The next frame as the one before it again (its token repeated: a few bytes, no
@@ -308,13 +389,19 @@ class LiveEncoder:
         a key frame there is no token to repeat)."""
         if not self.repeatable:
             raise RuntimeError("repeat() with no token to repeat")
-        self.loop.chunker.add(self.loop.chunker.last.copy())
+        if self.lookahead:
+            self.window.append((self.count, self.previous, True))
+            while len(self.window) > self.lookahead:
+                self._code_held()
+        else:
+            self.loop.chunker.add(self.loop.chunker.last.copy())
+            self.coded = self.count + 1
         return self._coded()
 
     def _coded(self) -> list[bytes]:
         """After a frame: its packets (the video records it made), charged to rate control."""
         self.count += 1
-        out = self._packets(self.records)
+        out = self._packets(self.records + self._sound_due())
         self.records.clear()
         if self.rate is not None:
             self.rate.spent(sum(map(len, out)))
@@ -323,6 +410,8 @@ class LiveEncoder:
     @property
     def repeatable(self) -> bool:
         """Whether ``repeat`` can send the next frame (a token was sent since the key frame)."""
+        if self.lookahead:  # (coded later: as a frame again where no token is there to repeat)
+            return self.started and not self.closed and self.count > 0
         return self.started and not self.closed and self.count > 0 and \
             self.loop.chunker.last is not None and not self.key_asked
 
@@ -331,19 +420,33 @@ class LiveEncoder:
         first frame."""
         if self.sound is None or not self.started or self.closed or self.count == 0:
             return []
-        return self._packets(self.sound.push(pcm, at))
+        self.sound_held.extend(self.sound.push(pcm, at))
+        return self._packets(self._sound_due())
+
+    def _sound_due(self) -> list[bs.AudioChunk]:
+        """The sound's records whose time the frames coded have reached (with a look-ahead
+        the sound waits as the frames do, so that records stay in time order)."""
+        due = []
+        coded = (self.coded / self.fps * RATE) if self.lookahead else None
+        while self.sound_held and (coded is None or self.sound_held[0].end - self.sound_held[0].samples
+                                   - self.sound.pre_skip <= coded):
+            due.append(self.sound_held.popleft())
+        return due
 
     def close(self) -> list[bytes]:
         """The frames still held, the sound's end and the END record."""
         if self.closed or not self.started:
             return []
+        while self.window:
+            self._code_held()
         self.closed = True
         self.loop.run_batch()
         self.loop.chunker.flush()
         records = list(self.records)
         self.records.clear()
         if self.sound is not None and self.count:
-            records += self.sound.close()
+            records += list(self.sound_held) + self.sound.close()
+            self.sound_held.clear()
         if self.count:
             records.append(bs.End(self.count))
         return self._packets(records)
