@@ -48,6 +48,11 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--max-key-seconds", type=click.FloatRange(0), default=0.0, show_default=True,
                   help="An intra key frame at least this often (0: when a receiver asks, or at a "
                        "scene cut).")
+    @click.option("--delay", type=float, default=0.0, show_default=True, metavar="SECONDS",
+                  help="A latency budget, up to 10 s, for a broadcast rather than a call: frames "
+                       "wait half of it so that each key frame is the most typical of its run's "
+                       "first frames (as a file's), and go out in packets of the other half's "
+                       "(0: each frame as soon as it is coded; docs/live.md).")
     @click.option("--size", metavar="WxH", default=None,
                   help="The picture sent: fitted inside WIDTHxHEIGHT, keeping the aspect ratio (a "
                        "square, e.g. 256x256: the model's square, by --fit, the fewest bits; "
@@ -74,7 +79,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
     @click.option("--quiet", is_flag=True, help="No messages or summary.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
     def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, interpolate,
-             max_key_seconds, size, fit, audio_bitrate, audio_channels, no_audio, loop, seconds,
+             max_key_seconds, delay, size, fit, audio_bitrate, audio_channels, no_audio, loop, seconds,
              input_format, on_drop, log, device, force, quiet, as_json):
         """Code SOURCE live and send it to DEST.
 
@@ -93,7 +98,7 @@ def register(group: click.Group, *, emit_json, device_option, threads_option) ->
             quality=quality, adaptive=adaptive, packet_frames=packet_frames, interpolate=interpolate,
             bitrate=None if bitrate is None else parse_bitrate(bitrate) * 1000, size=size, fit=fit,
             audio_bitrate=round(parse_bitrate(audio_bitrate, "--audio-bitrate") * 1000),
-            audio_channels=audio_channels, max_key_seconds=max_key_seconds)
+            audio_channels=audio_channels, max_key_seconds=max_key_seconds, delay=delay)
         if parse_address(dest) is None:
             check_target(dest, force)
         codec = Codec.load(model_name, device)

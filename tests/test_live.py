@@ -355,9 +355,84 @@ def test_settings_are_checked():
     from imfcodec.errors import InputError
 
     for bad in ({"packet_frames": 0}, {"bitrate": -1}, {"audio_bitrate": 1000},
-                {"max_key_seconds": -1}):
+                {"max_key_seconds": -1}, {"delay": -0.5}, {"delay": 11},
+                {"delay": 1, "packet_frames": 2}):
         with pytest.raises(InputError):
             LiveSettings(**bad)
+
+
+def test_a_delay_looks_ahead_half_of_it():
+    from imfcodec.live.encoder import lookahead_frames
+
+    assert lookahead_frames(2.0, 25) == 25 and lookahead_frames(1.0, 12) == 6
+    assert lookahead_frames(0.0, 25) == 0 and lookahead_frames(0.1, 25) == 0  # (1 frame: none)
+    assert lookahead_frames(0.16, 25) == 2
+
+
+# a latency budget of 0.4 s at 25 fps: 5 frames looked ahead, records of up to 5 frames
+DELAYED = LiveSettings(delay=0.4)
+
+
+def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of_it(
+        tiny_codec, frames, tmp_path):
+    from imfcodec.keyplace import central_frame, descriptor
+
+    encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8), DELAYED)
+    assert encoder.lookahead == 5
+    # every frame shown once, in order, however far ahead its key frame came
+    assert [index for index, _ in shown] == list(range(len(frames)))
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    keys = [r for r in items if isinstance(r, bs.KeyFrame)]
+    # the first key frame: the frame nearest the mean of the first five (not the first)
+    first = central_frame([descriptor(f) for f in frames[:5]])
+    assert first > 0 and keys[0].frame_index == first
+    assert keys[0].reason == bs.KeyReason.START
+    assert psnr(frames[first], dict(shown)[first]) > 25
+    # records of up to 5 frames; the leading frames in TOKENS records, never FRAME records
+    tokens = [r for r in items if isinstance(r, bs.TokenChunk)]
+    assert items[1].chunk_frames == 5 and all(r.frame_count <= 5 for r in tokens)
+    assert tokens[0].first_frame == 0 and not tokens[0].compact
+    assert sum(r.frame_count for r in tokens) == len(frames) - len(keys)
+    # the sound stays in time order with the frames: an AUDIO record goes out once the
+    # frames of its start are (all but the last, which the end lets out)
+    out, starts = set(), []  # the frames sent so far
+    for r in items[:-2]:
+        if isinstance(r, bs.TokenChunk):
+            out.update(range(r.first_frame, r.first_frame + r.frame_count))
+        elif isinstance(r, bs.KeyFrame):
+            out.add(r.frame_index)
+        elif isinstance(r, bs.AudioChunk):
+            starts.append((r.end - r.samples - encoder.sound.pre_skip) / 48000)
+            assert starts[-1] <= min(set(range(len(frames) + 1)) - out) / 25
+    assert len(starts) > 5
+    assert heard and isinstance(items[-1], bs.End) and items[-1].frame_count == len(frames)
+    # end to end, a file the file decoder reads: the same frames, and the sound
+    path = tmp_path / "delayed.imf"
+    path.write_bytes(b"".join(packets))
+    assert all(np.array_equal(a, b) for (_, a), b in zip(shown, tiny_codec.decode(path)))
+    assert describe(path)["frames"] == len(frames)
+
+
+def test_a_delayed_stream_keeps_a_requested_key_frame_and_repeats_in_place(tiny_codec, frames):
+    encoder = LiveEncoder(tiny_codec, FPS, DELAYED, sound=False)
+    decoder = LiveDecoder(tiny_codec)
+    packets, shown = encoder.start(), []
+    for i, frame in enumerate(frames):
+        if i == 14:
+            encoder.request_key()
+        packets += encoder.repeat() if i in (8, 9) else encoder.frame(frame)
+    packets += encoder.close()
+    for packet in packets:
+        shown += decoder.packet(packet).frames
+    assert [index for index, _ in shown] == list(range(len(frames)))
+    keys = {r.frame_index: r.reason for r in map(PacketReader().packet, packets)
+            if isinstance(r, bs.KeyFrame)}
+    # asked for as frame 14 came: the intra key frame is the next frame coded (10: five frames
+    # held), at its own frame (a receiver that lost records takes the stream up there)
+    assert keys[10] == bs.KeyReason.REQUEST
+    # frames 8 and 9 were repeats of frame 7: shown as the same picture
+    assert np.array_equal(shown[8][1], shown[7][1]) and np.array_equal(shown[9][1], shown[7][1])
 
 
 def test_a_slow_receiver_drops_frames_instead_of_piling_them_up(tiny_codec, frames, tmp_path):

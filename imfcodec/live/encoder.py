@@ -291,7 +291,6 @@ class LiveEncoder:
         self.window: deque[tuple[int, np.ndarray, bool]] = deque()
         self.thumbs: dict[int, np.ndarray] = {}
         self.sound_held: deque[bs.AudioChunk] = deque()
-        self.coded = 0  # frames coded
         if self.lookahead:
             self.loop.placer = self._place
         self.key_asked = False
@@ -332,7 +331,7 @@ class LiveEncoder:
             self.window.append((self.count, rgb, False))
             self.thumbs[self.count] = descriptor(rgb)
             self.previous = rgb
-            while len(self.window) > self.lookahead:
+            while len(self.window) >= self.lookahead:
                 self._code_held()
             return self._coded()
         self._code(self.count, rgb, self.previous)
@@ -345,7 +344,6 @@ class LiveEncoder:
         self.key_asked = self.key_asked and asked is None
         self.loop.step(index, rgb, previous, asked, now=True)
         self.loop.stats.levels.clear()  # (a file's statistics; a call would pile them up)
-        self.coded = index + 1
 
     def _code_held(self) -> None:
         """Codes the oldest frame the look-ahead holds (a repeat as the token before it again,
@@ -355,7 +353,6 @@ class LiveEncoder:
         chunker = self.loop.chunker
         if repeated and chunker.last is not None and not self.key_asked and index != self.loop.ahead:
             chunker.add(chunker.last.copy())
-            self.coded = index + 1
         else:
             self._code(index, rgb, self._held_previous)
         self._held_previous = rgb
@@ -391,11 +388,10 @@ class LiveEncoder:
             raise RuntimeError("repeat() with no token to repeat")
         if self.lookahead:
             self.window.append((self.count, self.previous, True))
-            while len(self.window) > self.lookahead:
+            while len(self.window) >= self.lookahead:
                 self._code_held()
         else:
             self.loop.chunker.add(self.loop.chunker.last.copy())
-            self.coded = self.count + 1
         return self._coded()
 
     def _coded(self) -> list[bytes]:
@@ -424,12 +420,12 @@ class LiveEncoder:
         return self._packets(self._sound_due())
 
     def _sound_due(self) -> list[bs.AudioChunk]:
-        """The sound's records whose time the frames coded have reached (with a look-ahead
-        the sound waits as the frames do, so that records stay in time order)."""
+        """The sound's records whose time the frames sent have reached (with a look-ahead the
+        sound waits as the frames do, so that records stay in time order)."""
         due = []
-        coded = (self.coded / self.fps * RATE) if self.lookahead else None
-        while self.sound_held and (coded is None or self.sound_held[0].end - self.sound_held[0].samples
-                                   - self.sound.pre_skip <= coded):
+        sent = self.loop.chunker.first_frame / self.fps * RATE if self.lookahead else None
+        while self.sound_held and (sent is None or self.sound_held[0].end - self.sound_held[0].samples
+                                   - self.sound.pre_skip <= sent):
             due.append(self.sound_held.popleft())
         return due
 
