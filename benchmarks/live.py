@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="play the clip again and again (implied when shorter than --seconds)")
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--packet-frames", type=int, default=1)
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="send's --delay: a latency budget in seconds (0: a call's)")
     parser.add_argument("--audio-bitrate", default="8k")
     parser.add_argument("--size", default="256x256",
                         help="the picture sent (send --size), or 'call': send's default")
@@ -244,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "--audio-bitrate", args.audio_bitrate,
                                            "--threads", args.threads,
                                            *(["--size", size] if size else []),
+                                           *(["--delay", args.delay] if args.delay else []),
                                            *(["--loop"] if loop else [])),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         start = time.time()
@@ -278,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             "commit": commit(), "clip": clip.name, "clip_seconds": round(clip_seconds, 3),
             "fps": fps, "seconds": args.seconds, "looped": loop,
             "level": args.quality, "size": args.size, "picture": picture,
-            "packet_frames": args.packet_frames, "audio_bitrate": args.audio_bitrate,
+            "packet_frames": args.packet_frames, "delay": args.delay,
+            "audio_bitrate": args.audio_bitrate,
             "cores": os.cpu_count(), "threads": args.threads,
             "load_after": round(os.getloadavg()[0], 2),
             "timing_s": {"send_wall": round(end - start, 1),

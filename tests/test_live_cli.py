@@ -129,6 +129,24 @@ def test_a_call_on_loopback_arrives_whole_with_its_sound(talking, tiny_model_pat
     assert all(s["shown"] >= read[(s["stream"], s["frame"])] for s in shown)
 
 
+def test_a_call_with_a_delay_arrives_whole_and_in_sync(talking, tiny_model_path, tmp_path):
+    port, out = free_port(), tmp_path / "got.mkv"
+    receiver = start("receive", f"ws://127.0.0.1:{port}", out, "--model", tiny_model_path, "--json")
+    wait_listening(port, receiver)
+    # 0.4 s at 25 fps: each key frame chosen among 5 frames, packets of up to 5 frames
+    code, text = finish(start("send", talking, f"ws://127.0.0.1:{port}", "--model",
+                              tiny_model_path, "--delay", "0.4", "--json"))
+    assert code == 0, text
+    sent = last_json(text)
+    code, text = finish(receiver)
+    assert code == 0, text
+    got = last_json(text)
+    assert sent["sent"] == 50 and got["frames"] == 50 and got["lost"] == 0 and got["refused"] == 0
+    assert frames_in(out) == 50 and got["bytes_video"] == sent["bytes_video"]
+    begins, samples, rate, _ = sound_of(out)
+    assert abs(begins + first_sound(samples, rate) - 0.4) <= 1 / 25
+
+
 def test_send_to_a_file_is_an_imf_that_decode_reads(talking, tiny_model_path, tmp_path):
     target = tmp_path / "call.imf"
     code, text = finish(start("send", talking, target, "--model", tiny_model_path, "--json"))
@@ -249,11 +267,15 @@ def test_bad_addresses_and_sources_are_one_line(talking, tiny_model_path, tmp_pa
         (("receive", "ws://127.0.0.1", tmp_path / "a.mkv"), "needs a port"),
         (("send", tmp_path / "missing.mp4", "ws://127.0.0.1:9"), "no such file"),
         (("receive", "ws://127.0.0.1:1", tmp_path / "a.txt"), "unknown output kind"),
+        (("send", talking, tmp_path / "a.imf", "--delay", "20"), "--delay must be 0..10"),
+        (("send", talking, tmp_path / "a.imf", "--delay", "1", "--packet-frames", "2"),
+         "leave out --packet-frames"),
     ):
         code, text = finish(start(*args, "--model", tiny_model_path))
         lines = text.strip().splitlines()
         assert code != 0 and len(lines) == 1 and words in lines[0], text
         assert "Traceback" not in text
+    assert not (tmp_path / "a.imf").exists()
 
 
 def test_a_receiver_started_again_gets_a_new_stream_at_once(talking, tiny_model_path, tmp_path):
