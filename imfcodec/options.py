@@ -83,12 +83,16 @@ class Tuning:
     # 1280x720 veryslow took 300-770 ms a predicted key frame, medium 35-54 ms, for 3-14 %
     # more bytes (docs/live.md).
     key_preset: str | None = None
+    # A live stream with a latency budget (LiveSettings.delay): the share of it that frames
+    # wait so that each run's key frame is chosen among them; the rest is for records of
+    # several frames (live/encoder.py, delay_frames).
+    lookahead_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \
                 self.predicted_key_share <= 0 or self.refine_rate_weight < 0 or \
                 self.refresh_stride < 1 or self.refresh_cost_memory < 1 or \
-                self.between_tolerance < 0:
+                self.between_tolerance < 0 or not 0 < self.lookahead_share <= 1:
             raise ValueError(f"tuning out of range: {self}")
 
 

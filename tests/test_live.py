@@ -361,12 +361,13 @@ def test_settings_are_checked():
             LiveSettings(**bad)
 
 
-def test_a_delay_looks_ahead_half_of_it():
-    from imfcodec.live.encoder import lookahead_frames
+def test_a_delay_is_shared_between_the_look_ahead_and_the_records():
+    from imfcodec.live.encoder import delay_frames
 
-    assert lookahead_frames(2.0, 25) == 25 and lookahead_frames(1.0, 12) == 6
-    assert lookahead_frames(0.0, 25) == 0 and lookahead_frames(0.1, 25) == 0  # (1 frame: none)
-    assert lookahead_frames(0.16, 25) == 2
+    assert delay_frames(2.0, 25, 0.5) == (25, 25) and delay_frames(1.0, 12, 0.5) == (6, 6)
+    assert delay_frames(2.0, 25, 1.0) == (50, 1)  # (records of a frame: FRAME records)
+    assert delay_frames(0.1, 25, 0.5) == (0, 1)  # (a frame ahead: none)
+    assert delay_frames(0.16, 25, 0.5) == (2, 2)
 
 
 # a latency budget of 0.4 s at 25 fps: 5 frames looked ahead, records of up to 5 frames

@@ -8,10 +8,13 @@ R-D refresh test (options.Tuning) may not be its best.
         --out benchmarks/studies/results/train/live_cost_memory.json
     python benchmarks/studies/live_refresh.py ... --variants "i=0 t=0.05 t=0 t=0.15" \\
         --out benchmarks/studies/results/train/live_between.json
+    python benchmarks/studies/live_refresh.py ... --variants "d=0 d=2 d=2,s=0.67 d=2,s=1" \\
+        --out benchmarks/studies/results/train/live_delay.json
 
 A variant sets Tuning.refresh_horizon (h, seconds), Tuning.refresh_cost_memory (m, the
 predicted key frames whose mean size is a refresh's expected cost), Tuning.between_tolerance
-(t) or LiveSettings.interpolate (i=0: off; on by default); the first variant is
+(t), Tuning.lookahead_share (s), LiveSettings.interpolate (i=0: off; on by default) or
+LiveSettings.delay (d, seconds: a latency budget, `send --delay`); the first variant is
 the one the others are measured against. Each clip's first --frames frames go through
 LiveEncoder (what `imfcodec send` sends) and LiveDecoder at qualities
 1, 3, 5 for each variant; the BD-rate (MS-SSIM) of each variant against the first, per clip
@@ -35,27 +38,31 @@ from imfcodec.live import LiveDecoder, LiveEncoder, LiveSettings
 from imfcodec.live.encoder import live_tuning
 from imfcodec.metrics import clip_quality
 
-NAMES = {"h": "refresh_horizon", "m": "refresh_cost_memory", "t": "between_tolerance"}
+NAMES = {"h": "refresh_horizon", "m": "refresh_cost_memory", "t": "between_tolerance",
+         "s": "lookahead_share"}
 
 
-def parse_variant(text: str) -> tuple[dict, bool]:
-    """'h=2,m=4' -> ({'refresh_horizon': 2.0, 'refresh_cost_memory': 4}, True); 'i=0': no
-    frame rebuilt between its neighbours (LiveSettings.interpolate)."""
-    out, interpolate = {}, True
+def parse_variant(text: str) -> tuple[dict, dict]:
+    """'h=2,m=4' -> ({'refresh_horizon': 2.0, 'refresh_cost_memory': 4}, {}): Tuning's fields,
+    and LiveSettings' ('i=0': {'interpolate': False}, no frame rebuilt between its neighbours;
+    'd=2': {'delay': 2.0})."""
+    out, settings = {}, {}
     for part in text.split(","):
         key, value = part.split("=")
         if key == "i":
-            interpolate = bool(int(value))
+            settings["interpolate"] = bool(int(value))
+        elif key == "d":
+            settings["delay"] = float(value)
         else:
             out[NAMES[key]] = int(value) if key == "m" else float(value)
-    return out, interpolate
+    return out, settings
 
 
-def point(codec, src, frames, quality, variant: tuple[dict, bool], passes: int = 1) -> dict:
+def point(codec, src, frames, quality, variant: tuple[dict, dict], passes: int = 1) -> dict:
     """One clip at one quality: its frames ``passes`` times over as one call; MS-SSIM the mean
     over the passes."""
     tuning = live_tuning(src.fps, **variant[0])
-    settings = LiveSettings(quality=quality, tuning=tuning, interpolate=variant[1])
+    settings = LiveSettings(quality=quality, tuning=tuning, **variant[1])
     encoder = LiveEncoder(codec, src.fps, settings, sound=False)
     decoder = LiveDecoder(codec)
     played = frames * passes

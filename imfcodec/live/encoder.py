@@ -81,9 +81,9 @@ class LiveSettings:
     frame held until the next is coded, so that a frame the midpoint of its neighbours'
     tokens rebuilds about as well as its own (Tuning.between_tolerance) is sent with the
     next, its token left out (format 11.0; one frame time more latency); ``delay`` seconds
-    a frame may wait at the sender (0: none; see lookahead_frames): each run's key frame is
+    a frame may wait at the sender (0: none; see delay_frames): each run's key frame is
     chosen among its first frames, and frames go out in records of several (with it,
-    ``packet_frames`` stays 1 and nothing is interpolated)."""
+    ``packet_frames`` stays 1)."""
 
     quality: int = 3
     adaptive: bool = True
@@ -116,11 +116,13 @@ class LiveSettings:
         AudioSettings(self.audio_bitrate, self.audio_channels)  # checks the range
 
 
-def lookahead_frames(delay: float, fps: Fraction | float) -> int:
-    """Frames a stream with a ``delay`` (seconds) looks ahead: half of it (the other half is
-    for its records of as many frames); under 2 frames, none (0)."""
-    frames = int(delay * float(fps) / 2 + 1e-9)
-    return frames if frames >= 2 else 0
+def delay_frames(delay: float, fps: Fraction | float, share: float) -> tuple[int, int]:
+    """(frames looked ahead, frames a record holds) of a stream with a latency budget of
+    ``delay`` seconds: ``share`` of it looked ahead (under 2 frames: none, 0), the rest the
+    records' (at least 1 frame)."""
+    budget = delay * float(fps)
+    ahead = int(budget * share + 1e-9)
+    return (ahead if ahead >= 2 else 0), max(1, int(budget - ahead + 1e-9))
 
 
 def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
@@ -273,8 +275,8 @@ class LiveEncoder:
         self.header = make_header(self.motion, options, self.fps,
                                   source_size or (layout.width, layout.height))
         # frames held before they are coded (0: none): a run's key frame is chosen among them
-        self.lookahead = lookahead_frames(settings.delay, self.fps)
-        self.header.chunk_frames = self.lookahead or settings.packet_frames
+        self.lookahead, records = delay_frames(settings.delay, self.fps, tuning.lookahead_share)
+        self.header.chunk_frames = records if settings.delay else settings.packet_frames
         self.stream_id = secrets.randbits(32)
         self.records: list = []
         pairs = frame_records and settings.interpolate and self.header.chunk_frames == 1
