@@ -82,14 +82,16 @@ def make_sample(folder: Path):
     still = Codec(loaded).encode(wide, options=replace(options, tuning=Tuning(global_motion=False))).data
     assert moving[4] == 8 and still[4] == 7
     return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base, 9),
-                          _live(loaded, base, 10), _live(loaded, base, 11)]
+                          _live(loaded, base, 10), _live(loaded, base, 11),
+                          _live(loaded, base, 10, delay=0.6)]
 
 
-def _live(loaded, base, major: int) -> bytes:
+def _live(loaded, base, major: int, delay: float = 0.0) -> bytes:
     """A live stream (format 9.0: a stream id, an open frame count, adaptive token tables, a
     key frame a receiver asked for, sound in 60 ms records; 10.0: and FRAME records, a
-    predicted frame each; 11.0: FRAME records of one frame and of two), its packets end to
-    end."""
+    predicted frame each; 11.0: FRAME records of one frame and of two; with a ``delay``, 10.0
+    with each run's key frame sent ahead of its leading frames, records of several frames),
+    its packets end to end."""
     import numpy as np
 
     from imfcodec.codec import Codec
@@ -98,7 +100,7 @@ def _live(loaded, base, major: int) -> bytes:
 
     # (11.0: every frame that can be left out is, so that both kinds of FRAME record come)
     settings = LiveSettings(packet_frames=2 if major == 9 else 1, interpolate=major == 11,
-                            tuning=live_tuning(10, between_tolerance=1e9))
+                            tuning=live_tuning(10, between_tolerance=1e9), delay=delay)
     encoder = LiveEncoder(Codec(loaded), Fraction(10), settings, frame_records=major >= 10)
     packets = encoder.start()
     tone = (np.sin(np.arange(4800 * 12) / 7.0) * 8000).astype(np.int16)[:, None]
@@ -110,6 +112,7 @@ def _live(loaded, base, major: int) -> bytes:
     packets += encoder.close()
     data = b"".join(packets)
     assert data[4] == major
+    assert not delay or min(encoder.loop.keys.reasons) > 0  # (the first key frame ahead)
     return data
 
 

@@ -291,6 +291,7 @@ class LiveEncoder:
         # (look-ahead) the frames taken and not yet coded: (index, picture, repeated), and
         # their thumbnails; the sound's records held until the frames of their time are coded
         self.window: deque[tuple[int, np.ndarray, bool]] = deque()
+        self.held_previous: np.ndarray | None = None  # the frame coded before the next held one
         self.thumbs: dict[int, np.ndarray] = {}
         self.sound_held: deque[bs.AudioChunk] = deque()
         if self.lookahead:
@@ -356,10 +357,8 @@ class LiveEncoder:
         if repeated and chunker.last is not None and not self.key_asked and index != self.loop.ahead:
             chunker.add(chunker.last.copy())
         else:
-            self._code(index, rgb, self._held_previous)
-        self._held_previous = rgb
-
-    _held_previous: np.ndarray | None = None  # the frame coded before the next held one
+            self._code(index, rgb, self.held_previous)
+        self.held_previous = rgb
 
     def _place(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> tuple[int, np.ndarray]:
         """(look-ahead) The key frame of a run starting at frame ``index``: the frame nearest
@@ -399,10 +398,11 @@ class LiveEncoder:
     def _coded(self) -> list[bytes]:
         """After a frame: its packets (the video records it made), charged to rate control."""
         self.count += 1
-        out = self._packets(self.records + self._sound_due())
+        out = self._packets(self.records)
         self.records.clear()
         if self.rate is not None:
             self.rate.spent(sum(map(len, out)))
+        out += self._packets(self._sound_due())  # (with a look-ahead: the sound it held)
         return out
 
     @property
