@@ -85,8 +85,11 @@ class Tuning:
     key_preset: str | None = None
     # A live stream with a latency budget (LiveSettings.delay): the share of it that frames
     # wait so that each run's key frame is chosen among them; the rest is for records of
-    # several frames (live/encoder.py, delay_frames).
-    lookahead_share: float = 0.5
+    # several frames (live/encoder.py, delay_frames). Measured on 8 train/ clips against no
+    # budget (BD-rate in MS-SSIM, benchmarks/studies/live_refresh.py, docs/live.md): with 2 s,
+    # 0.5: -16.0 %, 0.6: -16.1 %, 0.75: -20.9 %, 0.9: -13.9 %, 1 (records of one frame): -9.7 %;
+    # with 1 s, 0.5: -9.3 %, 0.75: -10.4 %, 1: -6.9 %.
+    lookahead_share: float = 0.75
 
     def __post_init__(self) -> None:
         if self.refresh_horizon <= 0 or not 0 <= self.switch_gain < 1 or \

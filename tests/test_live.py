@@ -370,7 +370,8 @@ def test_a_delay_is_shared_between_the_look_ahead_and_the_records():
     assert delay_frames(0.16, 25, 0.5) == (2, 2)
 
 
-# a latency budget of 0.4 s at 25 fps: 5 frames looked ahead, records of up to 5 frames
+# a latency budget of 0.4 s at 25 fps: 7 frames looked ahead (Tuning.lookahead_share 0.75),
+# records of up to 3 frames
 DELAYED = LiveSettings(delay=0.4)
 
 
@@ -379,33 +380,35 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     from imfcodec.keyplace import central_frame, descriptor
 
     encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8), DELAYED)
-    assert encoder.lookahead == 5
+    assert encoder.lookahead == 7
     # every frame shown once, in order, however far ahead its key frame came
     assert [index for index, _ in shown] == list(range(len(frames)))
     reader = PacketReader()
     items = [reader.packet(p) for p in packets]
     keys = [r for r in items if isinstance(r, bs.KeyFrame)]
-    # the first key frame: the frame nearest the mean of the first five (not the first)
-    first = central_frame([descriptor(f) for f in frames[:5]])
+    # the first key frame: the frame nearest the mean of the first seven (not the first)
+    first = central_frame([descriptor(f) for f in frames[:7]])
     assert first > 0 and keys[0].frame_index == first
     assert keys[0].reason == bs.KeyReason.START
     assert psnr(frames[first], dict(shown)[first]) > 25
-    # records of up to 5 frames; the leading frames in TOKENS records, never FRAME records
+    # records of up to 3 frames; the leading frames in TOKENS records, never FRAME records
     tokens = [r for r in items if isinstance(r, bs.TokenChunk)]
-    assert items[1].chunk_frames == 5 and all(r.frame_count <= 5 for r in tokens)
+    assert items[1].chunk_frames == 3 and all(r.frame_count <= 3 for r in tokens)
     assert tokens[0].first_frame == 0 and not tokens[0].compact
     assert sum(r.frame_count for r in tokens) == len(frames) - len(keys)
     # the sound stays in time order with the frames: an AUDIO record goes out once the
     # frames of its start are (all but the last, which the end lets out)
     out, starts = set(), []  # the frames sent so far
     for r in items[:-2]:
-        if isinstance(r, bs.TokenChunk):
-            out.update(range(r.first_frame, r.first_frame + r.frame_count))
+        unsent = min(set(range(len(frames) + 1)) - out)
+        if isinstance(r, bs.TokenChunk):  # (a FRAME record: the next frame not yet sent)
+            first = unsent if r.compact else r.first_frame
+            out.update(range(first, first + r.frame_count))
         elif isinstance(r, bs.KeyFrame):
             out.add(r.frame_index)
         elif isinstance(r, bs.AudioChunk):
             starts.append((r.end - r.samples - encoder.sound.pre_skip) / 48000)
-            assert starts[-1] <= min(set(range(len(frames) + 1)) - out) / 25
+            assert starts[-1] <= unsent / 25
     assert len(starts) > 5
     assert heard and isinstance(items[-1], bs.End) and items[-1].frame_count == len(frames)
     # end to end, a file the file decoder reads: the same frames, and the sound
@@ -422,18 +425,18 @@ def test_a_delayed_stream_keeps_a_requested_key_frame_and_repeats_in_place(tiny_
     for i, frame in enumerate(frames):
         if i == 14:
             encoder.request_key()
-        packets += encoder.repeat() if i in (8, 9) else encoder.frame(frame)
+        packets += encoder.repeat() if i in (10, 11) else encoder.frame(frame)
     packets += encoder.close()
     for packet in packets:
         shown += decoder.packet(packet).frames
     assert [index for index, _ in shown] == list(range(len(frames)))
     keys = {r.frame_index: r.reason for r in map(PacketReader().packet, packets)
             if isinstance(r, bs.KeyFrame)}
-    # asked for as frame 14 came: the intra key frame is the next frame coded (10: five frames
+    # asked for as frame 14 came: the intra key frame is the next frame coded (8: seven frames
     # held), at its own frame (a receiver that lost records takes the stream up there)
-    assert keys[10] == bs.KeyReason.REQUEST
-    # frames 8 and 9 were repeats of frame 7: shown as the same picture
-    assert np.array_equal(shown[8][1], shown[7][1]) and np.array_equal(shown[9][1], shown[7][1])
+    assert keys[8] == bs.KeyReason.REQUEST
+    # frames 10 and 11 were repeats of frame 9: shown as the same picture
+    assert np.array_equal(shown[10][1], shown[9][1]) and np.array_equal(shown[11][1], shown[9][1])
 
 
 def test_a_slow_receiver_drops_frames_instead_of_piling_them_up(tiny_codec, frames, tmp_path):
