@@ -5,10 +5,10 @@ Causal coding: the first frame is an intra key frame; each later frame is coded 
 its refresh decided
 from what has been seen (the closed-loop rule of refresh.py, run on the frame itself); a
 receiver that asks gets an intra key frame at the next frame. With a ``delay`` (a latency
-budget) frames wait for half of it before they are coded, so that each run's key frame is the
-one among its first frames nearest their mean picture (keyplace.py's choice, as a file's
-centred key frame), sent ahead of the frames before it, and go out in records of the other
-half's frames. Each packet is one record of
+budget) frames wait for most of it before they are coded (Tuning.lookahead_share), so that
+each run's key frame is the one among its first frames nearest their mean picture
+(keyplace.py's choice, as a file's centred key frame), sent ahead of the frames before it,
+and go out in records of the rest's frames. Each packet is one record of
 format 10.0 or 11.0 (the stream id in every CRC; each predicted frame in a FRAME record of a
 few bytes),
 so the packets of a stream, put end to end, are an .imf file (the END record comes with
