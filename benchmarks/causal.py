@@ -18,8 +18,8 @@ Five curves a clip, each over the quality levels (--qualities):
   causal-1s  the same causal decisions with a second of frames a token record: what the
            decisions alone cost, without the per-frame records;
   delayed  the live encoder with a latency budget (`send --delay`, --delay seconds, 2 by
-           default): each run's key frame chosen among its first frames (half the budget),
-           frames sent in records of the other half's.
+           default): each run's key frame chosen among its first frames (most of the budget:
+           Tuning.lookahead_share), frames sent in records of the rest's.
 BD-rate (MS-SSIM) of each causal curve against the file curve, per clip and on average. The
 frames are those decoded from the bytes (the live stream through LiveDecoder, which a test
 shows gives the file decoder's frames bit for bit).
