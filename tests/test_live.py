@@ -3,6 +3,7 @@ they come (LiveDecoder) and, put end to end, as a file; bad packets are refused,
 
 from __future__ import annotations
 
+import contextlib
 import io
 from fractions import Fraction
 
@@ -416,6 +417,37 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     path.write_bytes(b"".join(packets))
     assert all(np.array_equal(a, b) for (_, a), b in zip(shown, tiny_codec.decode(path)))
     assert describe(path)["frames"] == len(frames)
+
+
+def test_a_delayed_stream_resumes_at_the_key_frame_asked_for_and_skips_the_network_when_behind(
+        tiny_codec, frames):
+    _, packets, _, _ = live_stream(tiny_codec, frames, settings=DELAYED, keys_at=(14,))
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    asked = [r.frame_index for r in items if isinstance(r, bs.KeyFrame)
+             and r.reason == bs.KeyReason.REQUEST]
+    assert asked == [8]  # (seven frames held when it was asked for)
+    # a record after the first key frame is lost on the way: nothing until the key frame asked
+    # for, then every frame from it
+    lost = next(i for i, r in enumerate(items) if isinstance(r, bs.TokenChunk) and i > 3)
+    decoder, shown = LiveDecoder(tiny_codec), []
+    for i, packet in enumerate(packets):
+        if i == lost:
+            continue
+        with contextlib.suppress(FormatError):  # (the record after the lost one is refused)
+            shown += decoder.packet(packet).frames
+    assert decoder.refused == 1
+    indices = [index for index, _ in shown]
+    resumed = indices.index(8)
+    assert indices[resumed:] == list(range(8, len(frames))) and max(indices[:resumed]) < 8
+    # a receiver that has fallen behind shows every frame's place, the key frame held ahead
+    # among them, without running the network for the others
+    decoder, shown = LiveDecoder(tiny_codec), []
+    for packet in packets:
+        shown += decoder.packet(packet, render=False).frames
+    assert [index for index, _ in shown] == list(range(len(frames)))
+    keys = {r.frame_index for r in items if isinstance(r, bs.KeyFrame)}
+    assert all((picture is not None) == (index in keys) for index, picture in shown)
 
 
 def test_a_delayed_stream_keeps_a_requested_key_frame_and_repeats_in_place(tiny_codec, frames):
