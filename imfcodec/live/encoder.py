@@ -354,7 +354,7 @@ class LiveEncoder:
         index, rgb, repeated = self.window.popleft()
         self.thumbs.pop(index, None)
         chunker = self.loop.chunker
-        if repeated and chunker.last is not None and not self.key_asked and index != self.loop.ahead:
+        if repeated and chunker.last is not None and not self.key_asked:
             chunker.add(chunker.last.copy())
         else:
             self._code(index, rgb, self.held_previous)
