@@ -83,15 +83,15 @@ def make_sample(folder: Path):
     assert moving[4] == 8 and still[4] == 7
     return path, loaded, [stream.with_sound(track).data, still, moving, _live(loaded, base, 9),
                           _live(loaded, base, 10), _live(loaded, base, 11),
-                          _live(loaded, base, 10, delay=0.6)]
+                          _live(loaded, base, 12, delay=0.6)]
 
 
 def _live(loaded, base, major: int, delay: float = 0.0) -> bytes:
     """A live stream (format 9.0: a stream id, an open frame count, adaptive token tables, a
     key frame a receiver asked for, sound in 60 ms records; 10.0: and FRAME records, a
-    predicted frame each; 11.0: FRAME records of one frame and of two; with a ``delay``, 10.0
-    with each run's key frame sent ahead of its leading frames, records of several frames),
-    its packets end to end."""
+    predicted frame each; 11.0: FRAME records of one frame and of two; 12.0, with a ``delay``:
+    each run's key frame sent ahead of its leading frames, records of several frames), its
+    packets end to end."""
     import numpy as np
 
     from imfcodec.codec import Codec

@@ -143,11 +143,11 @@ def test_imf_made_by_another_model(tmp_path, clip, tiny_model_path):
 def test_imf_from_a_newer_format_version(tmp_path, clip, tiny_model_path):
     assert run("encode", clip, tmp_path / "a.imf", "--model", tiny_model_path, "--quiet").exit_code == 0
     data = bytearray((tmp_path / "a.imf").read_bytes())
-    data[4] = 12
+    data[4] = 13
     (tmp_path / "a.imf").write_bytes(bytes(data))
     r = run("decode", tmp_path / "a.imf", tmp_path / "a.mkv", "--model", tiny_model_path)
-    one_line_error(r, 4, "format version 12.0 is not supported (this imfcodec reads 1.x, 2.x, 3.x, 4.x, 5.x, 6.x, 7.x, 8.x, 9.x, 10.x and 11.x)")
-    one_line_error(run("info", tmp_path / "a.imf"), 4, "format version 12.0 is not supported")
+    one_line_error(r, 4, "format version 13.0 is not supported (this imfcodec reads 1.x, 2.x, 3.x, 4.x, 5.x, 6.x, 7.x, 8.x, 9.x, 10.x, 11.x and 12.x)")
+    one_line_error(run("info", tmp_path / "a.imf"), 4, "format version 13.0 is not supported")
 
 
 def test_not_an_imf_file(tmp_path, clip, tiny_model_path):

@@ -168,6 +168,27 @@ def test_bad_packets_are_refused_and_nothing_is_shown_until_a_key_frame(tiny_cod
     assert key12 > 8
 
 
+def test_a_key_frame_asked_for_after_records_dropped_on_the_way_is_taken_up_at_once(
+        tiny_codec, frames):
+    # a slow link's queue dropped what waited (the sender then asks its encoder for a key frame)
+    _, packets, _, _ = live_stream(tiny_codec, frames, keys_at=(12,))
+    reader = PacketReader()
+    items = [reader.packet(p) for p in packets]
+    asked = next(i for i, r in enumerate(items) if isinstance(r, bs.KeyFrame)
+                 and r.reason == bs.KeyReason.REQUEST)
+    decoder, shown, lost = LiveDecoder(tiny_codec), [], []
+    for i, packet in enumerate(packets):
+        if asked - 4 <= i < asked:
+            continue  # dropped on the way
+        out = decoder.packet(packet)
+        shown += [index for index, _ in out.frames]
+        lost += out.lost
+    # nothing refused: the frames before the drop, then the key frame asked for and all after
+    assert decoder.refused == 0 and shown[-1] == len(frames) - 1
+    assert lost and shown == [i for i in range(len(frames)) if i not in lost]
+    assert lost == list(range(min(lost), 12)) and 12 in shown
+
+
 def test_out_of_order_and_early_records_are_refused(tiny_codec, frames):
     _, packets, _, _ = live_stream(tiny_codec, frames[:8])
     decoder = LiveDecoder(tiny_codec)
@@ -381,7 +402,7 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     from imfcodec.keyplace import central_frame, descriptor
 
     encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8), DELAYED)
-    assert encoder.lookahead == 7
+    assert encoder.lookahead == 7 and packets[0][4] == 12  # (format 12.0: key frames may lead)
     # every frame shown once, in order, however far ahead its key frame came
     assert [index for index, _ in shown] == list(range(len(frames)))
     reader = PacketReader()
@@ -403,8 +424,8 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     for r in items[:-2]:
         unsent = min(set(range(len(frames) + 1)) - out)
         if isinstance(r, bs.TokenChunk):  # (a FRAME record: the next frame not yet sent)
-            first = unsent if r.compact else r.first_frame
-            out.update(range(first, first + r.frame_count))
+            begins = unsent if r.compact else r.first_frame
+            out.update(range(begins, begins + r.frame_count))
         elif isinstance(r, bs.KeyFrame):
             out.add(r.frame_index)
         elif isinstance(r, bs.AudioChunk):
@@ -417,6 +438,19 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     path.write_bytes(b"".join(packets))
     assert all(np.array_equal(a, b) for (_, a), b in zip(shown, tiny_codec.decode(path)))
     assert describe(path)["frames"] == len(frames)
+    assert bs.version_for(items[1:], items[1]) == (12, 0)
+    # below 12.0 a live stream's frames come in order: the key frame ahead is refused there
+    for major in (10, 11):
+        older = bytearray(packets[0])
+        older[4] = major
+        with pytest.raises(FormatError, match=f"key frame for frame {first}, expected 0"):
+            tiny_codec.decode(bytes(older) + b"".join(packets[1:]))
+        decoder = LiveDecoder(tiny_codec)
+        at = items.index(keys[0])
+        for packet in [bytes(older)] + packets[1:at]:  # (the start, the headers)
+            decoder.packet(packet)
+        with pytest.raises(FormatError, match="expected 0"):
+            decoder.packet(packets[at])
 
 
 def test_a_delayed_stream_resumes_at_the_key_frame_asked_for_and_skips_the_network_when_behind(

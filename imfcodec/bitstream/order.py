@@ -10,13 +10,13 @@ from ..errors import FormatError
 from .audio import AudioHeader
 from .checksum import frame_crc
 from .records import End, Header, RecordType, TokenChunk, frame_type_byte
-from .versions import refuse_unheld
+from .versions import leading_held, refuse_unheld
 
 
 class FrameOrder:
     """Checks that the records after the header cover every frame once, in display order,
-    except a key frame sent ahead of its leading frames (version 2), whose frame is counted
-    when the token chunks reach it."""
+    except a key frame sent ahead of its leading frames (version 2; a live stream's from 12.0),
+    whose frame is counted when the token chunks reach it."""
 
     def __init__(self, header: Header, version: tuple[int, int],
                  stream_id: int | None = None) -> None:
@@ -57,7 +57,7 @@ class FrameOrder:
         if self.ahead is not None:
             raise FormatError(f"key frame for frame {index} before frames {self.seen}.."
                               f"{self.ahead - 1}, ahead of the key frame at {self.ahead}")
-        if index < self.seen or (index > self.seen and self.major < 2):
+        if index < self.seen or (index > self.seen and not leading_held(self.version)):
             raise FormatError(f"key frame for frame {index}, expected {self.seen}")
         if index == self.seen:
             self.seen += 1

@@ -32,25 +32,33 @@ FRAME_VERSION = (10, 0)
 # A live stream whose FRAME records may span two frames, the first rebuilt between its
 # neighbours' tokens (its token not sent): bit 6 of the type byte (docs/format.md, "FRAME").
 PAIR_VERSION = (11, 0)
+# A live stream whose key frames may be sent ahead of their leading frames, as 2.0 allows a
+# file's (a stream with a latency budget, `send --delay`: docs/live.md); below 12.0 a live
+# stream's frames come in order.
+AHEAD_VERSION = (12, 0)
 PREDICTED_KEY_CODEC = 3  # intra.PREDICTED_HEVC: an HEVC P picture from the key frame before
-READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+READ_MAJORS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 
 
 def version_for(records, header=None) -> tuple[int, int]:
-    """The lowest format version that holds these records (and ``header``): 11.0 for a live
+    """The lowest format version that holds these records (and ``header``): 12.0 for a live
+    stream with a key frame sent ahead of its leading frames, 11.0 for a live
     stream with FRAME records of two frames, 10.0 with FRAME records, 9.0 for a live stream's other records (an open frame count,
     adaptive token tables, a key frame a receiver asked for),
     8.0 for a picture with a global motion, 7.0 with a motion region, 6.0 with blended chunks, 5.0 with reference indices, 4.0
     with sound, 3.0 if a key frame is predicted, 2.0 if a key frame is sent ahead of frames
     before it, else 1.0."""
     records = list(records)
+    live = (header is not None and header.frame_count == 0) or any(
+        (isinstance(r, TokenChunk) and (r.adaptive or r.compact))
+        or (isinstance(r, KeyFrame) and r.reason is KeyReason.REQUEST) for r in records)
+    if live and _leads(records):
+        return AHEAD_VERSION
     if any(isinstance(r, TokenChunk) and r.compact and r.frame_count == 2 for r in records):
         return PAIR_VERSION
     if any(isinstance(r, TokenChunk) and r.compact for r in records):
         return FRAME_VERSION
-    if (header is not None and header.frame_count == 0) or any(
-            (isinstance(r, TokenChunk) and r.adaptive)
-            or (isinstance(r, KeyFrame) and r.reason is KeyReason.REQUEST) for r in records):
+    if live:
         return LIVE_VERSION
     if header is not None and header.global_motion:
         return GLOBAL_VERSION
@@ -62,17 +70,28 @@ def version_for(records, header=None) -> tuple[int, int]:
         return REFERENCES_VERSION
     if any(isinstance(r, (AudioHeader, AudioChunk)) for r in records):
         return AUDIO_VERSION
-    covered, version = 0, PLAIN_VERSION
+    if any(isinstance(r, KeyFrame) and r.codec == PREDICTED_KEY_CODEC for r in records):
+        return PREDICTED_VERSION
+    return LEADING_VERSION if _leads(records) else PLAIN_VERSION
+
+
+def _leads(records) -> bool:
+    """Whether a key frame is sent ahead of frames before it."""
+    covered = 0
     for record in records:
         if isinstance(record, KeyFrame):
-            if record.codec == PREDICTED_KEY_CODEC:
-                return PREDICTED_VERSION
             if record.frame_index > covered:
-                version = LEADING_VERSION
+                return True
             covered = record.frame_index + 1
         elif isinstance(record, TokenChunk):
             covered = record.first_frame + record.frame_count
-    return version
+    return False
+
+
+def leading_held(version: tuple[int, int]) -> bool:
+    """Whether a stream of ``version`` may send a key frame ahead of its leading frames: a file
+    from 2.0 on, a live stream (9.0 to 11.0 keep frames in order) from 12.0 on."""
+    return version >= LEADING_VERSION and not LIVE_VERSION <= version < AHEAD_VERSION
 
 
 def refuse_unreadable(major: int, minor: int) -> None:

@@ -143,6 +143,13 @@ class LiveDecoder:
                 return shown  # depends on what was lost: skipped until the next intra key frame
             if self.asking:  # (a stream's first key frame may be sent ahead of its run)
                 self.checker.order.resync(item.frame_index)
+        elif kind is RecordType.KEYFRAME and item.reason is bs.KeyReason.REQUEST \
+                and item.codec != PREDICTED_HEVC and self.header is not None \
+                and item.frame_index > self.checker.order.seen:
+            # a key frame asked for (never sent ahead) past frames not received: the records
+            # between were dropped on the way (a slow link's queue): take the stream up here
+            self.checker.order.resync(item.frame_index)
+            self.held = None
         try:
             self.checker.check(kind, item)
         except FormatError as exc:

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import bitstream as bs
 from ..audio import AudioSettings, _encoder
-from ..bitstream.versions import FRAME_VERSION, LIVE_VERSION, PAIR_VERSION
+from ..bitstream.versions import AHEAD_VERSION, FRAME_VERSION, LIVE_VERSION, PAIR_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
@@ -281,6 +281,8 @@ class LiveEncoder:
         self.records: list = []
         pairs = frame_records and settings.interpolate and self.header.chunk_frames == 1
         self.version = PAIR_VERSION if pairs else FRAME_VERSION if frame_records else LIVE_VERSION
+        if self.lookahead:  # (key frames sent ahead of their leading frames)
+            self.version = AHEAD_VERSION
         self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
                               adaptive_tables=True, frame_records=frame_records, pairs=pairs)
         self.sound = _Sound(settings) if sound else None
