@@ -65,8 +65,8 @@ def test_every_truncation_is_a_format_error():
 
 def test_newer_major_version_is_refused_with_a_clear_message():
     data = bytearray(sample_file())
-    data[4] = 12
-    with pytest.raises(FormatError, match="format version 12.0 is not supported"):
+    data[4] = 13
+    with pytest.raises(FormatError, match="format version 13.0 is not supported"):
         list(bs.read_records(io.BytesIO(bytes(data))))
 
 

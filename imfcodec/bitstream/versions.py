@@ -83,8 +83,9 @@ def _leads(records) -> bool:
             if record.frame_index > covered:
                 return True
             covered = record.frame_index + 1
-        elif isinstance(record, TokenChunk):
-            covered = record.first_frame + record.frame_count
+        elif isinstance(record, TokenChunk):  # (a FRAME record read alone: the next frame)
+            first = covered if record.first_frame is None else record.first_frame
+            covered = first + record.frame_count
     return False
 
 
