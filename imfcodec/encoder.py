@@ -361,6 +361,9 @@ class FrameLoop:
         """Frame ``index`` (``previous``: the one before it): a key frame where a rule (or
         ``asked``) wants one, else a token; ``now``: coded at once, not when a batch is full
         (a live stream's frames, one by one)."""
+        if index == self.ahead:  # (sent already, ahead of its run's leading frames)
+            self.ahead = None
+            return
         options = self.fixed.options
         reason = asked if asked is not None else \
             forced_reason(options, index, self.held.last.index, frame, previous)
@@ -368,9 +371,6 @@ class FrameLoop:
             self.run_batch()
             # a refresh decided in that batch may have moved the last key frame: ask again
             reason = forced_reason(options, index, self.held.last.index, frame, previous)
-        if index == self.ahead:  # (sent already, ahead of its run's leading frames)
-            self.ahead = None
-            return
         if reason is not None:
             self.run_batch()
             if not self._start_run(index, frame, reason):

@@ -354,12 +354,12 @@ class LiveEncoder:
         """Codes the oldest frame the look-ahead holds (a repeat as the token before it again,
         where there is one to repeat and no key frame is asked for)."""
         index, rgb, repeated = self.window.popleft()
-        self.thumbs.pop(index, None)
         chunker = self.loop.chunker
         if repeated and chunker.last is not None and not self.key_asked:
             chunker.add(chunker.last.copy())
         else:
-            self._code(index, rgb, self.held_previous)
+            self._code(index, rgb, self.held_previous)  # (_place may take its thumbnail)
+        self.thumbs.pop(index, None)
         self.held_previous = rgb
 
     def _place(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> tuple[int, np.ndarray]:
