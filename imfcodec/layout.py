@@ -122,12 +122,13 @@ class Plan:
 
 
 def plan(width: int, height: int, model_size: int, size: str | None = None,
-         default: tuple[int, int] = MAX_BOX) -> Plan:
+         default: tuple[int, int] = MAX_BOX, default_why: str = "") -> Plan:
     """The output of a ``width`` x ``height`` input (as displayed) for a model working at
     ``model_size``: its own size by default (scaled down to fit ``default``, 1920x1080 for a
     file, in the input's orientation), fitted into ``size`` ('WxH') when given, never over
     MAX_BOX; a square ``size`` is a square picture (crop or pad). A picture whose shorter side
-    would be under MIN_SIDE is coded as the model's square."""
+    would be under MIN_SIDE is coded as the model's square. ``default_why``: what the note
+    adds where ``default`` is the box that scaled the picture down."""
     box = parse_size(size) if size else None
     if box is not None and box[0] == box[1]:
         side = min(box[0], MAX_BOX[1]) // 2 * 2  # (no larger than 1080p's short side)
@@ -141,6 +142,8 @@ def plan(width: int, height: int, model_size: int, size: str | None = None,
     if (w, h) != (width, height):
         fits = _bounding_box(width, height, box, default)
         why = "to fit --size" if fits is box else f"to fit {fits[0]}x{fits[1]}"
+        if default_why and box is None and fits == _turned(default, width, height):
+            why += f", {default_why}"
         notes.append(f"scaled down from {width}x{height} to {w}x{h} {why}")
     if w == h == model_size:
         return Plan(model_size, Layout.square(model_size), tuple(notes))

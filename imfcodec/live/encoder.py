@@ -134,12 +134,9 @@ def live_plan(model: MotionModel, source_size: tuple[int, int] | None,
     side = model.image_size
     if source_size is None:
         return Plan(side, Layout.square(side))
-    planned = plan(source_size[0], source_size[1], side, settings.size, LIVE_BOX)
-    if settings.size is None:  # (say why a camera's 1280x720 went at 640x360)
-        notes = tuple(f"{note}, a call's default (--size 1280x720 for more where the CPU keeps up)"
-                      if note.startswith("scaled down") else note for note in planned.notes)
-        planned = replace(planned, notes=notes)
-    return planned
+    # (saying why a camera's 1280x720 went at 640x360)
+    return plan(source_size[0], source_size[1], side, settings.size, LIVE_BOX,
+                "a call's default (--size 1280x720 for more where the CPU keeps up)")
 
 
 def live_motion(model: MotionModel, layout: Layout, global_motion: bool = True) -> MotionModel:
