@@ -577,9 +577,28 @@ def info(source, as_json):
 
 
 @main.command()
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("test", type=click.Path(path_type=Path))
+@click.option("--frames", type=click.IntRange(1), default=None, help="Compare only the first N frames.")
+@click.option("--no-vmaf", is_flag=True, help="PSNR and MS-SSIM only (VMAF takes the most time).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object, with every frame's value of every metric.")
+def compare(reference, test, frames, no_vmaf, as_json):
+    """Measure TEST against REFERENCE frame by frame: PSNR, MS-SSIM, VMAF and VMAF-NEG."""
+    from .compare import compare as measure
+    from .compare import render
+
+    data = measure(reference, test, vmaf=not no_vmaf, frames=frames)
+    if as_json:
+        _emit_json(data)
+    else:
+        render(data)
+
+
+@main.command()
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for results.json/.csv, bd_rate.json, rd_psnr.png, rd_msssim.png.")
+              help="Folder for results.json/.csv, bd_rate.json, rd_<metric>.png, per_clip/.")
 @click.option("--codecs", default="static,imf,imf-adaptive,x264,x265,svtav1", show_default=True,
               help="Comma-separated: static (the key frames alone), imf, imf-adaptive, x264, "
                    "x265, svtav1.")
@@ -595,13 +614,20 @@ def info(source, as_json):
               help="As encode's --references, for the imf-adaptive rows; several, comma-"
                    "separated (1,4), are measured side by side (rows imf-adaptive, "
                    "imf-adaptive-r4, and the BD-rate of each against the one before).")
+@click.option("--svtav1-sizes", default="1,2,3,4", show_default=True,
+              help="SVT-AV1 is also coded with each side divided by these (1: full size), scaled "
+                   "back up with Lanczos; rows svtav1@1/2 ..., and their upper envelope "
+                   "svtav1-best, the anchor of a user who picks the best size.")
+@click.option("--no-vmaf", is_flag=True, help="PSNR and MS-SSIM only (VMAF takes the most time).")
 @device_option
 @threads_option
 @click.option("--force", "-f", is_flag=True, help="Replace OUT if it holds an earlier bench.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the results as one JSON object (every row, with its per-frame values).")
 def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_placement,
-          references, device, force, as_json):
-    """Rate against PSNR / MS-SSIM for imfcodec and x264, x265, SVT-AV1 on CLIPS, with BD-rates."""
+          references, svtav1_sizes, no_vmaf, device, force, as_json):
+    """Rate against PSNR, MS-SSIM, VMAF and VMAF-NEG for imfcodec and x264, x265, SVT-AV1 (at
+    several sizes) on CLIPS, with BD-rates."""
     from .bench import rd, results
     from .codec import Codec
     from .console import console
@@ -610,6 +636,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_pla
 
     names, settings = rd.parse_codecs(codecs), rd.parse_settings(qualities)
     references = rd.parse_references(references)
+    divisors = rd.parse_divisors(svtav1_sizes)
     # The output and every input are checked before any work (a bench runs for many minutes).
     check_target(out_dir, force)
     if out_dir.exists() and not (out_dir.is_dir() and results.ours(out_dir)):
@@ -619,7 +646,7 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_pla
     models = [Codec.load(m, device) for m in wanted] if set(names) & set(rd.IMF_MODES) else []
     say = (lambda m: None) if as_json else console.print
     rows = rd.run(sources, names, models, settings, frames, say, refine, key_placement,
-                  references)
+                  references, divisors, not no_vmaf)
     if not rows:
         raise IMFError("nothing was measured")
     with atomic_path(out_dir, force, directory=True, replaceable=results.ours) as tmp:
@@ -627,11 +654,11 @@ def bench(clips, out_dir, codecs, qualities, frames, model_name, refine, key_pla
         summary = results.write(rows, tmp, measured, refine, key_placement,
                                 rd.our_labels(names, models, references), references)
     if as_json:
-        _emit_json({k: v for k, v in summary.items() if k != "rows"} | {"out": str(out_dir)})
+        _emit_json(summary | {"out": str(out_dir)})
     else:
         results.render(summary)
-        console.print(f"wrote {out_dir}/: results.json, results.csv, bd_rate.json, rd_psnr.png, "
-                      f"rd_msssim.png, per_clip/")
+        plots = ", ".join(f"rd_{m}.png" for m in results.plotted(summary["mean_curves"]))
+        console.print(f"wrote {out_dir}/: results.json, results.csv, bd_rate.json, {plots}, per_clip/")
 
 
 def train_options(command):

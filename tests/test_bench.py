@@ -48,7 +48,8 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
             "--model", tiny_model_path, "--json"]
     r = CliRunner().invoke(main, [str(a) for a in args])
     assert r.exit_code == 0, r.output
-    for name in ("results.json", "results.csv", "bd_rate.json", "rd_psnr.png", "rd_msssim.png"):
+    for name in ("results.json", "results.csv", "bd_rate.json", "rd_psnr.png", "rd_msssim.png",
+                 "rd_vmaf.png", "rd_vmaf_neg.png"):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "results.json").read_text())
     from imfcodec.models import weights
@@ -57,10 +58,14 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
     rows = summary["rows"]
     keys = {"clip", "codec", "setting", "param", "frames", "fps", "width", "height", "bytes",
             "kbps", "bpp", "psnr", "msssim", "encode_s", "decode_s", "f2f_psnr", "source_f2f_psnr",
-            "audio_kbps"}
+            "audio_kbps", "vmaf", "vmaf_neg", "per_frame"}
     assert all(set(row) == keys for row in rows)
     assert all(row["audio_kbps"] == 0 for row in rows)  # the clip has no sound
-    assert {row["codec"] for row in rows} == {"static", "imf", "imf-adaptive", "x264", "svtav1"}
+    # SVT-AV1 at the full size and at 1/2, 1/3 and 1/4 of each side (80x64: 40x32, 26x22, 20x16)
+    scaled = ["svtav1@1/2", "svtav1@1/3", "svtav1@1/4"]
+    assert {row["codec"] for row in rows} == {"static", "imf", "imf-adaptive", "x264", "svtav1",
+                                              *scaled}
+    assert summary["vmaf_models"] == {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
     for row in rows:
         seconds = row["frames"] / row["fps"]
         assert row["kbps"] == pytest.approx(row["bytes"] * 8 / 1000 / seconds)
@@ -68,6 +73,16 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
         assert (row["width"], row["height"]) == (80, 64)
         assert row["bpp"] == pytest.approx(row["bytes"] * 8 / (row["frames"] * 80 * 64))
         assert 0 < row["msssim"] <= 1 and row["psnr"] > 5
+        assert 0 <= row["vmaf_neg"] <= row["vmaf"] + 0.5 <= 100.5
+        # every metric frame by frame, whose mean is the row's value
+        assert set(row["per_frame"]) == {"psnr", "msssim", "vmaf", "vmaf_neg"}
+        for metric, values in row["per_frame"].items():
+            assert len(values) == row["frames"]
+            assert sum(values) / len(values) == pytest.approx(row[metric], abs=1e-3)
+    # the smaller the size SVT-AV1 codes at, the fewer its bytes at a CRF
+    crf = {c: next(r["bytes"] for r in rows if r["codec"] == c and r["setting"] == "crf45")
+           for c in ["svtav1", *scaled]}
+    assert crf["svtav1"] > crf["svtav1@1/2"] > crf["svtav1@1/4"]
     # the imf rate is the whole .imf file: encode the same clip standalone (the bench shares
     # the token encoder's output across settings) and compare byte counts
     for codec, q, extra in (("imf", "7", []), ("imf-adaptive", "0", ["--adaptive"])):
@@ -84,9 +99,16 @@ def test_bench_writes_every_output_with_rates_from_real_bytes(tmp_path, clip, ti
         assert set(size) == {"x-2", "q0", "q7"} and size["x-2"] <= size["q0"]
     bd = json.loads((out / "bd_rate.json").read_text())
     assert set(bd) == {"imf", "imf-adaptive"}
-    assert set(bd["imf"]) == {"static", "x264", "svtav1"}
-    assert set(bd["imf"]["x264"]) == {"psnr", "msssim"}
-    assert set(bd["imf-adaptive"]) == {"static", "imf", "x264", "svtav1"}
+    anchors = {"static", "x264", "svtav1", *scaled, "svtav1-best"}
+    assert set(bd["imf"]) == anchors
+    assert set(bd["imf"]["x264"]) == {"psnr", "msssim", "vmaf", "vmaf_neg"}
+    assert set(bd["imf-adaptive"]) == anchors | {"imf"}
+    # the envelope in each metric, its points each from one of SVT-AV1's curves; per clip too
+    envelope = summary["envelopes"]["svtav1-best"]
+    assert set(envelope) == {"psnr", "msssim", "vmaf", "vmaf_neg"}
+    assert {p["from"] for p in envelope["msssim"]} <= {"svtav1", *scaled}
+    mean = summary["bd_rate_per_clip"]["mean"]["imf"]["svtav1-best"]["vmaf_neg"]
+    assert mean["of"] == 1
     # the static floor: every frame of a clip is its key frame's picture; no token bytes
     # (at the imf model's size, on the same frames as the other codecs)
     from imfcodec.codec import Codec

@@ -1,7 +1,12 @@
-"""Conventional codecs through PyAV, coding the same 256x256 RGB frames imfcodec codes.
+"""Conventional codecs through PyAV, coding the same RGB frames imfcodec codes.
 
 One key frame for the whole clip (as imfcodec does), constant-quality (CRF) rate control.
 The rate is the sum of the raw packets' bytes: no container overhead is counted.
+
+An anchor may also code the picture at a reduced size (each side divided by ``divisor``,
+rounded to an even number) and scale the decoded frames back up, as a user who wants few bits
+does with SVT-AV1: both scalings are FFmpeg's swscale with the Lanczos filter (down in the
+same step as the conversion to 4:2:0, up in the same step as the conversion back to RGB).
 """
 
 from __future__ import annotations
@@ -58,9 +63,35 @@ class Coded:
     decode_s: float
 
 
-def code(anchor: Anchor, frames: list[np.ndarray], fps: Fraction, crf: int) -> Coded:
-    """Encodes and decodes ``frames`` (H, W, 3 uint8) at one CRF; returns the decoded frames."""
-    height, width = frames[0].shape[:2]
+# The reduced sizes SVT-AV1 is also measured at (issue 50): each side divided by these.
+DIVISORS = (1, 2, 3, 4)
+MIN_SIDE = 16  # a reduced size with a shorter side is not measured
+SCALER = "LANCZOS"
+
+
+def reduced_size(width: int, height: int, divisor: int) -> tuple[int, int]:
+    """(width, height) with each side divided by ``divisor`` and rounded to the nearest even
+    number (4:2:0 needs even sides), at least 2; the size itself for divisor 1."""
+    if divisor == 1:
+        return width, height
+    return tuple(max(2, 2 * round(side / divisor / 2)) for side in (width, height))
+
+
+def scaled_name(name: str, divisor: int) -> str:
+    """A row's codec name: "svtav1" at full size, "svtav1@1/2" at half the side."""
+    return name if divisor == 1 else f"{name}@1/{divisor}"
+
+
+def code(anchor: Anchor, frames: list[np.ndarray], fps: Fraction, crf: int,
+         divisor: int = 1) -> Coded:
+    """Encodes and decodes ``frames`` (H, W, 3 uint8) at one CRF; returns the decoded frames,
+    at the frames' own size. With ``divisor`` > 1 the picture is coded at reduced_size and
+    scaled back up with Lanczos."""
+    full_height, full_width = frames[0].shape[:2]
+    width, height = reduced_size(full_width, full_height, divisor)
+    # at full size, swscale's default (bilinear) filter, as before scaled sizes were measured:
+    # the chroma subsampling goes through the filter too, so this keeps full-size rows the same
+    scaler = SCALER if divisor > 1 else None
     enc = av.CodecContext.create(anchor.encoder, "w")
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.time_base, enc.framerate = Fraction(fps.denominator, fps.numerator), fps
@@ -68,7 +99,8 @@ def code(anchor: Anchor, frames: list[np.ndarray], fps: Fraction, crf: int) -> C
     t0 = time.perf_counter()
     packets = []
     for i, rgb in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            width, height, "yuv420p", interpolation=scaler)
         frame.pts = i
         packets += enc.encode(frame)
     packets += enc.encode(None)
@@ -78,10 +110,14 @@ def code(anchor: Anchor, frames: list[np.ndarray], fps: Fraction, crf: int) -> C
     dec = av.CodecContext.create(decoder, "r")
     t0 = time.perf_counter()
     out = []
+
+    def rgb(frame: av.VideoFrame) -> np.ndarray:
+        return frame.reformat(full_width, full_height, "rgb24", interpolation=scaler).to_ndarray()
+
     for packet in packets:
-        out += [f.to_ndarray(format="rgb24") for f in dec.decode(packet)]
-    out += [f.to_ndarray(format="rgb24") for f in dec.decode(None)]
+        out += [rgb(f) for f in dec.decode(packet)]
+    out += [rgb(f) for f in dec.decode(None)]
     decode_s = time.perf_counter() - t0
     if len(out) != len(frames):
-        raise RuntimeError(f"{anchor.name} crf {crf}: {len(out)} frames decoded of {len(frames)}")
+        raise RuntimeError(f"{scaled_name(anchor.name, divisor)} crf {crf}: {len(out)} frames decoded of {len(frames)}")
     return Coded(out, size, encode_s, decode_s)

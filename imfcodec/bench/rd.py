@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -15,12 +15,12 @@ from ..codec import Codec
 from ..errors import InputError
 from ..layout import plan
 from ..levels import LEVELS
-from ..metrics import clip_quality, frame_to_frame_psnr
+from ..metrics import frame_to_frame_psnr, quality_frames
 from ..motion.static import StaticMotion
 from ..options import ADAPTIVE, AdaptiveDefaults, EncodeOptions, Tuning, with_adaptive
 from ..ratecontrol import parameters_at
 from ..source import Source
-from .anchors import ANCHORS, code
+from .anchors import ANCHORS, DIVISORS, MIN_SIDE, code, reduced_size, scaled_name
 
 # imfcodec's modes: one key frame a clip, closed-loop refresh (`--adaptive`), both with the
 # codec's model; and "static", the built-in model that shows the key frame throughout (one
@@ -73,6 +73,17 @@ def parse_references(text: str) -> list[int]:
     return counts
 
 
+def parse_divisors(text: str) -> list[int]:
+    """'1,2,3,4' -> the sizes SVT-AV1 is coded at: each side divided by these (1: full size)."""
+    try:
+        divisors = [int(d) for d in str(text).split(",")]
+    except ValueError:
+        raise InputError(f"--svtav1-sizes takes comma-separated integers, got {text!r}") from None
+    if not all(1 <= d <= 8 for d in divisors) or len(set(divisors)) != len(divisors):
+        raise InputError(f"--svtav1-sizes takes distinct divisors within 1..8, got {text!r}")
+    return divisors
+
+
 def setting_name(q: int) -> str:
     return f"q{q}" if q >= 0 else f"x{q}"
 
@@ -101,6 +112,11 @@ class Row:
     source_f2f_psnr: float = float("nan")
     # the clip's sound at the default audio settings, beside (never in) ``kbps``: 0 without
     audio_kbps: float = 0.0
+    # VMAF and VMAF-NEG (metrics.VMAF_MODELS), NaN where the bench ran without them
+    vmaf: float = float("nan")
+    vmaf_neg: float = float("nan")
+    # every metric frame by frame ({"psnr": [...], ...}): in results.json, not in the CSV
+    per_frame: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,16 +133,19 @@ def load_clip(path: Path | Source, size: int, max_frames: int | None) -> Source:
 
 
 def _row(clip: Source, codec: str, setting: str, param: int, size: int, decoded: list,
-         encode_s: float, decode_s: float) -> Row:
+         encode_s: float, decode_s: float, vmaf: bool = True) -> Row:
     frames = clip.read()
     n = len(frames)
     seconds = n / float(clip.fps)
     height, width = frames[0].shape[:2]
-    quality = clip_quality(frames, decoded)
+    per_frame = quality_frames(frames, decoded, vmaf)
+    mean = {k: float(np.mean(v)) for k, v in per_frame.items()}
     return Row(clip.name, codec, setting, param, n, float(clip.fps), width, height, size,
-               size * 8 / 1000 / seconds, size * 8 / (n * width * height), quality["psnr"],
-               quality["msssim"], round(encode_s, 4), round(decode_s, 4),
-               frame_to_frame_psnr(decoded), frame_to_frame_psnr(frames))
+               size * 8 / 1000 / seconds, size * 8 / (n * width * height), mean["psnr"],
+               mean["msssim"], round(encode_s, 4), round(decode_s, 4),
+               frame_to_frame_psnr(decoded), frame_to_frame_psnr(frames),
+               vmaf=mean.get("vmaf", float("nan")), vmaf_neg=mean.get("vmaf_neg", float("nan")),
+               per_frame={k: [round(float(x), 4) for x in v] for k, v in per_frame.items()})
 
 
 def sound_kbps(path: Path | Source) -> float:
@@ -155,7 +174,7 @@ def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf
               adaptive: AdaptiveDefaults = ADAPTIVE,
               tokens: tuple[dict, float] | None = None, refine_steps: int = 0,
               key_placement: str = "centre", references: int = 1,
-              tuning: Tuning = Tuning()) -> list[Row]:
+              tuning: Tuning = Tuning(), vmaf: bool = True) -> list[Row]:
     """'imf' and 'static': one key frame for the clip; 'imf-adaptive': closed-loop refresh
     (`--adaptive`); ``tuning``: the encoder's measured constants (what studies vary).
 
@@ -179,18 +198,27 @@ def sweep_imf(clip: Source, codec: Codec, qualities: list[int], mode: str = "imf
         decoded = list(codec.decode(stream))
         decode_s = time.perf_counter() - t0
         rows.append(_row(clip, mode, setting_name(q), q, len(stream.data), decoded, encode_s,
-                         decode_s))
+                         decode_s, vmaf))
     return rows
 
 
-def sweep_anchor(clip: Source, name: str, crfs: list[int] | None = None) -> list[Row]:
+def sweep_anchor(clip: Source, name: str, crfs: list[int] | None = None, divisor: int = 1,
+                 vmaf: bool = True) -> list[Row]:
+    """An anchor at each CRF; with ``divisor`` > 1 coded at a reduced size and scaled back up
+    (anchors.code), its rows named "svtav1@1/2" and so on."""
     anchor = ANCHORS[name]
     rows = []
     for crf in crfs or anchor.crfs:
-        coded = code(anchor, clip.read(), clip.fps, crf)
-        rows.append(_row(clip, name, f"crf{crf}", crf, coded.bytes, coded.frames,
-                         coded.encode_s, coded.decode_s))
+        coded = code(anchor, clip.read(), clip.fps, crf, divisor)
+        rows.append(_row(clip, scaled_name(name, divisor), f"crf{crf}", crf, coded.bytes,
+                         coded.frames, coded.encode_s, coded.decode_s, vmaf))
     return rows
+
+
+def anchor_divisors(name: str, svtav1_sizes: list[int]) -> list[int]:
+    """The sizes an anchor is coded at: SVT-AV1 at each of ``svtav1_sizes``, the others at
+    full size only."""
+    return list(svtav1_sizes) if name == "svtav1" else [1]
 
 
 def label(mode: str, model: str | None, references: int = 1) -> str:
@@ -218,11 +246,13 @@ def our_labels(codecs: list[str], models: list[Codec], references: list[int] = (
 def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
         qualities: list[int] | None, max_frames: int | None,
         notify: Callable[[str], None] = lambda message: None, refine_steps: int = 0,
-        key_placement: str = "centre", references: list[int] = (1,)) -> list[Row]:
+        key_placement: str = "centre", references: list[int] = (1,),
+        svtav1_sizes: list[int] = DIVISORS, vmaf: bool = True) -> list[Row]:
     """Every codec on every clip; anchors missing from this FFmpeg build are skipped (notify).
     Each of ``models`` runs the imf modes (rows named by ``label``), adaptive refresh once
     for each of ``references`` (reference-set sizes); "static" runs the built-in static
-    model at the first model's size."""
+    model at the first model's size; SVT-AV1 runs at each of ``svtav1_sizes`` (divisors of
+    each side). ``vmaf``: measure VMAF and VMAF-NEG beside PSNR and MS-SSIM."""
     size = models[0].model.image_size if models else 256
     usable = []
     for name in codecs:
@@ -245,7 +275,7 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
             settings = qualities or list(DEFAULT_SETTINGS)
             if name == "static":
                 rows += sweep_imf(clip, static, settings, name, refine_steps=0,
-                                  key_placement=key_placement)
+                                  key_placement=key_placement, vmaf=vmaf)
             elif name in IMF_MODES:
                 for codec in models:
                     if codec.model.image_size != size:
@@ -256,18 +286,29 @@ def run(clips: list[Path | Source], codecs: list[str], models: list[Codec],
                     for count in reference_counts(name, references):
                         found = sweep_imf(clip, codec, settings, name, tokens=tokens[key],
                                           refine_steps=refine_steps, key_placement=key_placement,
-                                          references=count)
+                                          references=count, vmaf=vmaf)
                         rows += [replace(r, codec=label(name, model, count)) for r in found]
             else:
-                rows += sweep_anchor(clip, name)
-        rows[start:] = [replace(r, audio_kbps=sound) if r.codec not in ANCHORS else r
+                for divisor in anchor_divisors(name, svtav1_sizes):
+                    height, width = clip.read(1)[0].shape[:2]
+                    if min(reduced_size(width, height, divisor)) < MIN_SIDE:
+                        notify(f"{clip.name}: {scaled_name(name, divisor)} would be under "
+                               f"{MIN_SIDE} pixels a side; skipped")
+                        continue
+                    rows += sweep_anchor(clip, name, divisor=divisor, vmaf=vmaf)
+        rows[start:] = [replace(r, audio_kbps=sound) if not is_anchor(r.codec) else r
                         for r in rows[start:]]
     return rows
 
 
+def is_anchor(codec: str) -> bool:
+    """Whether a row's codec is a conventional anchor ("x265", "svtav1@1/2")."""
+    return codec.split("@")[0] in ANCHORS
+
+
 def mean_curves(rows: list[Row]) -> dict[str, list[dict]]:
-    """Per codec, per setting: kbps, PSNR and MS-SSIM averaged over the clips (settings that
-    every clip has), sorted by rate."""
+    """Per codec, per setting: kbps, PSNR, MS-SSIM, VMAF and VMAF-NEG averaged over the clips
+    (settings that every clip has), sorted by rate."""
     clips = sorted({r.clip for r in rows})
     curves: dict[str, list[dict]] = {}
     for codec in dict.fromkeys(r.codec for r in rows):
@@ -283,6 +324,8 @@ def mean_curves(rows: list[Row]) -> dict[str, list[dict]]:
                 "bpp": float(np.mean([r.bpp for r in sel])),
                 "psnr": float(np.mean([r.psnr for r in sel])),
                 "msssim": float(np.mean([r.msssim for r in sel])),
+                "vmaf": float(np.mean([r.vmaf for r in sel])),
+                "vmaf_neg": float(np.mean([r.vmaf_neg for r in sel])),
                 "f2f_psnr": float(np.mean([r.f2f_psnr for r in sel])),
                 "source_f2f_psnr": float(np.mean([r.source_f2f_psnr for r in sel])),
                 "encode_fps": float(sum(r.frames for r in sel) / max(1e-9, sum(r.encode_s for r in sel))),
