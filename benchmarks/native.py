@@ -1,16 +1,21 @@
-"""Rate against quality at the clips' own picture size (issue 38): imfcodec (one key frame and
---adaptive) beside x265 and SVT-AV1 coded at the same size, on the clips of
-../shared/data/native (1280x720, 720x1280, 480x908, 512x512).
+"""Rate against quality at the clips' own picture size: imfcodec (one key frame and
+--adaptive) beside x265 at that size and SVT-AV1 at that size and at 1/2, 1/3 and 1/4 of each
+side scaled back up (Lanczos), with SVT-AV1's upper envelope over its sizes ("svtav1-best":
+the user who picks the best size), on the clips of ../shared/data/native (1280x720,
+720x1280, 480x908, 512x512).
 
     python benchmarks/native.py ../shared/data/native --json > benchmarks/native/results.json
 
 Every point is a real encode and decode (imfcodec through its API, the anchors through
 PyAV's FFmpeg as `imfcodec bench` codes them), video only (sound excluded), measured at the
 clip's own size against the clip's own frames: PSNR and MS-SSIM over every ``--stride``-th
-frame of the first ``--frames``. Per clip it reports the BD-rate of each imfcodec mode
-against each anchor where the curves overlap, and the rate at which imfcodec (adaptive)
-reaches SVT-AV1's MS-SSIM at its lowest rate (crf 63), by interpolation on log-rate; plus
-imfcodec's encode and decode speed (frames a second, decoding to arrays) on this machine.
+frame of the first ``--frames``, VMAF and VMAF-NEG (libvmaf's vmaf_v0.6.1 and
+vmaf_v0.6.1neg) over all of them (VMAF's motion feature needs consecutive frames). Per clip
+it reports the BD-rate of each imfcodec mode against each curve and the envelope, in every
+metric, where the curves overlap; the rate at which imfcodec (adaptive) reaches SVT-AV1's
+MS-SSIM at its lowest full-size rate (crf 63); and, at half that rate, the MS-SSIM of the
+envelope and of imfcodec; plus imfcodec's encode and decode speed (frames a second, decoding
+to arrays) on this machine.
 """
 
 from __future__ import annotations
@@ -23,18 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-from imfcodec.bench.anchors import ANCHORS, code
-from imfcodec.bench.bdrate import bd_rate
+from imfcodec.bench.anchors import ANCHORS, DIVISORS, code, scaled_name
+from imfcodec.bench.results import bd_table, envelopes
 from imfcodec.codec import Codec
-from imfcodec.metrics import clip_quality
+from imfcodec.metrics import clip_quality, vmaf_frames
 from imfcodec.source import Source
 
-ANCHOR_CRFS = {"x265": (51, 45, 39), "svtav1": (63, 57, 51)}
+ANCHOR_CRFS = {"x265": (51, 45, 39), "svtav1": (63, 57, 51, 45)}
+ANCHOR_SIZES = {"x265": (1,), "svtav1": DIVISORS}
+MODES = ("imf", "imf-adaptive")
 
 
 def measure(frames: list[np.ndarray], decoded: list[np.ndarray], stride: int) -> dict:
     picked = list(range(0, len(frames), stride))
     quality = clip_quality([frames[i] for i in picked], [decoded[i] for i in picked])
+    quality |= {k: float(np.mean(v)) for k, v in vmaf_frames(frames, decoded).items()}
     return {k: round(float(v), 4) for k, v in quality.items()}
 
 
@@ -64,17 +72,20 @@ def run_clip(path: Path, codec: Codec, qualities: list[int], frames_limit: int, 
             say(f"{path.name[:28]} {mode} q{q}: {row}")
             rows.append(row)
     for name, crfs in ANCHOR_CRFS.items():
-        for crf in crfs:
-            earlier = next((r for r in (anchors or {}).get("rows", [])
-                            if r["codec"] == name and r["setting"] == f"crf{crf}"), None)
-            if earlier is not None:
-                rows.append(earlier)
-                continue
-            coded = code(ANCHORS[name], frames, clip.fps, crf)
-            row = {"codec": name, "setting": f"crf{crf}",
-                   "kbps": round(coded.bytes * 8 / 1000 / seconds, 3), **measure(frames, coded.frames, stride)}
-            say(f"{path.name[:28]} {name} crf{crf}: {row}")
-            rows.append(row)
+        for divisor in ANCHOR_SIZES[name]:
+            label = scaled_name(name, divisor)
+            for crf in crfs:
+                earlier = next((r for r in (anchors or {}).get("rows", []) if "vmaf" in r and
+                                r["codec"] == label and r["setting"] == f"crf{crf}"), None)
+                if earlier is not None:
+                    rows.append(earlier)
+                    continue
+                coded = code(ANCHORS[name], frames, clip.fps, crf, divisor)
+                row = {"codec": label, "setting": f"crf{crf}",
+                       "kbps": round(coded.bytes * 8 / 1000 / seconds, 3),
+                       **measure(frames, coded.frames, stride)}
+                say(f"{path.name[:28]} {label} crf{crf}: {row}")
+                rows.append(row)
     return {"clip": path.name, "width": frames[0].shape[1], "height": frames[0].shape[0],
             "frames": len(frames), "fps": float(clip.fps), "rows": rows,
             "comparisons": compare(rows)}
@@ -97,21 +108,34 @@ def rate_at(rows: list[dict], target: float) -> float | None:
     return points[0][0] if points and points[0][1] >= target else None
 
 
+def quality_at(rows: list[dict], rate: float, metric: str = "msssim") -> float | None:
+    """A curve's quality at ``rate`` (straight lines in log-rate between its points), None
+    below its lowest rate; held at its best past its highest."""
+    points = sorted((r["kbps"], r[metric]) for r in rows)
+    if not points or rate < points[0][0]:
+        return None
+    best = np.maximum.accumulate([q for _, q in points])
+    return float(np.interp(np.log(rate), np.log([r for r, _ in points]), best))
+
+
 def compare(rows: list[dict]) -> dict:
-    out = {}
-    for mode in ("imf", "imf-adaptive"):
-        ours = curve(rows, mode)
-        for name in ANCHOR_CRFS:
-            theirs = curve(rows, name)
-            for metric in ("msssim", "psnr"):
-                result = bd_rate([r["kbps"] for r in theirs], [r[metric] for r in theirs],
-                                 [r["kbps"] for r in ours], [r[metric] for r in ours])
-                out[f"{mode}_vs_{name}_{metric}"] = result.to_dict()
+    """BD-rates of each imfcodec mode against every other curve and SVT-AV1's envelope
+    (results.bd_table, in every metric); where imfcodec (adaptive) reaches SVT-AV1 crf 63's
+    MS-SSIM; and at half crf 63's rate, the MS-SSIM of the envelope and of imfcodec."""
+    curves = {name: curve(rows, name) for name in dict.fromkeys(r["codec"] for r in rows)}
+    envs = envelopes(curves)
+    out = {"bd_rate": bd_table(curves, list(MODES), envs), "envelopes": envs}
     floor = next(r for r in rows if r["codec"] == "svtav1" and r["setting"] == "crf63")
     reach = rate_at(curve(rows, "imf-adaptive"), floor["msssim"])
+    half = floor["kbps"] / 2
+    best = envs["svtav1-best"]["msssim"]
     out["svtav1_crf63"] = {"kbps": floor["kbps"], "msssim": floor["msssim"],
                            "imf_adaptive_kbps_at_same_msssim": None if reach is None else round(reach, 3),
                            "share_of_svtav1_rate": None if reach is None else round(reach / floor["kbps"], 3)}
+    out["at_half_svtav1_crf63_rate"] = {
+        "kbps": round(half, 3),
+        "envelope_msssim": quality_at([{"kbps": p["kbps"], "msssim": p["value"]} for p in best], half),
+        **{f"{mode}_msssim": quality_at(curve(rows, mode), half) for mode in MODES}}
     return out
 
 
@@ -119,31 +143,39 @@ def table(report: dict) -> str:
     """The markdown tables of benchmarks/README.md, from a --json report."""
     def cell(rows, codec, setting):
         row = next((r for r in rows if r["codec"] == codec and r["setting"] == setting), None)
-        return "" if row is None else f"{row['kbps']:.1f} / {row['msssim']:.4f}"
+        return "" if row is None else f"{row['kbps']:.1f} / {row['msssim']:.4f} / {row['vmaf_neg']:.1f}"
 
-    def bd(value):
-        return "no overlap" if value is None else f"{value:+.1f} %"
+    def bd(result):
+        return "no overlap" if result["bd_rate_percent"] is None else f"{result['bd_rate_percent']:+.1f} %"
 
-    lines = ["| clip | size | imf q1 | imf q3 | adaptive q3 | adaptive q5 | x265 crf51 | SVT-AV1 crf63 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    bds = ["| clip | imf vs x265 | adaptive vs x265 | imf vs SVT-AV1 | adaptive vs SVT-AV1 | "
-           "adaptive kbps at SVT-AV1 crf63's MS-SSIM (share of its rate) |",
-           "| --- | --- | --- | --- | --- | --- |"]
+    def ms(value):
+        return "below its lowest rate" if value is None else f"{value:.4f}"
+
+    shown = (("imf", "q3"), ("imf-adaptive", "q3"), ("imf-adaptive", "q5"), ("x265", "crf51"),
+             ("svtav1", "crf63"), ("svtav1@1/2", "crf63"), ("svtav1@1/3", "crf63"),
+             ("svtav1@1/4", "crf63"))
+    lines = ["| clip | size | " + " | ".join(f"{c} {s}" for c, s in shown) + " |",
+             "| --- | --- |" + " --- |" * len(shown)]
+    columns = [("imf-adaptive", "svtav1-best", "msssim"), ("imf-adaptive", "svtav1-best", "vmaf"),
+               ("imf-adaptive", "svtav1-best", "vmaf_neg"), ("imf", "svtav1-best", "msssim"),
+               ("imf", "svtav1-best", "vmaf_neg"), ("imf-adaptive", "x265", "msssim")]
+    names = {"msssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
+    bds = ["| clip | " + " | ".join(f"{mode} vs {anchor}, {names[m]}" for mode, anchor, m in columns)
+           + " | at half SVT-AV1 crf63's rate: kbps, envelope MS-SSIM, adaptive MS-SSIM |",
+           "| --- |" + " --- |" * (len(columns) + 1)]
     for clip in report["clips"]:
         rows, c = clip["rows"], clip["comparisons"]
         name = clip["clip"].split("__")[-1].removesuffix(".mp4")
-        lines.append(f"| {name} | {clip['width']}x{clip['height']} | " + " | ".join(
-            cell(rows, codec, setting) for codec, setting in (
-                ("imf", "q1"), ("imf", "q3"), ("imf-adaptive", "q3"), ("imf-adaptive", "q5"),
-                ("x265", "crf51"), ("svtav1", "crf63"))) + " |")
-        floor = c["svtav1_crf63"]
-        reach = "not reached" if floor["imf_adaptive_kbps_at_same_msssim"] is None else \
-            f"{floor['imf_adaptive_kbps_at_same_msssim']:.1f} ({100 * floor['share_of_svtav1_rate']:.0f} %)"
-        bds.append(f"| {name} | " + " | ".join(
-            bd(c[f"{mode}_vs_{anchor}_msssim"]["bd_rate_percent"])
-            for anchor in ("x265", "svtav1") for mode in ("imf", "imf-adaptive")) + f" | {reach} |")
-    return "kbps / MS-SSIM, video only:\n\n" + "\n".join(lines) + \
-        "\n\nBD-rate in MS-SSIM where the curves overlap (negative: imfcodec needs fewer bits):\n\n" + \
+        lines.append(f"| {name} | {clip['width']}x{clip['height']} | "
+                     + " | ".join(cell(rows, codec, setting) for codec, setting in shown) + " |")
+        half = c["at_half_svtav1_crf63_rate"]
+        bds.append(f"| {name} | " + " | ".join(bd(c["bd_rate"][mode][anchor][m])
+                                              for mode, anchor, m in columns)
+                   + f" | {half['kbps']:.1f}, {ms(half['envelope_msssim'])}, "
+                     f"{ms(half['imf-adaptive_msssim'])} |")
+    return "kbps / MS-SSIM / VMAF-NEG, video only:\n\n" + "\n".join(lines) + \
+        "\n\nBD-rate where the curves overlap (negative: imfcodec needs fewer bits), and where " \
+        "the envelope and imfcodec stand at half SVT-AV1 crf 63's full-size rate:\n\n" + \
         "\n".join(bds) + "\n"
 
 
