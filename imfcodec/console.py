@@ -11,7 +11,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
-        """A closed pipe is left to the command line (cli.py ends quietly, status 141),
+        """A closed pipe is left to the command line (cli/app.py ends quietly, status 141),
         instead of rich's own exit with status 1."""
         self.quiet = True
         raise BrokenPipeError

@@ -8,6 +8,7 @@ import os
 from .errors import DeviceError, InputError
 
 DEVICES = ("auto", "cpu", "cuda")
+DEVICE_HELP = "Where the model runs (cuda without a CUDA device: exit 2)."
 
 
 def resolve(name: str = "auto") -> str:

@@ -3,7 +3,7 @@
 A settings dataclass (options.EncodeSettings, train.options.TrainOptions) declares each field
 with ``setting(default, help, ...)``. From that one declaration:
 - ``check(obj)`` validates an instance (the API's checks: ``__post_init__`` calls it),
-- cli.py builds the command line's options (``cli.options_of``), and
+- the command line builds its options from it (``cli.common.options_of``), and
 - ``table(cls)`` writes the markdown table of the docs (docs/options.md, checked by a test).
 """
 

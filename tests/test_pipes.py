@@ -11,7 +11,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from imfcodec.cli import EXIT_PIPE, main
+from imfcodec.cli import main
+from imfcodec.cli.app import EXIT_PIPE
 
 
 def run(*args, **kwargs):

@@ -1,6 +1,6 @@
 """What a training run is asked to do: each option declared once, with its bounds and help.
 
-The ``train`` command's options are made from these fields (cli.options_of), and checkpoints
+The ``train`` command's options are made from these fields (cli.common.options_of), and checkpoints
 store them (checkpoint.py) so that ``--resume`` continues the same run.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..device import DEVICES
+from ..device import DEVICE_HELP, DEVICES
 from ..models.config import PRESETS
 from ..optionspec import check, setting
 
@@ -65,8 +65,7 @@ class TrainOptions:
                            low=0)
     max_minutes: float | None = setting(None, "Stop after this much wall time, with a checkpoint "
                                               "(--resume continues).", low=0, low_open=True)
-    device: str = setting("auto", "Where the model runs (cuda without a CUDA device: exit 2).",
-                          choices=DEVICES)
+    device: str = setting("auto", DEVICE_HELP, choices=DEVICES)
     seed: int = setting(0, "Random seed.", cli=False)
     name: str = setting("imf-small", "Model name stored in the weights.", cli=False)
 

@@ -1,0 +1,5 @@
+"""`python -m imfcodec.cli`: the command line."""
+
+from .app import main
+
+main()
