@@ -50,14 +50,14 @@ python benchmarks/animate_demo.py "$VAL" --out "$OUT-animate" --json > benchmark
 # The clips' own picture size: imfcodec beside x265 and SVT-AV1 at that size (../shared/data/native),
 # and peak memory at 720p and 1080p (synthetic clips).
 mkdir -p benchmarks/native
-python benchmarks/native.py "$(dirname "$VAL")/native" --json > benchmarks/native/results.json
+python benchmarks/native/rd.py "$(dirname "$VAL")/native" --json > benchmarks/native/results.json
 python benchmarks/memory.py --size 1280x720 --frames 60,240 --json > benchmarks/native/memory_720p.json
 python benchmarks/memory.py --size 1920x1080 --frames 60,240 --json > benchmarks/native/memory_1080p.json
 
 # Live calls (issue 39): what being causal costs against the file mode, on the val clips; a
 # call on loopback for 10 minutes (latency, rate, quality against the file mode, memory).
-python benchmarks/causal.py "$VAL" --json --out benchmarks/val/causal.json
-python benchmarks/live.py --seconds 600 --json --out benchmarks/live/results.json
+python benchmarks/live/causal.py "$VAL" --json --out benchmarks/val/causal.json
+python benchmarks/live/call.py --seconds 600 --json --out benchmarks/live/results.json
 
 # The .imf reader against damaged files (prints its counts; exits 1 on any failure).
 python benchmarks/fuzz_imf.py --cases 10000 --cli-every 200

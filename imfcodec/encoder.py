@@ -145,6 +145,19 @@ class _Fixed:
     rule: RefreshRule | None  # the closed-loop decision (None: no frame is rebuilt to decide)
     sink: Callable[[Any], None]
     progress: fr.Progress | None
+    # (a live stream with a look-ahead) which frame a run starting at a frame, for a reason,
+    # sends as its key frame: (its index, its picture); None: the run's first
+    placer: Callable[[int, np.ndarray, bs.KeyReason], tuple[int, np.ndarray]] | None = None
+
+
+@dataclass
+class _Carry:
+    """What the pass carries from one frame to the next within a run."""
+
+    # refined minus analysed token of the last frame sent since the key frame (refinement)
+    correction: np.ndarray | None = None
+    last_source: np.ndarray | None = None  # the last token frame's source (pairs)
+    ahead: int | None = None  # a key frame sent ahead of its run's leading frames
 
 
 class KeyCoder:
@@ -192,13 +205,14 @@ class FrameLoop:
     def __init__(self, motion: MotionModel, header: bs.Header, options: EncodeOptions, sink,
                  progress: fr.Progress | None = None, token_cache: dict | None = None,
                  decide: bool = True, adaptive_tables: bool = False,
-                 frame_records: bool = False, pairs: bool = False) -> None:
+                 frame_records: bool = False, pairs: bool = False, placer=None) -> None:
         """``adaptive_tables``: token chunks whose tables follow the run (a live stream's);
         ``frame_records`` (with it): predicted frames alone in FRAME records (10.0); ``pairs``
         (with that, a frame a chunk): a frame rebuilt between its neighbours' tokens, its own
-        not sent, where that rebuilds it within Tuning.between_tolerance (11.0)."""
+        not sent, where that rebuilds it within Tuning.between_tolerance (11.0); ``placer``:
+        _Fixed.placer."""
         rule = RefreshRule.of(options, header.fps, header.intra_codec, header.intra_qp) if decide else None
-        self.fixed = _Fixed(motion, header, options, rule, sink, progress)
+        self.fixed = _Fixed(motion, header, options, rule, sink, progress, placer)
         self.predict = Predictor(motion, header, options, token_cache)
         self.stats = EncodeStats(motion.name, 0, 0, 0, 0, 0, header.fps, header.width,
                                  header.height, token_step=header.token_step,
@@ -208,16 +222,15 @@ class FrameLoop:
         # control's passes would pile them up)
         self.chunker = TokenChunker(header.chunk_frames, _token_sink(self.stats, sink),
                                     adaptive_tables, frame_records, pairs)
-        self.last_source: np.ndarray | None = None  # the last token frame's source (pairs)
         self.pending: list[tuple[int, np.ndarray]] = []  # frames waiting for a batch
         self.held = Held(options.references)  # the key frames a decoder holds
         self.keys = KeyCoder(header, options)
-        # refined minus analysed token of the last frame sent since the key frame (refinement)
-        self.correction: np.ndarray | None = None
-        # (a live stream with a look-ahead) which frame a run starting at a frame, for a
-        # reason, sends as its key frame: (its index, its picture); None: the run's first
-        self.placer: Callable[[int, np.ndarray, bs.KeyReason], tuple[int, np.ndarray]] | None = None
-        self.ahead: int | None = None  # a key frame sent ahead of its run's leading frames
+        self.carry = _Carry()
+
+    @property
+    def ahead(self) -> int | None:
+        """The index of a key frame sent ahead of its run's leading frames (None: none)."""
+        return self.carry.ahead
 
     def _needs_reference(self) -> bool:
         f = self.fixed
@@ -234,7 +247,7 @@ class FrameLoop:
             self.chunker.key_frame(index + 1)
         else:
             self.chunker.key_frame(run_start, skip=index)
-        self.correction = None
+        self.carry.correction = None
         record, picture = self.keys.code(index, frame, reason, coded)
         self.stats.key_frames += 1
         self.stats.bytes_key_frames += len(bs.record_bytes(record))
@@ -258,7 +271,7 @@ class FrameLoop:
         asked to; with refinement also its corrections (refined minus analysed)."""
         if not self.fixed.options.refine_steps:
             return self.predict.quantised(key, batch, self.chunker.last), None
-        return self.predict.refined(key, batch, self.chunker.last, self.correction)
+        return self.predict.refined(key, batch, self.chunker.last, self.carry.correction)
 
     def _first_refresh(self, key: HeldKey, batch: list[tuple[int, np.ndarray]], levels: np.ndarray,
                        rebuilt: np.ndarray | None = None) -> int | None:
@@ -286,7 +299,7 @@ class FrameLoop:
         def test(before: np.ndarray, held: np.ndarray, after: np.ndarray) -> bool:
             levels = np.stack([held.astype(np.float32), quant.midpoint(before, after)])
             own, mid = list(self.predict.preview(key, levels))
-            source = self.fixed.motion.previewed(self.last_source)
+            source = self.fixed.motion.previewed(self.carry.last_source)
             return mse(source, mid) <= (1 + tolerance) * mse(source, own)
         return test
 
@@ -321,10 +334,10 @@ class FrameLoop:
             between = self._between(key) if self.chunker.pairs else None
             for (_, frame), row, share in zip(accepted, levels, shares):
                 self.chunker.add(row, share, between)
-                self.last_source = frame
+                self.carry.last_source = frame
                 self.stats.levels.append(row)
             if accepted and corrections is not None:
-                self.correction = corrections[len(accepted) - 1]
+                self.carry.correction = corrections[len(accepted) - 1]
             if self.fixed.progress and accepted:
                 self.fixed.progress(len(accepted))
             if split is not None:
@@ -336,9 +349,10 @@ class FrameLoop:
         """A run starts at frame ``index``: its key frame sent, that frame or the one the
         placer picks ahead of it (then ``index`` is the run's first leading frame, to be sent
         as a token: True)."""
-        key, picture = (index, frame) if self.placer is None else self.placer(index, frame, reason)
+        placer = self.fixed.placer
+        key, picture = (index, frame) if placer is None else placer(index, frame, reason)
         self.key_frame(key, picture, reason, run_start=index)
-        self.ahead = key if key != index else None
+        self.carry.ahead = key if key != index else None
         return key != index
 
     def _queue(self, index: int, frame: np.ndarray) -> None:
@@ -361,8 +375,8 @@ class FrameLoop:
         """Frame ``index`` (``previous``: the one before it): a key frame where a rule (or
         ``asked``) wants one, else a token; ``now``: coded at once, not when a batch is full
         (a live stream's frames, one by one)."""
-        if index == self.ahead:  # (sent already, ahead of its run's leading frames)
-            self.ahead = None
+        if index == self.carry.ahead:  # (sent already, ahead of its run's leading frames)
+            self.carry.ahead = None
             return
         options = self.fixed.options
         reason = asked if asked is not None else \

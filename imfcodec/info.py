@@ -13,18 +13,33 @@ from .intra import RECORD_CODECS, IntraCodec
 
 
 @dataclass
-class _Tally:
-    """What a pass over the records counts (the header and the end record are container)."""
+class _Tokens:
+    """The token records counted: chunks, of which some of each kind, and their bytes."""
 
-    header: bs.Header | None = None
-    key_frames: list = field(default_factory=list)
     chunks: int = 0
     older: int = 0  # token chunks rebuilt from an earlier key frame than their run's
     blended: int = 0  # token chunks that blend in a second key frame
     frame_records: int = 0  # (10.0) of them, FRAME records: one predicted frame each (or two)
     between: int = 0  # (11.0) frames rebuilt between their neighbours (FRAME records of two)
+    bytes: int = 0
+
+    def add(self, size: int, record: bs.TokenChunk) -> None:
+        self.chunks += 1
+        self.older += record.reference > 0
+        self.blended += record.partner is not None
+        self.frame_records += record.compact
+        self.between += record.compact and record.frame_count == 2
+        self.bytes += size
+
+
+@dataclass
+class _Tally:
+    """What a pass over the records counts (the header and the end record are container)."""
+
+    header: bs.Header | None = None
+    key_frames: list = field(default_factory=list)
+    tokens: _Tokens = field(default_factory=_Tokens)
     bytes_key: int = 0
-    bytes_tokens: int = 0
     bytes_audio: int = 0
     sound: bs.AudioHeader | None = None
     sound_samples: int = 0
@@ -39,12 +54,7 @@ class _Tally:
                                     "qp": record.qp, "bytes": size})
             self.bytes_key += size
         elif isinstance(record, bs.TokenChunk):
-            self.chunks += 1
-            self.older += record.reference > 0
-            self.blended += record.partner is not None
-            self.frame_records += record.compact
-            self.between += record.compact and record.frame_count == 2
-            self.bytes_tokens += size
+            self.tokens.add(size, record)
         elif isinstance(record, bs.AudioHeader):
             self.sound = record
             self.bytes_audio += size
@@ -100,19 +110,19 @@ def describe(path: str | Path) -> dict:
         "file": str(path), "format_version": f"{version[0]}.{version[1]}",
         "live": tally.header.frame_count == 0,
         **_header_fields(header), "seconds": round(seconds, 4), "file_seconds": round(whole, 4),
-        "key_frames": t.key_frames, "token_chunks": t.chunks,
-        "token_chunks_older_reference": t.older, "token_chunks_blended": t.blended,
-        "token_chunks_frame_records": t.frame_records, "frames_between": t.between,
+        "key_frames": t.key_frames, "token_chunks": t.tokens.chunks,
+        "token_chunks_older_reference": t.tokens.older, "token_chunks_blended": t.tokens.blended,
+        "token_chunks_frame_records": t.tokens.frame_records, "frames_between": t.tokens.between,
         "audio": sound,
         "audio_beyond_video_seconds": round(beyond(seconds, sound["start_seconds"], sound_seconds), 4)
         if sound else None,
-        "bytes": total, "bytes_key_frames": t.bytes_key, "bytes_tokens": t.bytes_tokens,
+        "bytes": total, "bytes_key_frames": t.bytes_key, "bytes_tokens": t.tokens.bytes,
         "bytes_audio": t.bytes_audio,
-        "bytes_container": total - t.bytes_key - t.bytes_tokens - t.bytes_audio,
+        "bytes_container": total - t.bytes_key - t.tokens.bytes - t.bytes_audio,
         "kbps": kbps(total, whole), "kbps_key_frames": kbps(t.bytes_key),
-        "kbps_tokens": kbps(t.bytes_tokens), "kbps_audio": kbps(t.bytes_audio, sound_seconds),
+        "kbps_tokens": kbps(t.tokens.bytes), "kbps_audio": kbps(t.bytes_audio, sound_seconds),
         "kbps_video": kbps(video),
-        "bits_per_token_frame": round(t.bytes_tokens * 8 / inter, 2) if inter else 0.0,
+        "bits_per_token_frame": round(t.tokens.bytes * 8 / inter, 2) if inter else 0.0,
         "bits_per_pixel": round(video * 8 / (header.frame_count * header.width * header.height), 6),
     }
 

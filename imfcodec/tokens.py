@@ -7,6 +7,7 @@ entropy/quantize.py) by the entropy coder (entropy/coder.py). ``read_chunk`` is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -19,22 +20,43 @@ from .entropy.tables import MAX_LEVEL
 from .errors import FormatError
 
 
+@dataclass(frozen=True)
+class ChunkForm:
+    """The form a stream's token records take: ``chunk_frames`` frames a chunk at most;
+    ``adaptive``: chunks whose tables follow the run's tokens (entropy/adaptive.py, version
+    9.0: a live stream's records of a frame or two); ``frames`` (with it): each predicted
+    frame alone as a FRAME record (version 10.0) where its bytes fit one; ``pairs`` (with it,
+    one frame a chunk): each such frame held until the next comes, which may then send both
+    in one FRAME record, the held one rebuilt between its neighbours (version 11.0)."""
+
+    chunk_frames: int
+    adaptive: bool = False
+    frames: bool = False
+    pairs: bool = False
+
+    @classmethod
+    def of(cls, chunk_frames: int, adaptive: bool = False, frames: bool = False,
+           pairs: bool = False) -> "ChunkForm":
+        """The form asked for, as far as it holds: FRAME records only with adaptive tables,
+        pairs only with FRAME records of one frame a chunk."""
+        frames = adaptive and frames
+        return cls(chunk_frames, adaptive, frames, frames and pairs and chunk_frames == 1)
+
+    @property
+    def most(self) -> int:
+        """The largest payload of a FRAME record of one frame (11.0: at most 63 bytes too)."""
+        return bs.MAX_PAIR_PAYLOAD if self.pairs else bs.MAX_FRAME_PAYLOAD
+
+
 class TokenChunker:
     """Collects quantised levels between key frames and emits TOKENS records."""
 
     def __init__(self, chunk_frames: int, emit: Callable[[bs.TokenChunk], None],
                  adaptive: bool = False, frames: bool = False, pairs: bool = False) -> None:
-        """``adaptive``: chunks whose tables follow the run's tokens (entropy/adaptive.py,
-        version 9.0: a live stream's records of a frame or two); ``frames`` (with it): each
-        predicted frame alone as a FRAME record (version 10.0) where its bytes fit one;
-        ``pairs`` (with it, one frame a chunk): each such frame held until the next comes,
-        which may then send both in one FRAME record, the held one rebuilt between its
-        neighbours (version 11.0; ``add``'s ``between`` says where)."""
-        self.chunk_frames, self.emit, self.adaptive = chunk_frames, emit, adaptive
-        self.frames = adaptive and frames
-        self.pairs = self.frames and pairs and chunk_frames == 1
-        # (version 11.0) a one-frame FRAME record's payload is at most 63 bytes too
-        self.most = bs.MAX_PAIR_PAYLOAD if self.pairs else bs.MAX_FRAME_PAYLOAD
+        """The records' form (ChunkForm.of: ``adaptive`` tables, ``frames`` records,
+        ``pairs``: ``add``'s ``between`` says where a held frame goes with the next)."""
+        self.form = ChunkForm.of(chunk_frames, adaptive, frames, pairs)
+        self.emit = emit
         self.tables: adaptive_coder.TableState | None = None  # the run's, when adaptive
         self.previous: np.ndarray | None = None
         self.pending: list[np.ndarray] = []
@@ -43,6 +65,10 @@ class TokenChunker:
         self.reference = 0  # the key frame the pending frames are rebuilt from (0: the last)
         self.partner: int | None = None  # the key frame they may blend in (None: none)
         self.shares: list[int] = []  # the pending frames' share indices (coder.SHARES)
+
+    @property
+    def pairs(self) -> bool:
+        return self.form.pairs
 
     @property
     def last(self) -> np.ndarray | None:
@@ -77,7 +103,7 @@ class TokenChunker:
         midpoint of the tokens either side of it (None: no, it goes alone)."""
         if share and self.partner is None:
             raise ValueError("a share of a partner key frame without one")
-        if self.pairs and not share and self.partner is None and not self.reference \
+        if self.form.pairs and not share and self.partner is None and not self.reference \
                 and self.skip is None and self.previous is not None:
             if self.pending:
                 if between is not None and self._pair(levels, between):
@@ -88,7 +114,7 @@ class TokenChunker:
             return
         self.pending.append(levels)
         self.shares.append(share)
-        if len(self.pending) == self.chunk_frames or self.first_frame + len(self.pending) == self.skip:
+        if len(self.pending) == self.form.chunk_frames or self.first_frame + len(self.pending) == self.skip:
             self.flush()
 
     def flush(self) -> None:
@@ -100,12 +126,12 @@ class TokenChunker:
         # rebuilt from its reference alone, exactly)
         blended = any(self.shares)
         record = None
-        if self.adaptive and not blended:
+        if self.form.adaptive and not blended:
             if absolute is not None or self.tables is None:
                 self.tables = adaptive_coder.TableState(rows.shape[1])
             # (a FRAME record holds the next frame in display order: not a leading frame
             # of a key frame sent ahead of it, FrameOrder)
-            if self.frames and absolute is None and len(rows) == 1 and not self.reference \
+            if self.form.frames and absolute is None and len(rows) == 1 and not self.reference \
                     and self.skip is None:
                 record = self._frame(residuals[0])
             if record is None:
@@ -114,13 +140,12 @@ class TokenChunker:
             data = coder.encode_chunk(residuals, absolute, self.shares if blended else None)
         self.emit(record or bs.TokenChunk(self.first_frame, len(rows), absolute is not None, data,
                                           self.reference, self.partner if blended else None,
-                                          self.adaptive and not blended))
+                                          self.form.adaptive and not blended))
         self.first_frame += len(rows)
         if self.first_frame == self.skip:
             self.first_frame, self.skip = self.first_frame + 1, None
         self.previous = rows[-1]
         self.pending, self.shares = [], []
-
 
     def _frame(self, residuals: np.ndarray, frames: int = 1) -> bs.TokenChunk | None:
         """One predicted frame (``frames`` 2: the one held and the next) as a FRAME record (the
@@ -129,7 +154,7 @@ class TokenChunker:
         tables = adaptive_coder.TableState(len(residuals))
         tables.mean = self.tables.mean.copy()
         data = adaptive_coder.encode_frame(residuals, tables)
-        if len(data) > self.most:
+        if len(data) > self.form.most:
             return None
         self.tables = tables
         return bs.TokenChunk.frame(data, self.first_frame, frames=frames)

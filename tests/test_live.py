@@ -402,7 +402,7 @@ def test_a_delayed_stream_sends_each_runs_most_typical_frame_as_its_key_ahead_of
     from imfcodec.keyplace import central_frame, descriptor
 
     encoder, packets, shown, heard = live_stream(tiny_codec, frames, tone(0.8), DELAYED)
-    assert encoder.lookahead == 7 and packets[0][4] == 12  # (format 12.0: key frames may lead)
+    assert encoder.ahead.size == 7 and packets[0][4] == 12  # (format 12.0: key frames may lead)
     # every frame shown once, in order, however far ahead its key frame came
     assert [index for index, _ in shown] == list(range(len(frames)))
     reader = PacketReader()
@@ -679,7 +679,7 @@ def test_a_call_fitted_into_a_size_or_the_models_square(tiny_codec):
                               sound=False)
         assert (encoder.header.width, encoder.header.height) == expected, size
         square = size == f"{side}x{side}"  # the model's own square: as calls were before
-        assert (encoder.motion is tiny_codec.model) == square
+        assert (encoder.stream.motion is tiny_codec.model) == square
         assert (encoder.header.region is None) == square
         packets = encoder.start() + encoder.frame(frame) + encoder.close()
         decoder = LiveDecoder(tiny_codec)
@@ -691,7 +691,7 @@ def test_a_call_fitted_into_a_size_or_the_models_square(tiny_codec):
         encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(size=size), source_size=source,
                               sound=False)
         assert (encoder.header.width, encoder.header.height) == expected
-        assert any("a call's default" in note for note in encoder.plan.notes) == (size is None)
+        assert any("a call's default" in note for note in encoder.stream.plan.notes) == (size is None)
     # key frames: x265 medium above the model's square (given tunings too), else veryslow
     for size, preset in ((None, "medium"), (f"{side}x{side}", "veryslow")):
         encoder = LiveEncoder(tiny_codec, FPS, LiveSettings(size=size, tuning=live_tuning(FPS)),

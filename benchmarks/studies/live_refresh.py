@@ -18,7 +18,7 @@ LiveSettings.delay (d, seconds: a latency budget, `send --delay`); the first var
 the one the others are measured against. Each clip's first --frames frames go through
 LiveEncoder (what `imfcodec send` sends) and LiveDecoder at qualities
 1, 3, 5 for each variant; the BD-rate (MS-SSIM) of each variant against the first, per clip
-and the mean. On val, the same comparison is runs of `benchmarks/causal.py --modes causal`
+and the mean. On val, the same comparison is runs of `benchmarks/live/causal.py --modes causal`
 with --refresh-horizon / --refresh-cost-memory. ``--passes N`` plays each clip N times over as
 one call (a long call from a short clip).
 """

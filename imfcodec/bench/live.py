@@ -1,5 +1,5 @@
 """A clip sent through the live encoder and read back record by record, as a receiver reads
-it: what the live measurements (benchmarks/live_records.py, the studies of the live encoder)
+it: what the live measurements (benchmarks/live/records.py, the studies of the live encoder)
 count bytes and rebuild frames from."""
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import av
 import numpy as np
@@ -26,6 +27,46 @@ from ..layout import Plan
 DEVICE_PREFIXES = ("/dev/video",)
 
 
+@dataclass(frozen=True)
+class _Opening:
+    """How the source is opened: its name as given, what FFmpeg opens (a path or standard
+    input's bytes) and in which input format (None: FFmpeg's guess)."""
+
+    source: str
+    target: Any
+    input_format: str | None
+
+    @property
+    def name(self) -> str:
+        return "standard input" if self.source == "-" else self.source
+
+    @property
+    def hint(self) -> str:
+        """What to do about a pipe FFmpeg cannot read."""
+        return ("; a pipe needs a container that streams, such as Matroska (-f matroska) or "
+                "MPEG-TS, not an .mp4 whose index comes last") if self.source == "-" else ""
+
+    def open(self):
+        try:
+            container = av.open(self.target, "r", format=self.input_format)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise InputError(f"{self.name}: cannot be opened ({_first(exc)}){self.hint}") from None
+        if not container.streams.video:
+            container.close()
+            raise InputError(f"{self.source}: has no video stream")
+        return container
+
+
+@dataclass(frozen=True)
+class _Form:
+    """The form frames and sound come out in: the picture ``planner`` gives for the source's
+    (width, height), upright, cropped or padded by ``fit``; the sound's ``channels``."""
+
+    planner: Callable[[tuple[int, int]], Plan]
+    fit: str
+    channels: int
+
+
 class Capture:
     """Video frames ("video", t, rgb) and sound ("audio", t, pcm) in the order they are due."""
 
@@ -33,19 +74,20 @@ class Capture:
                  channels: int = 1, sound: bool = True, loop: bool = False,
                  input_format: str | None = None, pace: bool | None = None) -> None:
         """``planner``: the picture to code for a source of (width, height), upright."""
-        self.source, self.planner, self.fit, self.channels = source, planner, fit, channels
+        self.form = _Form(planner, fit, channels)
         self.loop = loop
         device = source.startswith(DEVICE_PREFIXES) or input_format is not None
         if source == "-":
-            self.target, self.pace = sys.stdin.buffer, False if pace is None else pace
+            target, self.pace = sys.stdin.buffer, False if pace is None else pace
         else:
             if not device and not Path(source).is_file():
                 raise InputError(f"{source}: no such file")
-            self.target, self.pace = source, (not device) if pace is None else pace
+            target, self.pace = source, (not device) if pace is None else pace
         if source == "-" and loop:
             raise InputError("--loop needs a file, not standard input")
-        self.input_format = input_format or ("v4l2" if source.startswith(DEVICE_PREFIXES) else None)
-        self.container = self._open()
+        self.opening = _Opening(source, target, input_format or (
+            "v4l2" if source.startswith(DEVICE_PREFIXES) else None))
+        self.container = self.opening.open()
         video = self.container.streams.video[0]
         self.fps = Fraction(video.average_rate or video.guessed_rate or 25).limit_denominator(1 << 20)
         if not 0 < self.fps <= 240:
@@ -55,26 +97,6 @@ class Capture:
         self.planned: Plan | None = None
         self.has_audio = sound and bool(self.container.streams.audio)
         self.late = 0.0  # seconds the item just given is past its time (a paced file's)
-
-    @property
-    def _name(self) -> str:
-        return "standard input" if self.source == "-" else self.source
-
-    @property
-    def _hint(self) -> str:
-        """What to do about a pipe FFmpeg cannot read."""
-        return ("; a pipe needs a container that streams, such as Matroska (-f matroska) or "
-                "MPEG-TS, not an .mp4 whose index comes last") if self.source == "-" else ""
-
-    def _open(self):
-        try:
-            container = av.open(self.target, "r", format=self.input_format)
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise InputError(f"{self._name}: cannot be opened ({_first(exc)}){self._hint}") from None
-        if not container.streams.video:
-            container.close()
-            raise InputError(f"{self.source}: has no video stream")
-        return container
 
     def __iter__(self) -> Iterator[tuple[str, float, np.ndarray]]:
         offset = 0.0
@@ -96,7 +118,7 @@ class Capture:
                 return
             offset = last + 1 / float(self.fps)
             self.container.close()
-            self.container = self._open()
+            self.container = self.opening.open()
 
     def resume(self) -> None:
         """After a pause (a sender waiting for its receiver): what comes next is due from now."""
@@ -110,7 +132,7 @@ class Capture:
         resampler = None
         if audio is not None:
             streams.append(audio)
-            resampler = av.AudioResampler(format="s16", layout=layout(self.channels), rate=RATE)
+            resampler = av.AudioResampler(format="s16", layout=layout(self.form.channels), rate=RATE)
         first = None  # the first frame's time on the container's clock
         heard = None  # the next sample's time (from the sound's own start)
         try:
@@ -128,18 +150,18 @@ class Capture:
                         turned = upright(frame, int(round(frame.rotation / 90)) * 90 % 360)
                         if self.planned is None:
                             self.size = (turned.width, turned.height)
-                            self.planned = self.planner(self.size)
-                        yield "video", t, fit_frame(turned, self.planned.read, self.fit)
+                            self.planned = self.form.planner(self.size)
+                        yield "video", t, fit_frame(turned, self.planned.read, self.form.fit)
                     elif first is not None:
                         if heard is None:
                             heard = (stamp - first) if stamp is not None else 0.0
                         frame.pts = None
                         for out in resampler.resample(frame):
-                            pcm = out.to_ndarray().reshape(-1, self.channels)
+                            pcm = out.to_ndarray().reshape(-1, self.form.channels)
                             yield "audio", heard, pcm
                             heard += len(pcm) / RATE
         except av.FFmpegError as exc:
-            raise InputError(f"{self._name}: reading failed ({_first(exc)}){self._hint}") from None
+            raise InputError(f"{self.opening.name}: reading failed ({_first(exc)}){self.opening.hint}") from None
 
     def close(self) -> None:
         self.container.close()

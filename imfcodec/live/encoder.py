@@ -20,7 +20,6 @@ in one FRAME record and its token is not sent.
 from __future__ import annotations
 
 import secrets
-from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -28,23 +27,20 @@ import av
 import numpy as np
 
 from .. import bitstream as bs
-from ..audio import AudioSettings, _encoder
+from ..audio import AudioSettings
 from ..bitstream.versions import AHEAD_VERSION, FRAME_VERSION, LIVE_VERSION, PAIR_VERSION
 from ..encoder import FrameLoop, make_header
 from ..errors import InputError
 from ..io.audio import RATE
 from ..io.reader import fit_frame
-from ..keyplace import central_frame, descriptor
 from ..layout import Layout, Plan, parse_size, plan
 from ..motion.base import MotionModel
 from ..motion.fullsize import FullSize
-from ..options import EncodeSettings, Tuning
-from ..refresh import scene_change
+from ..options import EncodeOptions, EncodeSettings, Tuning
+from .lookahead import LookAhead
 from .rate import OnlineRate
+from .sound import LiveSound
 
-FRAME = 960  # samples of one 20 ms Opus frame at 48 kHz
-# The sound goes out every 3 Opus packets (60 ms): an AUDIO record's framing is about 12 bytes.
-AUDIO_PACKETS = 3
 DEFAULT_AUDIO_BITRATE = 8000  # STOI 0.949 on speech (README "Sound"): a call's sound at 8 kbps
 # A refresh is tested (the frame rebuilt as the receiver will) every this many seconds, not
 # every frame: half a frame's encode time on this CPU, and a decision at most 0.1 s late.
@@ -148,96 +144,79 @@ def live_motion(model: MotionModel, layout: Layout, global_motion: bool = True) 
     return FullSize.of(model, layout, global_motion)
 
 
-def _pre_skip(settings: AudioSettings, channels: int) -> int:
-    """The Opus encoder's look-ahead: samples a decoder drops at the start (the first
-    packet's negative time, from a frame of silence)."""
-    probe = _encoder(settings, channels)
-    frame = av.AudioFrame.from_ndarray(np.zeros((1, FRAME * channels), np.int16), format="s16",
-                                       layout="mono" if channels == 1 else "stereo")
-    frame.sample_rate, frame.pts = RATE, 0
-    packets = list(probe.encode(frame)) + list(probe.encode(None))
-    first = packets[0].pts if packets else 0
-    return -first if first is not None and first < 0 else 0
+@dataclass(frozen=True)
+class LiveStream:
+    """What a live stream is, fixed at its start: its settings and frame rate, the picture it
+    codes (``plan``; ``shape``: the frames' (height, width)), the model as it codes that
+    picture, the stream's header and format version."""
+
+    settings: LiveSettings
+    fps: Fraction
+    plan: Plan
+    shape: tuple[int, int]
+    motion: MotionModel
+    header: bs.Header
+    version: tuple[int, int]
 
 
-class _Sound:
-    """The sound's side: PCM in (with its time from the first frame), AUDIO records out."""
+class _Outbox:
+    """Records to packets: each record's bytes with the stream id in its CRC, counted as
+    video or sound; ``records`` collects what the frame loop makes."""
 
-    def __init__(self, settings: LiveSettings) -> None:
-        self.channels = settings.audio_channels
-        chosen = AudioSettings(settings.audio_bitrate, self.channels)
-        self.pre_skip = _pre_skip(chosen, self.channels)
-        self.encoder = _encoder(chosen, self.channels)
-        self.header = bs.AudioHeader(bs.OPUS, self.channels, RATE, self.pre_skip, 0, chosen.rate)
-        self.pending = np.zeros((0, self.channels), np.int16)  # under one Opus frame
-        self.fed = 0  # samples given to the encoder
-        self.real = 0  # of them, the input's (not the last frame's padding)
-        self.end = 0  # the last AUDIO record's granule position
-        self.decoded = 0  # samples its packets decode to
-        self.packets: list[bytes] = []
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
+        self.records: list = []
+        self.bytes_video = self.bytes_audio = 0
 
-    def push(self, pcm: np.ndarray, at: float) -> list[bs.AudioChunk]:
-        """``pcm``: (n, channels) int16 at 48 kHz, its first sample ``at`` seconds after the
-        first frame. Sound before the first frame is dropped; a gap over an Opus frame is
-        filled with silence, an overlap dropped, so that sample n stays at n / 48000 s."""
-        pcm = np.asarray(pcm, dtype=np.int16).reshape(-1, self.channels)
-        start = round(at * RATE)
-        held = self.fed + len(self.pending)
-        if start < held:
-            pcm = pcm[held - start :]
-        elif start - held > FRAME:
-            silence = np.zeros((start - held, self.channels), np.int16)
-            pcm = np.concatenate([silence, pcm])
-        self.pending = np.concatenate([self.pending, pcm])
-        out: list[bs.AudioChunk] = []
-        while len(self.pending) >= FRAME:
-            out += self._code(self.pending[:FRAME])
-            self.pending = self.pending[FRAME:]
-        return out
+    def start(self, version: tuple[int, int]) -> bytes:
+        start = bs.file_start(version, self.stream_id)
+        self.bytes_video += len(start)
+        return start
 
-    def _code(self, pcm: np.ndarray | None, padded: bool = False) -> list[bs.AudioChunk]:
-        if pcm is None:
-            coded = list(self.encoder.encode(None))
-        else:
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm.reshape(1, -1)),
-                                               format="s16",
-                                               layout="mono" if self.channels == 1 else "stereo")
-            frame.sample_rate, frame.pts = RATE, self.fed
-            self.fed += len(pcm)
-            self.real += 0 if padded else len(pcm)
-            coded = list(self.encoder.encode(frame))
+    def packets(self, records: list) -> list[bytes]:
         out = []
-        for packet in coded:
-            data = bytes(packet)
-            self.packets.append(data)
-            self.decoded += bs.opus_samples(data)
-            if len(self.packets) == AUDIO_PACKETS:
-                out += self._chunk()
+        for record in records:
+            data = bs.record_bytes(record, self.stream_id)
+            if isinstance(record, (bs.AudioChunk, bs.AudioHeader)):
+                self.bytes_audio += len(data)
+            else:
+                self.bytes_video += len(data)
+            out.append(data)
         return out
 
-    def _chunk(self) -> list[bs.AudioChunk]:
-        """The packets so far as one AUDIO record, its granule the samples they decode to,
-        less the padding of the last frame (a record of padding alone is dropped)."""
-        end = min(self.decoded, self.pre_skip + self.real)
-        packets, self.packets = self.packets, []
-        if end <= self.end:
-            return []
-        self.end = end
-        return [bs.AudioChunk(end, packets)]
-
-    def close(self) -> list[bs.AudioChunk]:
-        """The rest: the last samples padded to a frame, the encoder drained, the end trimmed."""
-        out = []
-        if len(self.pending):
-            tail = np.zeros((FRAME, self.channels), np.int16)
-            tail[: len(self.pending)] = self.pending
-            self.real += len(self.pending)
-            self.pending = self.pending[:0]
-            out += self._code(tail, padded=True)
-        out += self._code(None)
-        if self.packets:
-            out += self._chunk()
+    def made(self) -> list[bytes]:
+        """The packets of the records made since the last call."""
+        out = self.packets(self.records)
+        self.records.clear()
         return out
+
+
+def _stream_of(codec, fps: Fraction, settings: LiveSettings, source_size: tuple[int, int] | None,
+               frame_records: bool) -> tuple[LiveStream, EncodeOptions, int, bool]:
+    """The stream a LiveEncoder codes (see its __init__), the encoder's options, the frames it
+    looks ahead (0: none) and whether frames go in pairs (11.0)."""
+    chosen_plan = live_plan(codec.model, source_size, settings)
+    layout = chosen_plan.layout
+    side = codec.model.image_size
+    tuning = settings.tuning or live_tuning(fps)
+    if tuning.key_preset is None and layout.width * layout.height > side * side:
+        tuning = replace(tuning, key_preset=LIVE_KEY_PRESET)
+    motion = live_motion(codec.model, layout, tuning.global_motion)
+    chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
+                            key_placement="start", fit=settings.fit, tuning=tuning)
+    options = chosen.options(fps)
+    options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(fps)))
+    header = make_header(motion, options, fps, source_size or (layout.width, layout.height))
+    # frames held before they are coded (0: none): a run's key frame is chosen among them
+    lookahead, records = delay_frames(settings.delay, fps, tuning.lookahead_share)
+    header.chunk_frames = records if settings.delay else settings.packet_frames
+    pairs = frame_records and settings.interpolate and header.chunk_frames == 1
+    version = PAIR_VERSION if pairs else FRAME_VERSION if frame_records else LIVE_VERSION
+    if lookahead:  # (key frames sent ahead of their leading frames)
+        version = AHEAD_VERSION
+    stream = LiveStream(settings, fps, chosen_plan, (layout.height, layout.width), motion,
+                        header, version)
+    return stream, options, lookahead, pairs
 
 
 class LiveEncoder:
@@ -255,68 +234,45 @@ class LiveEncoder:
         ``frame_records``: each predicted frame in a FRAME record (format 10.0, a few bytes
         less a frame; 11.0 with ``settings.interpolate``, its FRAME records spanning one frame
         or two); False writes format 9.0 (TOKENS records only), as senders before 10.0 did."""
-        self.settings = settings
-        self.fps = Fraction(fps).limit_denominator(1 << 20)
-        self.plan = live_plan(codec.model, source_size, settings)
-        layout = self.plan.layout
-        side = codec.model.image_size
-        tuning = settings.tuning or live_tuning(self.fps)
-        if tuning.key_preset is None and layout.width * layout.height > side * side:
-            tuning = replace(tuning, key_preset=LIVE_KEY_PRESET)
-        self.motion = live_motion(codec.model, layout, tuning.global_motion)
-        self.shape = (layout.height, layout.width)  # of the frames coded
-        chosen = EncodeSettings(quality=settings.quality, adaptive=settings.adaptive,
-                                key_placement="start", fit=settings.fit, tuning=tuning)
-        options = chosen.options(self.fps)
-        options = replace(options, max_keyframe_interval=round(settings.max_key_seconds * float(self.fps)))
-        self.header = make_header(self.motion, options, self.fps,
-                                  source_size or (layout.width, layout.height))
-        # frames held before they are coded (0: none): a run's key frame is chosen among them
-        self.lookahead, records = delay_frames(settings.delay, self.fps, tuning.lookahead_share)
-        self.header.chunk_frames = records if settings.delay else settings.packet_frames
-        self.stream_id = secrets.randbits(32)
-        self.records: list = []
-        pairs = frame_records and settings.interpolate and self.header.chunk_frames == 1
-        self.version = PAIR_VERSION if pairs else FRAME_VERSION if frame_records else LIVE_VERSION
-        if self.lookahead:  # (key frames sent ahead of their leading frames)
-            self.version = AHEAD_VERSION
-        self.loop = FrameLoop(self.motion, self.header, options, self.records.append,
-                              adaptive_tables=True, frame_records=frame_records, pairs=pairs)
-        self.sound = _Sound(settings) if sound else None
-        self.rate = OnlineRate(settings.bitrate, self.fps, settings.audio_bitrate if sound else 0,
+        fps = Fraction(fps).limit_denominator(1 << 20)
+        self.stream, options, lookahead, pairs = _stream_of(codec, fps, settings, source_size,
+                                                            frame_records)
+        self.outbox = _Outbox(secrets.randbits(32))
+        self.ahead = LookAhead(lookahead, options.scene_cut) if lookahead else None
+        self.loop = FrameLoop(self.stream.motion, self.stream.header, options,
+                              self.outbox.records.append, adaptive_tables=True,
+                              frame_records=frame_records, pairs=pairs,
+                              placer=self.ahead.place if self.ahead else None)
+        self.sound = LiveSound(settings.audio_bitrate, settings.audio_channels) if sound else None
+        self.rate = OnlineRate(settings.bitrate, fps, settings.audio_bitrate if sound else 0,
                                self.loop) if settings.bitrate else None
         self.count = 0  # frames taken (coded, or held for the look-ahead)
         self.previous: np.ndarray | None = None
-        # (look-ahead) the frames taken and not yet coded: (index, picture, repeated), and
-        # their thumbnails; the sound's records held until the frames of their time are coded
-        self.window: deque[tuple[int, np.ndarray, bool]] = deque()
-        self.held_previous: np.ndarray | None = None  # the frame coded before the next held one
-        self.thumbs: dict[int, np.ndarray] = {}
-        self.sound_held: deque[bs.AudioChunk] = deque()
-        if self.lookahead:
-            self.loop.placer = self._place
         self.key_asked = False
-        self.bytes_video = self.bytes_audio = 0
         self.started = self.closed = False
 
-    def _packets(self, records: list) -> list[bytes]:
-        out = []
-        for record in records:
-            data = bs.record_bytes(record, self.stream_id)
-            if isinstance(record, (bs.AudioChunk, bs.AudioHeader)):
-                self.bytes_audio += len(data)
-            else:
-                self.bytes_video += len(data)
-            out.append(data)
-        return out
+    @property
+    def header(self) -> bs.Header:
+        return self.stream.header
+
+    @property
+    def stream_id(self) -> int:
+        return self.outbox.stream_id
+
+    @property
+    def bytes_video(self) -> int:
+        return self.outbox.bytes_video
+
+    @property
+    def bytes_audio(self) -> int:
+        return self.outbox.bytes_audio
 
     def start(self) -> list[bytes]:
         """The stream's start and header (and the sound's header)."""
         self.started = True
-        start = bs.file_start(self.version, self.stream_id)
-        self.bytes_video += len(start)
-        records = [self.header] + ([self.sound.header] if self.sound else [])
-        return [start] + self._packets(records)
+        start = self.outbox.start(self.stream.version)
+        records = [self.stream.header] + ([self.sound.header] if self.sound else [])
+        return [start] + self.outbox.packets(records)
 
     def request_key(self) -> None:
         self.key_asked = True
@@ -326,14 +282,13 @@ class LiveEncoder:
         padded by ``fit`` to a square one, as files are read: io/reader.py)."""
         if not self.started or self.closed:
             raise RuntimeError("frame() before start() or after close()")
-        if rgb.shape[:2] != self.shape:
+        if rgb.shape[:2] != self.stream.shape:
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            rgb = fit_frame(picture, self.plan.read, self.settings.fit)
-        if self.lookahead:
-            self.window.append((self.count, rgb, False))
-            self.thumbs[self.count] = descriptor(rgb)
+            rgb = fit_frame(picture, self.stream.plan.read, self.stream.settings.fit)
+        if self.ahead:
+            self.ahead.hold(self.count, rgb)
             self.previous = rgb
-            while len(self.window) >= self.lookahead:
+            while self.ahead.full:
                 self._code_held()
             return self._coded()
         self._code(self.count, rgb, self.previous)
@@ -350,34 +305,13 @@ class LiveEncoder:
     def _code_held(self) -> None:
         """Codes the oldest frame the look-ahead holds (a repeat as the token before it again,
         where there is one to repeat and no key frame is asked for)."""
-        index, rgb, repeated = self.window.popleft()
+        index, rgb, repeated = self.ahead.oldest()
         chunker = self.loop.chunker
         if repeated and chunker.last is not None and not self.key_asked:
             chunker.add(chunker.last.copy())
         else:
-            self._code(index, rgb, self.held_previous)  # (_place may take its thumbnail)
-        self.thumbs.pop(index, None)
-        self.held_previous = rgb
-
-    def _place(self, index: int, frame: np.ndarray, reason: bs.KeyReason) -> tuple[int, np.ndarray]:
-        """(look-ahead) The key frame of a run starting at frame ``index``: the frame nearest
-        the mean thumbnail of the run's first frames held (up to a scene change, repeats left
-        out). Only the stream's first key frame and refreshes move: the other intra key frames
-        (asked for, a scene cut, the interval) stay at their frame, since a receiver that lost
-        records takes the stream up at the next intra key frame's own frame."""
-        if reason not in (bs.KeyReason.START, bs.KeyReason.QUALITY):
-            return index, frame
-        candidates, before = [(index, frame)], frame
-        cut = self.loop.fixed.options.scene_cut
-        for later, rgb, repeated in self.window:
-            if repeated:
-                continue
-            if cut is not None and scene_change(before, rgb) > cut:
-                break
-            candidates.append((later, rgb))
-            before = rgb
-        thumbs = [self.thumbs[i] if i in self.thumbs else descriptor(rgb) for i, rgb in candidates]
-        return candidates[central_frame(thumbs)]
+            self._code(index, rgb, self.ahead.previous)  # (the placer may take its thumbnail)
+        self.ahead.coded(index, rgb)
 
     def repeat(self) -> list[bytes]:
         """The next frame as the one before it again (its token repeated: a few bytes, no
@@ -386,9 +320,9 @@ class LiveEncoder:
         a key frame there is no token to repeat)."""
         if not self.repeatable:
             raise RuntimeError("repeat() with no token to repeat")
-        if self.lookahead:
-            self.window.append((self.count, self.previous, True))
-            while len(self.window) >= self.lookahead:
+        if self.ahead:
+            self.ahead.hold(self.count, self.previous, repeated=True)
+            while self.ahead.full:
                 self._code_held()
         else:
             self.loop.chunker.add(self.loop.chunker.last.copy())
@@ -397,17 +331,16 @@ class LiveEncoder:
     def _coded(self) -> list[bytes]:
         """After a frame: its packets (the video records it made), charged to rate control."""
         self.count += 1
-        out = self._packets(self.records)
-        self.records.clear()
+        out = self.outbox.made()
         if self.rate is not None:
             self.rate.spent(sum(map(len, out)))
-        out += self._packets(self._sound_due())  # (with a look-ahead: the sound it held)
+        out += self.outbox.packets(self._sound_due())  # (with a look-ahead: the sound it held)
         return out
 
     @property
     def repeatable(self) -> bool:
         """Whether ``repeat`` can send the next frame (a token was sent since the key frame)."""
-        if self.lookahead:  # (coded later: as a frame again where no token is there to repeat)
+        if self.ahead:  # (coded later: as a frame again where no token is there to repeat)
             return self.started and not self.closed and self.count > 0
         return self.started and not self.closed and self.count > 0 and \
             self.loop.chunker.last is not None and not self.key_asked
@@ -417,36 +350,33 @@ class LiveEncoder:
         first frame."""
         if self.sound is None or not self.started or self.closed or self.count == 0:
             return []
-        self.sound_held.extend(self.sound.push(pcm, at))
-        return self._packets(self._sound_due())
+        self.sound.push(pcm, at)
+        return self.outbox.packets(self._sound_due())
 
     def _sound_due(self) -> list[bs.AudioChunk]:
         """The sound's records whose time the frames sent have reached (with a look-ahead the
         sound waits as the frames do, so that records stay in time order)."""
-        due = []
-        sent = self.loop.chunker.first_frame / self.fps * RATE if self.lookahead else None
-        while self.sound_held and (sent is None or self.sound_held[0].end - self.sound_held[0].samples
-                                   - self.sound.pre_skip <= sent):
-            due.append(self.sound_held.popleft())
-        return due
+        if self.sound is None:
+            return []
+        sent = self.loop.chunker.first_frame / self.stream.fps * RATE if self.ahead else None
+        return self.sound.due(sent)
 
     def close(self) -> list[bytes]:
         """The frames still held, the sound's end and the END record."""
         if self.closed or not self.started:
             return []
-        while self.window:
+        while self.ahead and self.ahead.window:
             self._code_held()
         self.closed = True
         self.loop.run_batch()
         self.loop.chunker.flush()
-        records = list(self.records)
-        self.records.clear()
+        records = list(self.outbox.records)
+        self.outbox.records.clear()
         if self.sound is not None and self.count:
-            records += list(self.sound_held) + self.sound.close()
-            self.sound_held.clear()
+            records += self.sound.close()
         if self.count:
             records.append(bs.End(self.count))
-        return self._packets(records)
+        return self.outbox.packets(records)
 
     @property
     def key_frames(self) -> int:

@@ -151,29 +151,115 @@ class _Output:
                     pass
 
 
+class _Meter:
+    """What the page and the report measure as frames are shown: the rate over the last
+    RATE_WINDOW seconds, each frame's latency from the sender's time marks, and the log (JSON
+    lines, one a frame)."""
+
+    def __init__(self, log: str | None) -> None:
+        self.marks: dict[int, float] = {}  # frame -> when the sender read it (its time marks)
+        self.recent: collections.deque = collections.deque()  # (time, video bytes, audio bytes)
+        self.first_frame: float | None = None
+        self.log = open(log, "w", buffering=1) if log else None  # (line by line: a log one can follow)
+
+    def mark(self, frame: int, at: float) -> None:
+        self.marks[frame] = at
+        if len(self.marks) > 64:
+            self.marks.pop(next(iter(self.marks)))
+
+    def took(self, now: float, video: int, audio: int) -> None:
+        self.recent.append((now, video, audio))
+
+    def shown(self, report: ReceiveReport, stream_id: int, index: int, now: float,
+              rendered: bool) -> None:
+        if self.first_frame is None:
+            self.first_frame = now
+        if self.log is not None:
+            self.log.write(json.dumps({"stream": stream_id, "frame": index, "shown": now,
+                                       "rendered": rendered}) + "\n")
+        if index in self.marks:
+            report.latency_ms.append((now - self.marks.pop(index)) * 1000)
+
+    def kbps(self, now: float) -> tuple[float, float]:
+        """(video, sound) kbps over the last RATE_WINDOW seconds."""
+        while self.recent and self.recent[0][0] < now - RATE_WINDOW:
+            self.recent.popleft()
+        span = max(1e-3, min(RATE_WINDOW, now - (self.first_frame or now))) if self.recent else 1.0
+        return (sum(v for _, v, _ in self.recent) * 8 / 1000 / span,
+                sum(a for _, _, a in self.recent) * 8 / 1000 / span)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+class _Screen:
+    """What the frames decoded go to: the output file, the page (``board``) and the report."""
+
+    def __init__(self, output: _Output, report: ReceiveReport, meter: _Meter, say: Say) -> None:
+        self.output, self.report, self.meter, self.say = output, report, meter, say
+        self.board = Board()
+        self.fps = Fraction(25)
+        self.streaming = False  # frames of this stream go to the output
+
+    def show(self, shown, now: float, decoder: LiveDecoder) -> bool:
+        """What a packet gave, written and shown; True when its stream ended."""
+        if shown.header is not None:  # a new stream (a sender that connected again)
+            self.report.streams += 1
+            self.fps = shown.header.fps
+            self.meter.marks.clear()
+            self.streaming = False  # it continues the output from its first frame
+        if shown.frames and decoder.header is not None and not self.streaming:
+            self.streaming = self.output.begin(decoder.header, decoder.audio, self.say)
+        if not self.streaming:
+            return False
+        self.report.lost += len(shown.lost)
+        rendered = []  # (place in the output, picture), for the page
+        for index, picture in shown.frames:
+            if picture is None:
+                self.report.dropped += 1
+            if self.output.frame(picture):
+                self.report.frames += 1
+                if picture is not None:
+                    rendered.append((self.report.frames, picture))
+            self.meter.shown(self.report, decoder.start.stream_id, index, now, picture is not None)
+        for pts, duration, data in shown.sound:
+            self.output.audio(self.fps, pts, duration, data)
+        if shown.ended:
+            self.streaming = False
+            self.say(f"the stream ended ({self.report.frames} frames)")
+        self.post(now, decoder.refused)
+        self.board.play(rendered, 1 / float(self.fps))
+        return shown.ended
+
+    def post(self, now: float, refused: int) -> None:
+        video, audio = self.meter.kbps(now)
+        latency = self.report.latency_ms[-1] if self.report.latency_ms else None
+        self.board.post(frames=self.report.frames, kbps=video + audio, video_kbps=video,
+                        audio_kbps=audio, latency_ms=latency, dropped=self.report.dropped,
+                        refused=refused)
+
+
 class Receiver:
-    """The decoding thread and what it writes and shows."""
+    """The decoding thread: the packets of the connections in (``arrive``), decoded, and
+    what they give to the screen (_Screen)."""
 
     def __init__(self, codec, output: str, force: bool = False, sound: bool = True,
                  stay: bool = False, say: Say = print, log: str | None = None) -> None:
         self.decoder = LiveDecoder(codec)
-        self.output = _Output(output, force, sound)
-        self.report = ReceiveReport(output)
+        self.screen = _Screen(_Output(output, force, sound), ReceiveReport(output), _Meter(log), say)
         # (bounded: a decoding thread that cannot even read the tokens in time holds the
         # connection back, and the sender's own bounded queue then drops; see transport.py)
         self.inbox: queue.Queue = queue.Queue(INBOX)
-        self.board = Board()
         self.say, self.stay = say, stay
         self.sender: _Sender | None = None
-        self.done = threading.Event()
-        self.marks: dict[int, float] = {}  # frame -> when the sender read it (its time marks)
-        self.recent: collections.deque = collections.deque()  # (time, video bytes, audio bytes)
-        self.fps = Fraction(25)
-        self.streaming = False  # frames of this stream go to the output
         self.last_ask = 0.0
-        self.first_frame: float | None = None
-        self.log = open(log, "w", buffering=1) if log else None  # (line by line: a log one can follow)
+        self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def board(self) -> Board:
+        return self.screen.board
 
     # -- called from connection threads --
     def arrive(self, sender: _Sender, kind: str, data=None) -> None:
@@ -208,11 +294,14 @@ class Receiver:
             self.board.post(state="sender disconnected")
             return
         if kind == "time":
-            self.marks[data["frame"]] = data["time"]
-            if len(self.marks) > 64:
-                self.marks.pop(next(iter(self.marks)))
+            self.screen.meter.mark(data["frame"], data["time"])
             return
-        render = self.inbox.qsize() < BEHIND * float(self.fps) * 2  # (sound packets: about as many)
+        self._decode(sender, kind, data)
+
+    def _decode(self, sender: _Sender, kind: str, data) -> None:
+        """A packet (or a TCP connection's bytes): decoded, shown, a key frame asked for
+        where records were lost."""
+        render = self.inbox.qsize() < BEHIND * float(self.screen.fps) * 2  # (sound packets: about as many)
         before = (self.decoder.bytes_video, self.decoder.bytes_audio)
         if kind == "packet":
             try:
@@ -225,9 +314,10 @@ class Receiver:
             for message in errors:
                 self._refused(message)
         now = time.time()
-        self.recent.append((now, self.decoder.bytes_video - before[0],
-                            self.decoder.bytes_audio - before[1]))
-        self._show(shown, now)
+        self.screen.meter.took(now, self.decoder.bytes_video - before[0],
+                               self.decoder.bytes_audio - before[1])
+        if self.screen.show(shown, now, self.decoder) and not self.stay:
+            self.done.set()
         if self.decoder.wants_key and now - self.last_ask > KEY_EVERY:
             self.last_ask = now
             sender.ask()
@@ -236,66 +326,18 @@ class Receiver:
         self.say(f"refused: {message}")
         self.board.post(refused=self.decoder.refused)  # (the decoder counts every refusal)
 
-    def _show(self, shown, now: float) -> None:
-        if shown.header is not None:  # a new stream (a sender that connected again)
-            self.report.streams += 1
-            self.fps = shown.header.fps
-            self.marks.clear()
-            self.streaming = False  # it continues the output from its first frame
-        if shown.frames and self.decoder.header is not None and not self.streaming:
-            self.streaming = self.output.begin(self.decoder.header, self.decoder.audio, self.say)
-        if not self.streaming:
-            return
-        self.report.lost += len(shown.lost)
-        rendered = []  # (place in the output, picture), for the page
-        for index, picture in shown.frames:
-            if picture is None:
-                self.report.dropped += 1
-            if self.output.frame(picture):
-                self.report.frames += 1
-                if picture is not None:
-                    rendered.append((self.report.frames, picture))
-            if self.first_frame is None:
-                self.first_frame = now
-            if self.log is not None:
-                self.log.write(json.dumps({"stream": self.decoder.start.stream_id, "frame": index,
-                                           "shown": now, "rendered": picture is not None}) + "\n")
-            if index in self.marks:
-                self.report.latency_ms.append((now - self.marks.pop(index)) * 1000)
-        for pts, duration, data in shown.sound:
-            self.output.audio(self.fps, pts, duration, data)
-        if shown.ended:
-            self.streaming = False
-            self.say(f"the stream ended ({self.report.frames} frames)")
-            if not self.stay:
-                self.done.set()
-        self._post(now)
-        self.board.play(rendered, 1 / float(self.fps))
-
-    def _post(self, now: float) -> None:
-        while self.recent and self.recent[0][0] < now - RATE_WINDOW:
-            self.recent.popleft()
-        span = max(1e-3, min(RATE_WINDOW, now - (self.first_frame or now))) if self.recent else 1.0
-        video = sum(v for _, v, _ in self.recent) * 8 / 1000 / span
-        audio = sum(a for _, _, a in self.recent) * 8 / 1000 / span
-        latency = self.report.latency_ms[-1] if self.report.latency_ms else None
-        self.board.post(frames=self.report.frames, kbps=video + audio, video_kbps=video,
-                        audio_kbps=audio, latency_ms=latency, dropped=self.report.dropped,
-                        refused=self.decoder.refused)
-
     def finish(self, interrupted: bool) -> ReceiveReport:
         self.done.set()
         if self.thread.ident is not None:  # (not started when listening failed)
             self.thread.join(5)
-        report = self.report
+        report, screen = self.screen.report, self.screen
         report.interrupted = interrupted
         report.bytes_video, report.bytes_audio = self.decoder.bytes_video, self.decoder.bytes_audio
         report.refused = self.decoder.refused
-        report.seconds = report.frames / float(self.fps)
-        report.sound = self.output.sound
-        self.output.finish(report.frames > 0)
-        if self.log is not None:
-            self.log.close()
+        report.seconds = report.frames / float(screen.fps)
+        report.sound = screen.output.sound
+        screen.output.finish(report.frames > 0)
+        screen.meter.close()
         self.board.close()
         return report
 

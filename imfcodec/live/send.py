@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..io.atomic import atomic_path
 from .capture import Capture
 from .encoder import LiveEncoder, LiveSettings, live_plan
-from .transport import Link, connect, parse_address
+from .transport import Address, Link, connect, parse_address
 
 RETRY = 1.0  # seconds between attempts to reach the receiver
 # A frame read this many frame times past its time is sent as the one before it again
@@ -81,7 +81,30 @@ class _Stream:
                 self.slow = True
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a stream goes: ``dest`` as given, its receiver's ``address`` (None: a file,
+    replaced only with ``force``), and what to do when the connection drops (ON_DROP)."""
+
+    dest: str
+    address: Address | None
+    force: bool
+    on_drop: str
+
+
+@dataclass
+class _Connection:
+    """The connection to the receiver: the link (None: none now), when it was last tried,
+    and whether the sender has said that it waits."""
+
+    link: Link | None = None
+    last_try: float = 0.0
+    waiting: bool = False
+
+
 class Sender:
+    """A source played into a destination: a stream on each connection (or into the file)."""
+
     def __init__(self, codec, source: str, dest: str, settings: LiveSettings, *,
                  loop: bool = False, input_format: str | None = None, on_drop: str = "wait",
                  sound: bool = True, seconds: float | None = None, force: bool = False,
@@ -89,16 +112,14 @@ class Sender:
         if on_drop not in ON_DROP:
             raise InputError(f"--on-drop must be one of {', '.join(ON_DROP)}")
         self.codec, self.settings, self.say = codec, settings, say
-        self.address = parse_address(dest)
-        self.dest, self.force, self.on_drop, self.limit = dest, force, on_drop, seconds
+        self.to = Destination(dest, parse_address(dest), force, on_drop)
+        self.limit = seconds
         self.capture = Capture(source, lambda size: live_plan(codec.model, size, settings),
                                settings.fit, settings.audio_channels, sound, loop, input_format)
         self.report = SendReport()
-        self.link: Link | None = None
+        self.conn = _Connection()
         self.stream: _Stream | None = None
-        self.last_try = 0.0
         self.stop = False  # Ctrl-C: the stream ends after the frame being coded
-        self.waiting = False  # said that it waits for the receiver (until it connects)
         self.log = open(log, "w", buffering=1) if log else None  # (line by line: a log one can follow)
 
     def _encoder(self) -> LiveEncoder:
@@ -132,34 +153,34 @@ class Sender:
             if self.stop:
                 raise KeyboardInterrupt
             now = time.monotonic()
-            if now - self.last_try >= RETRY:
-                self.last_try = now
+            if now - self.conn.last_try >= RETRY:
+                self.conn.last_try = now
                 try:
-                    self.link = connect(self.address)
+                    self.conn.link = connect(self.to.address)
                 except Exception as exc:  # refused, unreachable, a handshake that failed
-                    if not self.waiting:
-                        self.say(f"waiting for the receiver at {self.dest} ({_first_line(exc)})")
-                        self.waiting = True
+                    if not self.conn.waiting:
+                        self.say(f"waiting for the receiver at {self.to.dest} ({_first_line(exc)})")
+                        self.conn.waiting = True
                 else:
-                    self.waiting = False
-                    self.say(f"connected to {self.dest}")
-                    self._begin(self.link.send, t)
+                    self.conn.waiting = False
+                    self.say(f"connected to {self.to.dest}")
+                    self._begin(self.conn.link.send, t)
                     return True
             if not block:
                 return False
-            time.sleep(max(0.0, self.last_try + RETRY - time.monotonic()))
+            time.sleep(max(0.0, self.conn.last_try + RETRY - time.monotonic()))
 
     def _lost(self) -> None:
-        self.say(f"the connection to {self.dest} dropped ({self.link.error or 'closed'}); "
-                 + ("waiting for the receiver" if self.on_drop == "wait" else "carrying on"))
-        self.report.dropped_packets += self.link.dropped
+        self.say(f"the connection to {self.to.dest} dropped ({self.conn.link.error or 'closed'}); "
+                 + ("waiting for the receiver" if self.to.on_drop == "wait" else "carrying on"))
+        self.report.dropped_packets += self.conn.link.dropped
         self._end()
-        self.link = None
+        self.conn.link = None
 
     def run(self) -> SendReport:
         with _stopping(self):
             try:
-                if self.address is None:
+                if self.to.address is None:
                     self._to_file()
                 else:
                     self._to_link()
@@ -170,7 +191,7 @@ class Sender:
         return self.report
 
     def _to_file(self) -> None:
-        with atomic_path(self.dest, self.force, through=True) as tmp:
+        with atomic_path(self.to.dest, self.to.force, through=True) as tmp:
             with open(tmp, "wb") as f:
                 def put(packet: bytes) -> bool:
                     f.write(packet)
@@ -187,19 +208,19 @@ class Sender:
                     self.report.interrupted = True
                 self._end()
             if self.report.sent == 0:  # (raised inside: nothing is put in place)
-                raise InputError(f"{self.dest}: no frames were coded")
+                raise InputError(f"{self.to.dest}: no frames were coded")
 
     def _to_link(self) -> None:
         def ready(t: float) -> bool:
-            if self.link is not None and not self.link.alive:
+            if self.conn.link is not None and not self.conn.link.alive:
                 self._lost()
-            if self.link is None:
+            if self.conn.link is None:
                 paused = time.monotonic()
-                if not self._connect(t, block=self.on_drop == "wait"):
+                if not self._connect(t, block=self.to.on_drop == "wait"):
                     return False
                 if time.monotonic() - paused > 0.5:
                     self.capture.resume()
-            if self.link.requests():
+            if self.conn.link.requests():
                 self.stream.encoder.request_key()
             return True
 
@@ -207,10 +228,10 @@ class Sender:
             self._play(ready)
         except KeyboardInterrupt:
             self.report.interrupted = True
-        if self.link is not None:
+        if self.conn.link is not None:
             self._end()
-            self.link.close()
-            self.report.dropped_packets += self.link.dropped
+            self.conn.link.close()
+            self.report.dropped_packets += self.conn.link.dropped
 
     def _play(self, ready: Callable[[float], bool]) -> None:
         """Frames and sound as they are due, into the current stream (``ready(t)``: whether
@@ -227,8 +248,8 @@ class Sender:
                     continue
                 stream = self.stream
                 index = stream.encoder.count
-                if self.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
-                    self.link.send_time(index, read)  # ahead of the frame, for the page's latency
+                if self.conn.link is not None and index % max(1, round(float(self.capture.fps))) == 0:
+                    self.conn.link.send_time(index, read)  # ahead of the frame, for the page's latency
                 if self.capture.late > LATE / float(self.capture.fps) and stream.encoder.repeatable:
                     packets = stream.encoder.repeat()  # behind real time: catch up
                     self.report.repeated += 1

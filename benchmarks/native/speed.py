@@ -1,7 +1,7 @@
 """Encode and decode speed of one clip at its own size (issue 38's targets: decode at 25 fps
 or faster and encode at 10 fps or faster at 1280x720 on a 2-core CPU).
 
-    python benchmarks/native_speed.py ../shared/data/native/<clip>.mp4 --frames 180 --json
+    python benchmarks/native/speed.py ../shared/data/native/<clip>.mp4 --frames 180 --json
 
 The clip's first ``--frames`` frames are read into memory first (reading the input is not
 timed); then, through the API (imfcodec.Codec), one key frame and ``--adaptive`` at quality

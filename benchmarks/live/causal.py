@@ -1,8 +1,8 @@
 """What being causal costs: the live encoder (imfcodec/live/encoder.py) against the file mode
 at the same quality levels, on the val clips, as rate (video only) against MS-SSIM and PSNR.
 
-    python benchmarks/causal.py ../shared/data/val --json      # benchmarks/val/causal.json
-    python benchmarks/causal.py ... --modes causal --keep old.json   # one curve again
+    python benchmarks/live/causal.py ../shared/data/val --json      # benchmarks/val/causal.json
+    python benchmarks/live/causal.py ... --modes causal --keep old.json   # one curve again
 
 Five curves a clip, each over the quality levels (--qualities):
   file     `imfcodec encode --adaptive` as a file is coded: key placement in two passes (each

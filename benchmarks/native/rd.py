@@ -4,7 +4,7 @@ side scaled back up (Lanczos), with SVT-AV1's upper envelope over its sizes ("sv
 the user who picks the best size), on the clips of ../shared/data/native (1280x720,
 720x1280, 480x908, 512x512).
 
-    python benchmarks/native.py ../shared/data/native --json > benchmarks/native/results.json
+    python benchmarks/native/rd.py ../shared/data/native --json > benchmarks/native/results.json
 
 Every point is a real encode and decode (imfcodec through its API, the anchors through
 PyAV's FFmpeg as `imfcodec bench` codes them), video only (sound excluded), measured at the

@@ -3,8 +3,8 @@ frame rate (issue 39): latency from a frame read by the sender to that frame wri
 receiver, the rate of the video and the sound, quality against the file mode at the same
 settings, and both processes' memory over the run.
 
-    python benchmarks/live.py --json                        # 20 s of a clip with sound
-    python benchmarks/live.py --seconds 600 --json          # the 10-minute run
+    python benchmarks/live/call.py --json                        # 20 s of a clip with sound
+    python benchmarks/live/call.py --seconds 600 --json          # the 10-minute run
 
 `receive` is started first (a free port; the script waits until it listens), then `send`
 plays the clip for --seconds (looped when the clip is shorter, or with --loop), both with
@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE.parent.parent / "shared" / "data"
+HERE = Path(__file__).resolve().parent  # benchmarks/live
+ROOT = HERE.parents[1]  # the repository
+DATA = ROOT.parent / "shared" / "data"
 
 
 def imfcodec(*args) -> list[str]:
@@ -133,7 +134,7 @@ def read_log(path: Path) -> list[dict]:
 
 def commit() -> str:
     """The repository's commit, "+changes" when imfcodec/ differs from it."""
-    git = ["git", "-C", str(HERE.parent)]
+    git = ["git", "-C", str(ROOT)]
     head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True, check=False)
     dirty = subprocess.run([*git, "status", "--porcelain", "imfcodec"], capture_output=True,
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="each process's (both share this machine's cores)")
     parser.add_argument("--no-quality", action="store_true", help="leave out the quality part")
-    parser.add_argument("--out", type=Path, default=HERE / "live" / "results.json")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))

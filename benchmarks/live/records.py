@@ -1,7 +1,7 @@
 """Where a live frame's bytes go: the FRAME records (format 10.0) of the live encoder on
 clips, and what the same token levels would cost under other table choices.
 
-    python benchmarks/live_records.py ../shared/data/val --quality 3 --frames 150 --json
+    python benchmarks/live/records.py ../shared/data/val --quality 3 --frames 150 --json
                                               # benchmarks/val/live_records.json
 
 Per clip: the FRAME records' sizes (median, min, max, in bytes with their 3 bytes of
