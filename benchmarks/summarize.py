@@ -1,5 +1,6 @@
 """Markdown tables from a bench run's results.json: the mean rate-distortion points of every
-codec and setting, and the BD-rates of the imfcodec modes against the anchors.
+codec and setting, and the BD-rates of the imfcodec modes against the anchors (and against
+SVT-AV1's envelope over its sizes, `svtav1-best`), of the mean curves and per clip.
 
     python benchmarks/summarize.py benchmarks/val/results.json > benchmarks/val/summary.md
 
@@ -13,19 +14,21 @@ import argparse
 import json
 from pathlib import Path
 
-from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell
+from imfcodec.bench.results import METRICS, SHORT, bd_cell, bd_quality_cell, mean_bd_cell, plotted, quality_text
 
 
 def rd_table(summary: dict) -> list[str]:
     # frame-to-frame PSNR of the decoded video (source's: the same for every row of a bench)
-    lines = ["| codec | setting | kbps | PSNR (dB) | MS-SSIM | frame-to-frame PSNR (dB) | "
-             "encode fps | decode fps |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    metrics = plotted(summary["mean_curves"])
+    lines = ["| codec | setting | kbps | " + " | ".join(METRICS[m] for m in metrics)
+             + " | frame-to-frame PSNR (dB) | encode fps | decode fps |",
+             "| --- | --- | ---: |" + " ---: |" * (len(metrics) + 3)]
     for codec, points in summary["mean_curves"].items():
         for p in sorted(points, key=lambda p: p["kbps"]):
             f2f = f"{p['f2f_psnr']:.2f}" if "f2f_psnr" in p else "n/a"
-            lines.append(f"| {codec} | {p['setting']} | {p['kbps']:.2f} | {p['psnr']:.2f} | "
-                         f"{p['msssim']:.4f} | {f2f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
+            lines.append(f"| {codec} | {p['setting']} | {p['kbps']:.2f} | "
+                         + " | ".join(quality_text(p[m], m) for m in metrics)
+                         + f" | {f2f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
     sources = [p["source_f2f_psnr"] for points in summary["mean_curves"].values() for p in points
                if "source_f2f_psnr" in p]
     if sources:
@@ -38,23 +41,29 @@ def rd_table(summary: dict) -> list[str]:
     return lines
 
 
-def bd_rate_table(summary: dict) -> list[str]:
-    lines = ["| imfcodec mode | anchor | BD-rate in PSNR | BD-rate in MS-SSIM |",
-             "| --- | --- | --- | --- |"]
-    for test, anchors in summary["bd_rate"].items():
+def _table(table: dict, metrics: list[str], cell, what: str) -> list[str]:
+    lines = ["| imfcodec mode | anchor | " + " | ".join(f"{what} {SHORT[m]}" for m in metrics) + " |",
+             "| --- | --- |" + " --- |" * len(metrics)]
+    for test, anchors in table.items():
         for anchor, result in anchors.items():
-            lines.append(f"| {test} | {anchor} | " + " | ".join(bd_cell(result[m]) for m in METRICS)
+            lines.append(f"| {test} | {anchor} | "
+                         + " | ".join(cell(result[m], m) if m in result else "n/a" for m in metrics)
                          + " |")
     return lines
 
 
+def bd_rate_table(summary: dict) -> list[str]:
+    return _table(summary["bd_rate"], plotted(summary["mean_curves"]), lambda r, m: bd_cell(r),
+                  "BD-rate in")
+
+
+def per_clip_table(summary: dict) -> list[str]:
+    return _table(summary["bd_rate_per_clip"]["mean"], plotted(summary["mean_curves"]),
+                  lambda r, m: mean_bd_cell(r), "BD-rate in")
+
+
 def bd_quality_table(summary: dict) -> list[str]:
-    lines = ["| imfcodec mode | anchor | BD-PSNR | BD-MS-SSIM |", "| --- | --- | --- | --- |"]
-    for test, anchors in summary["bd_rate"].items():
-        for anchor, result in anchors.items():
-            lines.append(f"| {test} | {anchor} | "
-                         + " | ".join(bd_quality_cell(result[m], m) for m in METRICS) + " |")
-    return lines
+    return _table(summary["bd_rate"], plotted(summary["mean_curves"]), bd_quality_cell, "BD-")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\nBD-rate (negative: the imfcodec mode needs fewer bits for the same quality), over "
           "the overlapping quality range:\n")
     print("\n".join(bd_rate_table(summary)))
+    if "bd_rate_per_clip" in summary:
+        print("\nBD-rate per clip, against each clip's own curves and SVT-AV1 envelope (the user "
+              "who picks the best size for each clip), mean over the clips where the curves "
+              "overlap:\n")
+        print("\n".join(per_clip_table(summary)))
     print("\nBD-quality (mean quality gain at equal rate; positive: the imfcodec mode is better), "
           "over the overlapping rate range:\n")
     print("\n".join(bd_quality_table(summary)))

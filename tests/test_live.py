@@ -164,7 +164,7 @@ def test_bad_packets_are_refused_and_nothing_is_shown_until_a_key_frame(tiny_cod
     lost = 6 - 2  # packets 0 and 1 are the start and the header; 2..5 frames 0..3
     assert indices[:lost] == list(range(lost))
     assert indices[lost:] == list(range(12, len(frames)))
-    assert decoder.refused == 2 and not decoder.wants_key
+    assert decoder.counts.refused == 2 and not decoder.wants_key
     assert key12 > 8
 
 
@@ -184,7 +184,7 @@ def test_a_key_frame_asked_for_after_records_dropped_on_the_way_is_taken_up_at_o
         shown += [index for index, _ in out.frames]
         lost += out.lost
     # nothing refused: the frames before the drop, then the key frame asked for and all after
-    assert decoder.refused == 0 and shown[-1] == len(frames) - 1
+    assert decoder.counts.refused == 0 and shown[-1] == len(frames) - 1
     assert lost and shown == [i for i in range(len(frames)) if i not in lost]
     assert lost == list(range(min(lost), 12)) and 12 in shown
 
@@ -220,7 +220,7 @@ def test_frame_records_lost_reordered_or_of_another_stream_are_refused(tiny_code
         shown = [f for p in packets[:first] for f in decoder.packet(p).frames]
         with pytest.raises(FormatError, match="FRAME record for frame"):
             decoder.packet(bad)  # (the FRAME record of the right frame is the one skipped)
-        assert decoder.wants_key and decoder.refused == 1, why
+        assert decoder.wants_key and decoder.counts.refused == 1, why
         after = [f for p in packets[first + 1 : -1] for f in decoder.packet(p).frames]
         # nothing until a key frame (pairs: the frame held for the first FRAME record neither)
         assert len(shown) == first - 2 and after == [], why
@@ -470,7 +470,7 @@ def test_a_delayed_stream_resumes_at_the_key_frame_asked_for_and_skips_the_netwo
             continue
         with contextlib.suppress(FormatError):  # (the record after the lost one is refused)
             shown += decoder.packet(packet).frames
-    assert decoder.refused == 1
+    assert decoder.counts.refused == 1
     indices = [index for index, _ in shown]
     resumed = indices.index(8)
     assert indices[resumed:] == list(range(8, len(frames))) and max(indices[:resumed]) < 8

@@ -65,7 +65,7 @@ def causal_point(codec, src, frames, quality, packet_frames, changes=None, inter
     packets += encoder.close()
     for packet in packets:
         shown += [picture for _, picture in decoder.packet(packet).frames]
-    kbps = encoder.bytes_video * 8 / 1000 / (len(frames) / float(src.fps))
+    kbps = encoder.outbox.bytes_video * 8 / 1000 / (len(frames) / float(src.fps))
     return kbps, clip_quality(frames, shown), encoder.key_frames
 
 

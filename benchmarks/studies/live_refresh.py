@@ -68,7 +68,7 @@ def point(codec, src, frames, quality, variant: tuple[dict, dict], passes: int =
     played = frames * passes
     packets = encoder.start() + [p for f in played for p in encoder.frame(f)] + encoder.close()
     shown = [picture for p in packets for _, picture in decoder.packet(p).frames]
-    kbps = encoder.bytes_video * 8 / 1000 / (len(played) / float(src.fps))
+    kbps = encoder.outbox.bytes_video * 8 / 1000 / (len(played) / float(src.fps))
     n = len(frames)
     msssim = np.mean([clip_quality(frames, shown[k * n : (k + 1) * n])["msssim"]
                       for k in range(passes)])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import device_option, emit_json, encode_options, threads_option
+from .common import emit_json, encode_options, output_options
 
 
 @click.command()
@@ -22,11 +22,7 @@ from .common import device_option, emit_json, encode_options, threads_option
               help="Fit the source's head to the driving video's first frame (scale and "
                    "shift from their optical flow) before setting it in motion.")
 @click.option("--no-audio", is_flag=True, help="Leave the driving video's sound out.")
-@device_option
-@threads_option
-@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
-@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@output_options("Overwrite TARGET (and the sound beside it) if it exists.")
 def animate(source, driving, target, model_name, relative, size, fit, align, no_audio, device, force,
             quiet, as_json):
     """Set the still SOURCE (a picture, or a video's first frame) in motion with the DRIVING

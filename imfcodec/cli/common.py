@@ -82,6 +82,20 @@ def threads_option(command):
              "else the cores, at most 8). The .imf bytes do not depend on it.")(run)
 
 
+def output_options(force_help: str, quiet_help: str = "No progress bar or summary."):
+    """--device, --threads, --force, --quiet and --json, in that order: what every command
+    that runs the model and writes an output takes (``force_help`` says what --force
+    overwrites)."""
+    def apply(command):
+        command = click.option("--json", "as_json", is_flag=True,
+                               help="Print one JSON object with the results.")(command)
+        command = click.option("--quiet", is_flag=True, help=quiet_help)(command)
+        command = click.option("--force", "-f", is_flag=True, help=force_help)(command)
+        return device_option(threads_option(command))
+
+    return apply
+
+
 def audio_options(command):
     """--audio-bitrate, --audio-channels and --audio-stream, by audio.AudioSettings' default
     and bounds."""

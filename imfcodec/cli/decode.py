@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import STDIO, check_stdout, device_option, emit_json, stdin_bytes, threads_option
+from .common import STDIO, check_stdout, emit_json, output_options, stdin_bytes
 
 
 @click.command()
@@ -15,12 +15,8 @@ from .common import STDIO, check_stdout, device_option, emit_json, stdin_bytes, 
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--model", "model_name", default=None,
               help="Model name or path (default: the model named in the stream).")
-@device_option
-@threads_option
 @click.option("--no-audio", is_flag=True, help="Leave the sound out.")
-@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET (and the sound beside it) if it exists.")
-@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@output_options("Overwrite TARGET (and the sound beside it) if it exists.")
 def decode(source, target, model_name, device, no_audio, force, quiet, as_json):
     """Decode the .imf file SOURCE (- reads it from standard input) to TARGET: .mp4 (H.264),
     .mkv (FFV1 lossless), .y4m, a folder of PNG frames, or - for y4m on standard output. The

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, OutputError
-from .common import (STDIO, audio_options, check_stdout, device_option, emit_json,
-                     encode_options, stdout_bytes, threads_option)
+from .common import (STDIO, audio_options, check_stdout, emit_json, encode_options,
+                     output_options, stdout_bytes)
 
 
 @click.command()
@@ -25,11 +25,7 @@ from .common import (STDIO, audio_options, check_stdout, device_option, emit_jso
               help="As --bitrate, for the video alone (the sound comes on top).")
 @audio_options
 @click.option("--no-audio", is_flag=True, help="Drop the input's sound on purpose.")
-@device_option
-@threads_option
-@click.option("--force", "-f", is_flag=True, help="Overwrite TARGET if it exists.")
-@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@output_options("Overwrite TARGET if it exists.")
 def encode(source, target, model_name, bitrate, video_bitrate, audio_bitrate, audio_channels,
            audio_stream, no_audio, device, force, quiet, as_json, **chosen):
     """Encode the video SOURCE (anything FFmpeg reads) into the .imf file TARGET, with its

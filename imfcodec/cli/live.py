@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import device_option, emit_json, say_to, threads_option
+from .common import emit_json, output_options, say_to
 
 
 @click.command()
@@ -57,11 +57,7 @@ from .common import device_option, emit_json, say_to, threads_option
               help="When the connection drops: wait for the receiver (a file pauses), or carry "
                    "on and send again once it is back.")
 @click.option("--log", default=None, help="Write each frame's read time and bytes (JSON lines).")
-@device_option
-@threads_option
-@click.option("--force", "-f", is_flag=True, help="Overwrite DEST if it is a file that exists.")
-@click.option("--quiet", is_flag=True, help="No messages or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@output_options("Overwrite DEST if it is a file that exists.", "No messages or summary.")
 def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, interpolate,
          max_key_seconds, delay, size, fit, audio_bitrate, audio_channels, no_audio, loop, seconds,
          input_format, on_drop, log, device, force, quiet, as_json):
@@ -112,11 +108,7 @@ def send(source, dest, model_name, quality, bitrate, adaptive, packet_frames, in
 @click.option("--stay", is_flag=True, help="Keep listening when a stream ends (until Ctrl-C).")
 @click.option("--no-audio", is_flag=True, help="Leave the sound out of OUTPUT.")
 @click.option("--log", default=None, help="Write each frame's decode time (JSON lines).")
-@device_option
-@threads_option
-@click.option("--force", "-f", is_flag=True, help="Overwrite OUTPUT if it exists.")
-@click.option("--quiet", is_flag=True, help="No messages or summary.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
+@output_options("Overwrite OUTPUT if it exists.", "No messages or summary.")
 def receive(listen, output, model_name, view_port, stay, no_audio, log, device, force, quiet,
             as_json):
     """Receive a live stream on LISTEN (ws://HOST:PORT or tcp://HOST:PORT) and write it to

@@ -185,18 +185,6 @@ class LiveDecoder:
         return self.sound.header
 
     @property
-    def refused(self) -> int:
-        return self.counts.refused
-
-    @property
-    def bytes_video(self) -> int:
-        return self.counts.bytes_video
-
-    @property
-    def bytes_audio(self) -> int:
-        return self.counts.bytes_audio
-
-    @property
     def wants_key(self) -> bool:
         """Whether it lost records and waits for an intra key frame (the sender should be
         asked for one; a stream's start brings its own)."""

@@ -259,14 +259,6 @@ class LiveEncoder:
     def stream_id(self) -> int:
         return self.outbox.stream_id
 
-    @property
-    def bytes_video(self) -> int:
-        return self.outbox.bytes_video
-
-    @property
-    def bytes_audio(self) -> int:
-        return self.outbox.bytes_audio
-
     def start(self) -> list[bytes]:
         """The stream's start and header (and the sound's header)."""
         self.started = True

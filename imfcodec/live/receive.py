@@ -228,7 +228,7 @@ class _Screen:
         if shown.ended:
             self.streaming = False
             self.say(f"the stream ended ({self.report.frames} frames)")
-        self.post(now, decoder.refused)
+        self.post(now, decoder.counts.refused)
         self.board.play(rendered, 1 / float(self.fps))
         return shown.ended
 
@@ -302,7 +302,7 @@ class Receiver:
         """A packet (or a TCP connection's bytes): decoded, shown, a key frame asked for
         where records were lost."""
         render = self.inbox.qsize() < BEHIND * float(self.screen.fps) * 2  # (sound packets: about as many)
-        before = (self.decoder.bytes_video, self.decoder.bytes_audio)
+        before = (self.decoder.counts.bytes_video, self.decoder.counts.bytes_audio)
         if kind == "packet":
             try:
                 shown = self.decoder.packet(data, render)
@@ -314,8 +314,8 @@ class Receiver:
             for message in errors:
                 self._refused(message)
         now = time.time()
-        self.screen.meter.took(now, self.decoder.bytes_video - before[0],
-                               self.decoder.bytes_audio - before[1])
+        self.screen.meter.took(now, self.decoder.counts.bytes_video - before[0],
+                               self.decoder.counts.bytes_audio - before[1])
         if self.screen.show(shown, now, self.decoder) and not self.stay:
             self.done.set()
         if self.decoder.wants_key and now - self.last_ask > KEY_EVERY:
@@ -324,7 +324,7 @@ class Receiver:
 
     def _refused(self, message: str) -> None:
         self.say(f"refused: {message}")
-        self.board.post(refused=self.decoder.refused)  # (the decoder counts every refusal)
+        self.board.post(refused=self.decoder.counts.refused)  # (the decoder counts every refusal)
 
     def finish(self, interrupted: bool) -> ReceiveReport:
         self.done.set()
@@ -332,8 +332,8 @@ class Receiver:
             self.thread.join(5)
         report, screen = self.screen.report, self.screen
         report.interrupted = interrupted
-        report.bytes_video, report.bytes_audio = self.decoder.bytes_video, self.decoder.bytes_audio
-        report.refused = self.decoder.refused
+        report.bytes_video, report.bytes_audio = self.decoder.counts.bytes_video, self.decoder.counts.bytes_audio
+        report.refused = self.decoder.counts.refused
         report.seconds = report.frames / float(screen.fps)
         report.sound = screen.output.sound
         screen.output.finish(report.frames > 0)

@@ -142,8 +142,8 @@ class Sender:
             return
         encoder = self.stream.encoder
         self.stream.send(encoder.close())
-        self.report.bytes_video += encoder.bytes_video
-        self.report.bytes_audio += encoder.bytes_audio
+        self.report.bytes_video += encoder.outbox.bytes_video
+        self.report.bytes_audio += encoder.outbox.bytes_audio
         self.report.key_frames += encoder.key_frames
         self.stream = None
 
