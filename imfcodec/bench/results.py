@@ -126,6 +126,7 @@ def plot(curves: dict[str, list[dict]], metric: str, path: Path, title: str,
             points = by_metric[metric]
             ax.plot([p["kbps"] for p in points], [p["value"] for p in points], "k--",
                     linewidth=2, label=f"{name} (envelope)")
+    ax.set_xscale("log")
     ax.set_xlabel("rate (kbps, log scale)")
     ax.set_ylabel(METRICS[metric])
     ax.set_title(title)
