@@ -51,3 +51,26 @@ def test_no_module_imports_itself_through_others():
     for name in graph:
         walk(name, name, [name])
     assert not circles, circles
+
+
+def test_the_codec_never_imports_the_training_code():
+    """Only imfcodec/train/ imports imfcodec.train, anywhere in a module (inside functions
+    too): the command line loads the training commands by name (cli/app.py, COMMANDS)."""
+    found = []
+    for name, path in _modules().items():
+        if name == "imfcodec.train" or name.startswith("imfcodec.train."):
+            continue
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] \
+                    if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets = [module] + [f"{module}.{a.name}" for a in node.names]
+            else:
+                continue
+            if any(t == "imfcodec.train" or t.startswith("imfcodec.train.") for t in targets):
+                found.append(f"{name}:{node.lineno}")
+    assert not found, found
