@@ -92,8 +92,8 @@ class PairSampler:
 class PairStream(torch.utils.data.IterableDataset):
     """Endless batches of pairs, for a DataLoader with worker processes: the key-frame codec
     that degrades each reference runs on the CPU, and one process cannot keep a GPU busy.
-    Each worker draws from its own seed; the clips are shared with the workers, not copied
-    (fork), so memory does not grow with the number of workers."""
+    Each worker draws from its own seed. Workers start from a fork server (pair_batches), so
+    each holds its own copy of the clips."""
 
     def __init__(self, clips: list[np.ndarray], batch: int, seed: int, far: float = 0.0) -> None:
         super().__init__()
@@ -114,6 +114,11 @@ def pair_batches(clips: list[np.ndarray], batch: int, seed: int, workers: int, p
     stream = PairStream(clips, batch, seed, far)
     if workers <= 0:
         return iter(stream)
+    # Workers are forked from a fork server, not from this process: a worker forked from a
+    # process that has scaled pictures inherits FFmpeg's swscale context with its slice
+    # threads gone, and hangs freeing them at its first picture (seen: the key-frame coder's
+    # reformat stuck in avpriv_slicethread_free). The clips are copied to each worker.
     return iter(torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
                                             pin_memory=pin, prefetch_factor=4,
-                                            persistent_workers=True))
+                                            persistent_workers=True,
+                                            multiprocessing_context="forkserver"))
