@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from imfcodec.bench.results import METRICS, SHORT, bd_cell, bd_quality_cell, mean_bd_cell, plotted, quality_text
+from imfcodec.bench.results import METRICS, bd_cell, bd_quality_cell, mean_bd_cell, plotted
+from imfcodec.metrics import NAMES, formatted
 
 
 def rd_table(summary: dict) -> list[str]:
@@ -27,7 +28,7 @@ def rd_table(summary: dict) -> list[str]:
         for p in sorted(points, key=lambda p: p["kbps"]):
             f2f = f"{p['f2f_psnr']:.2f}" if "f2f_psnr" in p else "n/a"
             lines.append(f"| {codec} | {p['setting']} | {p['kbps']:.2f} | "
-                         + " | ".join(quality_text(p[m], m) for m in metrics)
+                         + " | ".join(formatted(p[m], m) for m in metrics)
                          + f" | {f2f} | {p['encode_fps']:.1f} | {p['decode_fps']:.1f} |")
     sources = [p["source_f2f_psnr"] for points in summary["mean_curves"].values() for p in points
                if "source_f2f_psnr" in p]
@@ -42,7 +43,7 @@ def rd_table(summary: dict) -> list[str]:
 
 
 def _table(table: dict, metrics: list[str], cell, what: str) -> list[str]:
-    lines = ["| imfcodec mode | anchor | " + " | ".join(f"{what} {SHORT[m]}" for m in metrics) + " |",
+    lines = ["| imfcodec mode | anchor | " + " | ".join(f"{what} {NAMES[m]}" for m in metrics) + " |",
              "| --- | --- |" + " --- |" * len(metrics)]
     for test, anchors in table.items():
         for anchor, result in anchors.items():

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
-from .metrics import VMAF_MODELS, Vmaf, msssim_frames, psnr
+from .metrics import NAMES, VMAF_MODELS, Vmaf, formatted, msssim_frames, psnr
 from .source import Source
 
 BATCH = 16  # frames measured at once by PSNR and MS-SSIM
@@ -88,9 +88,6 @@ def _measure(batch: list, values: dict) -> None:
     batch.clear()
 
 
-NAMES = {"psnr": "PSNR (dB)", "msssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
-
-
 def render(data: dict) -> None:
     """The comparison as a table on standard output: each metric's mean and lowest frame."""
     from rich.table import Table
@@ -103,7 +100,8 @@ def render(data: dict) -> None:
     for col in ("metric", "mean", "lowest frame"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, value in data["metrics"].items():
-        model = f" ({data['vmaf_models'][name]})" if name in data["vmaf_models"] else ""
-        digits = 4 if name == "msssim" else 2
-        table.add_row(NAMES[name] + model, f"{value['mean']:.{digits}f}", f"{value['min']:.{digits}f}")
+        model = f" ({data['vmaf_models'][name]})" if name in data["vmaf_models"] else " (dB)" \
+            if name == "psnr" else ""
+        table.add_row(NAMES[name] + model, formatted(value["mean"], name),
+                      formatted(value["min"], name))
     console.print(table)

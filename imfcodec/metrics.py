@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim, ssim
 from skimage.metrics import peak_signal_noise_ratio
+
+from .device import threads as device_threads
 
 
 def psnr(reference: np.ndarray, test: np.ndarray) -> float:
@@ -65,6 +66,13 @@ def msssim(reference: np.ndarray, test: np.ndarray) -> float:
 # the default model, and its "no enhancement gain" twin, which does not reward sharpening or
 # contrast boosts a codec adds (the one to quote for a codec that post-processes).
 VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
+# each metric's short name in a report, and how it is printed
+NAMES = {"psnr": "PSNR", "msssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
+
+
+def formatted(value: float, metric: str) -> str:
+    """A metric's value as reports print it: MS-SSIM to 4 places, the others to 2."""
+    return f"{value:.4f}" if metric == "msssim" else f"{value:.2f}"
 
 
 def _check_pair(reference: list[np.ndarray], test: list[np.ndarray]) -> None:
@@ -100,7 +108,7 @@ class Vmaf:
         self._folder = tempfile.TemporaryDirectory(prefix="imfcodec-vmaf-")
         self._log = Path(self._folder.name) / "vmaf.json"
         models = "|".join(f"version={version}\\:name={name}" for name, version in VMAF_MODELS.items())
-        threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        threads = threads or device_threads()  # (--threads, as every library's)
         path = str(self._log).replace("\\", "/").replace(":", "\\:")  # a filter option's escaping
         self._graph = graph = av.filter.Graph()
         self._main, self._ref = (graph.add_buffer(width=width, height=height, format="yuv420p",

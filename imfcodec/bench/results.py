@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import VMAF_MODELS
+from ..metrics import NAMES, VMAF_MODELS, formatted
 from .anchors import ANCHORS
 from .bdrate import BDResult, bd_rate
 from .envelope import BEST_SUFFIX, envelope, scaled_family
@@ -194,14 +194,14 @@ def render(summary: dict) -> None:
     table = Table(title="mean over clips (kbps: video; the sound's beside it, not in it)"
                   if sound else "mean over clips")
     columns = ("codec", "setting", "kbps") + (("audio kbps",) if sound else ()) + \
-        tuple(SHORT[m] for m in metrics) + ("enc fps", "dec fps")
+        tuple(NAMES[m] for m in metrics) + ("enc fps", "dec fps")
     for col in columns:
         table.add_column(col, justify="left" if col in ("codec", "setting") else "right")
     for codec, points in curves.items():
         for p in points:
             audio = (f"{p.get('audio_kbps', 0):.2f}",) if sound else ()
             table.add_row(codec, p["setting"], f"{p['kbps']:.2f}", *audio,
-                          *[quality_text(p[m], m) for m in metrics],
+                          *[formatted(p[m], m) for m in metrics],
                           f"{p['encode_fps']:.1f}", f"{p['decode_fps']:.1f}")
     console.print(table)
     if summary.get("vmaf_models") and "vmaf" in metrics:
@@ -218,19 +218,12 @@ def render(summary: dict) -> None:
                             "better)", summary["bd_rate"], metrics, bd_quality_cell))
 
 
-SHORT = {"psnr": "PSNR", "msssim": "MS-SSIM", "vmaf": "VMAF", "vmaf_neg": "VMAF-NEG"}
-
-
-def quality_text(value: float, metric: str) -> str:
-    return f"{value:.4f}" if metric == "msssim" else f"{value:.2f}"
-
-
 def _bd_table(title: str, table_data: dict, metrics: list[str], cell):
     """One row per imfcodec mode and anchor, one column per metric: ``cell(result, metric)``."""
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("imfcodec", "anchor", *[SHORT[m] for m in metrics]):
+    for col in ("imfcodec", "anchor", *[NAMES[m] for m in metrics]):
         table.add_column(col)
     for test, anchors in table_data.items():
         for anchor, result in anchors.items():
