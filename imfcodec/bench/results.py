@@ -83,16 +83,22 @@ def bd_table(curves: dict[str, list[dict]], ours: list[str], envs: dict | None =
     return table
 
 
-def per_clip_bd(rows: list[Row], ours: list[str]) -> dict:
-    """Each clip's BD-rates against its own curves and envelopes, and their mean over the
-    clips: {"clips": {clip: table}, "mean": {test: {anchor: {metric: {"bd_rate_percent",
-    "clips", "of"}}}}}; the mean is over the clips where the curves overlap, and says how many
-    those were of how many."""
-    clips = sorted({r.clip for r in rows})
-    tables = {}
-    for clip in clips:
+def clip_curves(rows: list[Row]) -> dict[str, tuple[dict, dict]]:
+    """Each clip's own curves and envelopes: {clip: (curves, envelopes)}."""
+    out = {}
+    for clip in sorted({r.clip for r in rows}):
         curves = mean_curves([r for r in rows if r.clip == clip])
-        tables[clip] = bd_table(curves, ours, envelopes(curves))
+        out[clip] = curves, envelopes(curves)
+    return out
+
+
+def per_clip_bd(per_clip: dict[str, tuple[dict, dict]], ours: list[str]) -> dict:
+    """Each clip's BD-rates against its own curves and envelopes (``per_clip``: clip_curves),
+    and their mean over the clips: {"clips": {clip: table}, "mean": {test: {anchor: {metric:
+    {"bd_rate_percent", "clips", "of"}}}}}; the mean is over the clips where the curves
+    overlap, and says how many those were of how many."""
+    clips = sorted(per_clip)
+    tables = {clip: bd_table(curves, ours, envs) for clip, (curves, envs) in per_clip.items()}
     mean: dict = {}
     for table in tables.values():
         for test, anchors in table.items():
@@ -151,12 +157,13 @@ def write(rows: list[Row], out: Path, models: list[dict] | None = None, refine_s
     envs = envelopes(curves)
     ours = list(ours or IMF_MODES)
     bd = bd_table(curves, ours, envs)
-    clips = sorted({r.clip for r in rows})
+    per_clip = clip_curves(rows)
+    clips = sorted(per_clip)
     summary = {"clips": clips, "models": models or [], "refine_steps": refine_steps,
                "key_placement": key_placement, "references": list(references),
                "vmaf_models": VMAF_MODELS, "scaler": "lanczos (swscale), down and back up",
                "rows": [r.to_dict() for r in rows], "mean_curves": curves, "envelopes": envs,
-               "bd_rate": bd, "bd_rate_per_clip": per_clip_bd(rows, ours)}
+               "bd_rate": bd, "bd_rate_per_clip": per_clip_bd(per_clip, ours)}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     with open(out / "results.csv", "w", newline="") as f:
         fields = [k for k in rows[0].to_dict() if k != "per_frame"]
@@ -168,13 +175,12 @@ def write(rows: list[Row], out: Path, models: list[dict] | None = None, refine_s
     n = len(clips)
     for metric in plotted(curves):
         plot(curves, metric, out / f"rd_{metric}.png", f"mean over {n} clip(s)", envs)
-    per_clip = out / "per_clip"
-    per_clip.mkdir(exist_ok=True)
-    for clip in clips:
-        clip_curves = mean_curves([r for r in rows if r.clip == clip])
-        for metric in plotted(clip_curves):
-            plot(clip_curves, metric, per_clip / f"{Path(clip).stem}_{metric}.png", clip,
-                 envelopes(clip_curves))
+    folder = out / "per_clip"
+    folder.mkdir(exist_ok=True)
+    for clip, (curves_of_clip, envs_of_clip) in per_clip.items():
+        for metric in plotted(curves_of_clip):
+            plot(curves_of_clip, metric, folder / f"{Path(clip).stem}_{metric}.png", clip,
+                 envs_of_clip)
     return summary
 
 
