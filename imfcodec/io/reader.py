@@ -81,9 +81,14 @@ def _open(path: str | Path):
         container = av.open(str(path), "r")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path}: not a video FFmpeg can read ({type(exc).__name__})") from None
+    return with_video(container, path)
+
+
+def with_video(container, name: str | Path):
+    """``container`` if it holds a video stream; else closed, and InputError."""
     if not container.streams.video:
         container.close()
-        raise InputError(f"{path}: has no video stream")
+        raise InputError(f"{name}: has no video stream")
     return container
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.audio import RATE, layout
-from ..io.reader import fit_frame, upright
+from ..io.reader import fit_frame, upright, with_video
 from ..layout import Plan
 
 DEVICE_PREFIXES = ("/dev/video",)
@@ -51,10 +51,7 @@ class _Opening:
             container = av.open(self.target, "r", format=self.input_format)
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise InputError(f"{self.name}: cannot be opened ({_first(exc)}){self.hint}") from None
-        if not container.streams.video:
-            container.close()
-            raise InputError(f"{self.source}: has no video stream")
-        return container
+        return with_video(container, self.source)
 
 
 @dataclass(frozen=True)
