@@ -362,13 +362,9 @@ class LiveEncoder:
         self.closed = True
         self.loop.run_batch()
         self.loop.chunker.flush()
-        records = list(self.outbox.records)
-        self.outbox.records.clear()
-        if self.sound is not None and self.count:
-            records += self.sound.close()
-        if self.count:
-            records.append(bs.End(self.count))
-        return self.outbox.packets(records)
+        last = self.sound.close() if self.sound is not None and self.count else []
+        last += [bs.End(self.count)] if self.count else []
+        return self.outbox.made() + self.outbox.packets(last)
 
     @property
     def key_frames(self) -> int:
